@@ -1,0 +1,283 @@
+//! The batch execution protocol of `karel exec`: JSON lines in, one JSON line out per line in.
+//!
+//! Request, one per line:
+//!
+//! ```json
+//! {"program": "DEF run m( move m)", "input": [indices…] | "<ASCII map>", "trace": true, "max_steps": 1000}
+//! ```
+//!
+//! `trace` (default false) and `max_steps` (default 1000) are optional. `input` is the sorted list of
+//! set indices of the world tensor (`channel * 324 + row * 18 + col`), or an ASCII map
+//! ([`crate::world::ascii`]).
+//!
+//! Response, in the same order as the requests:
+//!
+//! ```json
+//! {"status": "ok", "output": [...], "events": [["move", 3, 3, null, true]]}
+//! {"status": "error", "error": "crash", "message": "...", "events": [...]}
+//! {"status": "error", "error": "timeout", "message": "..."}
+//! {"status": "syntax_error", "message": "..."}
+//! {"status": "invalid_input", "message": "..."}
+//! ```
+//!
+//! - `status`/`error` are the strict verdict of the reference's evaluation executor: a failed
+//!   action is a `crash`, reaching the step limit a `timeout`.
+//! - `output` (only with `ok`) is the final world, in the encoding of the input.
+//! - `events` (only when `trace` is true and the program parsed) are the reference's trace events
+//!   `[type, first_token, last_token, cond_value, success]` of the run in trace mode, truncated as
+//!   the reference truncates them. When that run times out they are the reference's
+//!   timeout-heuristic events (the conformance corpus leaves them out in that case).
+//! - A line that is not a valid request gets `invalid_input` and the stream goes on.
+//!
+//! [`run_stream`] reads requests on one thread and runs them in batches on all cores, keeping the
+//! order; memory stays bounded whatever the input size, and a batch is answered as soon as the
+//! input pauses, so the protocol also works interactively, line by line.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{self, BufRead, Write};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::lang::{self, ParseOptions};
+use crate::vm::{self, Chunk, Event, EventValue, Outcome, DEFAULT_MAX_STEPS};
+use crate::world::World;
+
+/// A request line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    program: String,
+    input: WorldInput,
+    #[serde(default)]
+    trace: bool,
+    #[serde(default)]
+    max_steps: Option<u32>,
+}
+
+/// A world as indices or as an ASCII map; the output uses the same encoding.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum WorldInput {
+    Indices(Vec<u64>),
+    Ascii(String),
+}
+
+/// A response line.
+#[derive(Debug, Default, Serialize)]
+struct Response {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<WorldOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<Vec<EventJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum WorldOutput {
+    Indices(Vec<u32>),
+    Ascii(String),
+}
+
+/// `[type, first_token, last_token, cond_value, success]`.
+#[derive(Debug, Serialize)]
+struct EventJson(&'static str, u32, u32, Option<ValueJson>, bool);
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ValueJson {
+    Bool(bool),
+    Count(u8),
+}
+
+/// Converts trace events to the protocol's arrays.
+fn events_json(events: &[Event]) -> Vec<EventJson> {
+    events
+        .iter()
+        .map(|e| {
+            EventJson(
+                e.kind.name(),
+                e.span.first,
+                e.span.last,
+                e.value.map(|v| match v {
+                    EventValue::Cond(b) => ValueJson::Bool(b),
+                    EventValue::Remaining(n) => ValueJson::Count(n),
+                }),
+                e.success,
+            )
+        })
+        .collect()
+}
+
+/// Compiled programs cached per thread, keyed by source text (requests often repeat a program
+/// over many worlds). The cache is emptied when it grows past its bound.
+struct ProgramCache {
+    chunks: HashMap<String, Result<Arc<Chunk>, String>>,
+}
+
+const CACHE_LIMIT: usize = 50_000;
+
+thread_local! {
+    static CACHE: RefCell<ProgramCache> = RefCell::new(ProgramCache { chunks: HashMap::new() });
+}
+
+fn compiled(program: &str) -> Result<Arc<Chunk>, String> {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(hit) = cache.chunks.get(program) {
+            return hit.clone();
+        }
+        let result = lang::parse_with(program, &ParseOptions::default())
+            .map(|parsed| Arc::new(vm::compile(&parsed.program)))
+            .map_err(|e| e.to_string());
+        if cache.chunks.len() >= CACHE_LIMIT {
+            cache.chunks.clear();
+        }
+        cache.chunks.insert(program.to_string(), result.clone());
+        result
+    })
+}
+
+fn invalid(message: String) -> Response {
+    Response {
+        status: "invalid_input",
+        message: Some(message),
+        ..Response::default()
+    }
+}
+
+/// Answers one request line.
+pub fn respond(line: &str) -> String {
+    let response = answer(line);
+    // Serialising these plain structures cannot fail.
+    serde_json::to_string(&response).unwrap_or_else(|e| {
+        format!(r#"{{"status":"invalid_input","message":"cannot encode the response: {e}"}}"#)
+    })
+}
+
+fn answer(line: &str) -> Response {
+    let request: Request = match serde_json::from_str(line) {
+        Ok(request) => request,
+        Err(_) if line.trim().is_empty() => {
+            return invalid("empty line: expected a JSON request".to_string())
+        }
+        Err(e) => return invalid(format!("not a request: {e}")),
+    };
+    let world = match &request.input {
+        WorldInput::Indices(indices) => World::from_indices(indices.iter().copied()),
+        WorldInput::Ascii(map) => World::from_ascii(map),
+    };
+    let world = match world {
+        Ok(world) => world,
+        Err(e) => return invalid(format!("invalid input world: {e}")),
+    };
+    let chunk = match compiled(&request.program) {
+        Ok(chunk) => chunk,
+        Err(message) => {
+            return Response {
+                status: "syntax_error",
+                message: Some(message),
+                ..Response::default()
+            }
+        }
+    };
+    let max_steps = request.max_steps.unwrap_or(DEFAULT_MAX_STEPS);
+    let (outcome, final_world, events) = if request.trace {
+        let run = vm::run_with_trace(&chunk, &world, max_steps);
+        (
+            run.execution.outcome(),
+            run.world,
+            Some(events_json(run.trace.events())),
+        )
+    } else {
+        let (execution, final_world) = vm::run(&chunk, &world, max_steps);
+        (execution.outcome(), final_world, None)
+    };
+    match outcome {
+        Outcome::Ok => Response {
+            status: "ok",
+            output: Some(match request.input {
+                WorldInput::Indices(_) => WorldOutput::Indices(final_world.to_indices()),
+                WorldInput::Ascii(_) => WorldOutput::Ascii(final_world.to_ascii()),
+            }),
+            events,
+            ..Response::default()
+        },
+        Outcome::Crash(failure) => Response {
+            status: "error",
+            error: Some("crash"),
+            events,
+            message: Some(format!(
+                "`{}` failed at token {}",
+                failure.action.name(),
+                failure.at.span.first
+            )),
+            ..Response::default()
+        },
+        Outcome::Timeout => Response {
+            status: "error",
+            error: Some("timeout"),
+            events,
+            message: Some(format!("the step limit of {max_steps} was reached")),
+            ..Response::default()
+        },
+    }
+}
+
+/// What a stream processed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub lines: u64,
+}
+
+/// Most lines answered in one parallel batch.
+const BATCH: usize = 4096;
+
+/// Reads requests from `input` and writes one response per line to `output`, in order, using the
+/// current rayon pool. Returns when the input ends.
+pub fn run_stream<R, W>(input: R, output: &mut W) -> io::Result<StreamStats>
+where
+    R: BufRead + Send,
+    W: Write,
+{
+    let (sender, receiver) = mpsc::sync_channel::<io::Result<String>>(2 * BATCH);
+    let mut stats = StreamStats::default();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for line in input.lines() {
+                let failed = line.is_err();
+                if sender.send(line).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+        // Wait for one line, then take whatever else is already there, up to a batch.
+        while let Ok(first) = receiver.recv() {
+            batch.push(first?);
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(line) => batch.push(line?),
+                    Err(_) => break,
+                }
+            }
+            let responses: Vec<String> = batch.par_iter().map(|line| respond(line)).collect();
+            for response in &responses {
+                output.write_all(response.as_bytes())?;
+                output.write_all(b"\n")?;
+            }
+            output.flush()?;
+            stats.lines += batch.len() as u64;
+            batch.clear();
+        }
+        Ok(stats)
+    })
+}

@@ -1,0 +1,16 @@
+//! karel-sed: a toolchain for the Karel program-synthesis benchmark and the SED
+//! ("Synthesize, Execute and Debug") pipeline.
+//!
+//! - [`lang`]: vocabulary, lexer, LALRPOP parser, AST, printers, diagnostics.
+//! - [`world`]: Karel worlds and their encodings (sparse indices, dense tensor, dataset strings
+//!   and JSON objects, ASCII maps, SVG pictures).
+//! - [`vm`]: bytecode compiler, VM with the reference interpreter's exact semantics, execution
+//!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
+//! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
+//! - [`cli`]: the `karel` command line.
+
+pub mod cli;
+pub mod exec;
+pub mod lang;
+pub mod vm;
+pub mod world;

@@ -1,0 +1,5 @@
+//! The `karel` command-line tool. Everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    karel::cli::main()
+}

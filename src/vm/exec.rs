@@ -1,0 +1,260 @@
+//! The VM: runs a [`Chunk`] on a [`World`] with the reference interpreter's semantics.
+//!
+//! Step counting follows the reference's `Timeout.inc`: every action, every condition evaluation
+//! and every repeat tick counts one step, and the step that brings the count to the limit fails
+//! (with the default limit of 1000, the 1000th step times out). In the reference's strict mode a
+//! failed action raises before it is counted; in its trace mode it is recorded, counted, and
+//! execution goes on. [`OnFailure`] selects between the two, and [`Execution::outcome`] gives the
+//! strict verdict either way (a failure before the time limit is a crash).
+//!
+//! Tracing is opt-in through the [`Tracer`] type parameter. [`NoTrace`] sets `ENABLED = false`,
+//! which removes every tracing call at compile time: untraced runs pay nothing for it.
+
+use crate::lang::{Action, BlockKind};
+use crate::world::World;
+
+use super::instr::{Chunk, Instr, Origin};
+
+/// The reference's step limit (`KarelExecutor(action_limit=1000)`).
+pub const DEFAULT_MAX_STEPS: u32 = 1000;
+
+/// What a failed action does to the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Stop at once: the reference's strict (untraced) mode.
+    #[default]
+    Stop,
+    /// Record the failure and go on: the reference's trace mode.
+    Continue,
+}
+
+/// Settings of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    /// The step that brings the count to this value times out.
+    pub max_steps: u32,
+    pub on_failure: OnFailure,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            max_steps: DEFAULT_MAX_STEPS,
+            on_failure: OnFailure::Stop,
+        }
+    }
+}
+
+impl RunConfig {
+    pub fn with_max_steps(max_steps: u32) -> RunConfig {
+        RunConfig {
+            max_steps,
+            ..RunConfig::default()
+        }
+    }
+}
+
+/// The value an event reports: a condition's truth, or a repeat's remaining iterations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventValue {
+    Cond(bool),
+    Remaining(u8),
+}
+
+/// Receives the execution events of a run.
+pub trait Tracer {
+    /// `false` compiles every call to the tracer away.
+    const ENABLED: bool = true;
+
+    /// After every action, with its success and the world after it (unchanged if it failed).
+    fn action(&mut self, at: Origin, action: Action, success: bool, world: &World);
+
+    /// At every condition evaluation and repeat tick.
+    fn event(&mut self, at: Origin, kind: BlockKind, value: EventValue);
+}
+
+/// The tracer of untraced runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTrace;
+
+impl Tracer for NoTrace {
+    const ENABLED: bool = false;
+
+    #[inline(always)]
+    fn action(&mut self, _: Origin, _: Action, _: bool, _: &World) {}
+
+    #[inline(always)]
+    fn event(&mut self, _: Origin, _: BlockKind, _: EventValue) {}
+}
+
+/// A failed action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub action: Action,
+    pub at: Origin,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The program ran to its end.
+    Finished,
+    /// An action failed and [`OnFailure::Stop`] ended the run.
+    Failed,
+    /// The step limit was reached.
+    TimedOut,
+}
+
+/// The strict verdict on a run, as the reference's evaluation sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Crash(Failure),
+    Timeout,
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// What happened in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub stop: Stop,
+    /// The first failed action, also when the run went on after it.
+    pub first_failure: Option<Failure>,
+    /// Steps counted, the failing or timing-out one included.
+    pub steps: u32,
+}
+
+impl Execution {
+    /// The strict verdict: a crash if an action failed before the time limit, else a timeout or
+    /// success.
+    pub fn outcome(&self) -> Outcome {
+        match (self.first_failure, self.stop) {
+            (Some(failure), _) => Outcome::Crash(failure),
+            (None, Stop::TimedOut) => Outcome::Timeout,
+            (None, _) => Outcome::Ok,
+        }
+    }
+}
+
+/// A VM with its scratch space; reuse one across runs to avoid allocation.
+#[derive(Clone, Debug, Default)]
+pub struct Vm {
+    counters: Vec<u8>,
+}
+
+impl Vm {
+    pub fn new() -> Vm {
+        Vm::default()
+    }
+
+    /// Runs `chunk` on `world` (updated in place) without tracing.
+    pub fn run(&mut self, chunk: &Chunk, world: &mut World, config: &RunConfig) -> Execution {
+        self.run_traced(chunk, world, config, &mut NoTrace)
+    }
+
+    /// Runs `chunk` on `world`, reporting every event to `tracer`.
+    pub fn run_traced<T: Tracer>(
+        &mut self,
+        chunk: &Chunk,
+        world: &mut World,
+        config: &RunConfig,
+        tracer: &mut T,
+    ) -> Execution {
+        self.counters.clear();
+        self.counters.resize(chunk.repeat_slots, 0);
+        let counters = &mut self.counters[..];
+        let code = &chunk.code[..];
+        let limit = config.max_steps;
+        let stop_on_failure = config.on_failure == OnFailure::Stop;
+        let mut first_failure: Option<Failure> = None;
+        let mut steps = 0u32;
+        let mut pc = 0usize;
+
+        macro_rules! count_step {
+            () => {
+                steps += 1;
+                if steps >= limit {
+                    return Execution {
+                        stop: Stop::TimedOut,
+                        first_failure,
+                        steps,
+                    };
+                }
+            };
+        }
+
+        loop {
+            match code[pc] {
+                Instr::Act(action) => {
+                    let success = world.act(action);
+                    if T::ENABLED {
+                        tracer.action(chunk.origins[pc], action, success, world);
+                    }
+                    if !success {
+                        if first_failure.is_none() {
+                            first_failure = Some(Failure {
+                                action,
+                                at: chunk.origins[pc],
+                            });
+                        }
+                        if stop_on_failure {
+                            return Execution {
+                                stop: Stop::Failed,
+                                first_failure,
+                                steps,
+                            };
+                        }
+                    }
+                    count_step!();
+                    pc += 1;
+                }
+                Instr::Branch {
+                    cond,
+                    kind,
+                    else_target,
+                } => {
+                    let value = world.cond(cond);
+                    if T::ENABLED {
+                        tracer.event(chunk.origins[pc], kind, EventValue::Cond(value));
+                    }
+                    count_step!();
+                    pc = if value { pc + 1 } else { else_target as usize };
+                }
+                Instr::RepeatInit { slot, count } => {
+                    counters[slot as usize] = count;
+                    pc += 1;
+                }
+                Instr::RepeatTick { slot, exit } => {
+                    let remaining = counters[slot as usize];
+                    if T::ENABLED {
+                        tracer.event(
+                            chunk.origins[pc],
+                            BlockKind::Repeat,
+                            EventValue::Remaining(remaining),
+                        );
+                    }
+                    count_step!();
+                    if remaining == 0 {
+                        pc = exit as usize;
+                    } else {
+                        counters[slot as usize] = remaining - 1;
+                        pc += 1;
+                    }
+                }
+                Instr::Jump(target) => pc = target as usize,
+                Instr::Halt => {
+                    return Execution {
+                        stop: Stop::Finished,
+                        first_failure,
+                        steps,
+                    }
+                }
+            }
+        }
+    }
+}

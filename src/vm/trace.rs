@@ -1,0 +1,384 @@
+//! Execution traces in the reference's shape, stored compactly, and the token ↔ state links of
+//! the debugger's TraceEmbed.
+//!
+//! The reference (`executor.py`, `record_trace=True`) keeps a list of grids and a list of events:
+//! `grids[0]` is the input, every action appends the world after it (an unchanged copy when the
+//! action failed), and an event's `timestep` is `len(grids)` when it fires, so an action's
+//! post-state is `grids[timestep]`. Here the grids are the initial world plus one small
+//! [`Delta`] per action (4 bytes instead of a 5 KB tensor); [`Trace::states`] replays them.
+//!
+//! After the run the reference truncates the trace ([`Trace::from_run`]):
+//! - if an action failed, the events stop at the first failure and the grids at its pre-state;
+//! - on a timeout, a heuristic blames a loop: the `while` with the longest current run of true
+//!   evaluations (ties to the loop seen first) is cut just after the first true evaluation of that
+//!   run, which is marked failed; without such a loop, the first `repeat` event, or else the last
+//!   event, is marked failed and the rest dropped. A failure before a timeout is not truncated
+//!   separately.
+//!
+//! [`Trace::token_links`] gives the token ↔ state graph of SED's `SumTrace`: every event links the
+//! state it was evaluated in (`timestep − 1`: the pre-state for an action) to every token of its
+//! span, with weight `1 / span length`.
+
+use crate::lang::{Action, BlockKind, TokenSpan};
+use crate::world::{Pos, World};
+
+use super::exec::{EventValue, Execution, Stop, Tracer};
+use super::instr::Origin;
+
+/// What an event is: an action or the evaluation of a block's condition or repeat counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Action(Action),
+    Block(BlockKind),
+}
+
+impl EventKind {
+    /// The reference's event type: an action name, or `if`, `ifElse`, `while`, `repeat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Action(action) => action.name(),
+            EventKind::Block(kind) => kind.event_name(),
+        }
+    }
+}
+
+/// One execution event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The tokens reported by the reference: the action, or the whole block.
+    pub span: TokenSpan,
+    /// The condition's value or the repeat's remaining count; `None` for actions.
+    pub value: Option<EventValue>,
+    /// `false` for a failed action, or the event the timeout heuristic blames.
+    pub success: bool,
+    /// Number of states recorded when the event fired; an action's post-state has this index.
+    pub timestep: u32,
+}
+
+/// How one action changed the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Delta {
+    /// A failed action: the state is an unchanged copy.
+    Unchanged,
+    /// The hero is now at this position and direction.
+    Hero { pos: Pos, dir: crate::world::Dir },
+    /// The hero's cell now holds this many markers.
+    Markers { pos: Pos, count: u8 },
+}
+
+impl Delta {
+    /// Applies the change to `world`.
+    pub fn apply(self, world: &mut World) {
+        let result = match self {
+            Delta::Unchanged => Ok(()),
+            Delta::Hero { pos, dir } => world.set_hero(pos, dir),
+            Delta::Markers { pos, count } => world.set_markers(pos, count),
+        };
+        debug_assert!(result.is_ok(), "a recorded delta always applies to its trace");
+    }
+}
+
+/// How the traced run ended, before truncation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceEnd {
+    /// The program finished and no action failed.
+    Finished,
+    /// An action failed (and the run did not time out afterwards).
+    Failed,
+    /// The step limit was reached.
+    TimedOut,
+}
+
+/// A recorded run, truncated as the reference truncates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    initial: World,
+    events: Vec<Event>,
+    deltas: Vec<Delta>,
+    end: TraceEnd,
+}
+
+/// Records events and deltas during a run; [`Trace::from_run`] finishes the trace.
+#[derive(Clone, Debug)]
+pub struct TraceRecorder {
+    initial: World,
+    events: Vec<Event>,
+    deltas: Vec<Delta>,
+}
+
+impl TraceRecorder {
+    /// A recorder for a run starting from `initial`.
+    pub fn new(initial: &World) -> TraceRecorder {
+        TraceRecorder {
+            initial: initial.clone(),
+            events: Vec::new(),
+            deltas: Vec::new(),
+        }
+    }
+
+    fn timestep(&self) -> u32 {
+        self.deltas.len() as u32 + 1
+    }
+}
+
+impl Tracer for TraceRecorder {
+    fn action(&mut self, at: Origin, action: Action, success: bool, world: &World) {
+        let timestep = self.timestep();
+        self.events.push(Event {
+            kind: EventKind::Action(action),
+            span: at.span,
+            value: None,
+            success,
+            timestep,
+        });
+        let delta = if !success {
+            Delta::Unchanged
+        } else {
+            match action {
+                Action::Move | Action::TurnLeft | Action::TurnRight => Delta::Hero {
+                    pos: world.hero(),
+                    dir: world.dir(),
+                },
+                Action::PickMarker | Action::PutMarker => Delta::Markers {
+                    pos: world.hero(),
+                    count: world.markers_here(),
+                },
+            }
+        };
+        self.deltas.push(delta);
+    }
+
+    fn event(&mut self, at: Origin, kind: BlockKind, value: EventValue) {
+        let timestep = self.timestep();
+        self.events.push(Event {
+            kind: EventKind::Block(kind),
+            span: at.span,
+            value: Some(value),
+            success: true,
+            timestep,
+        });
+    }
+}
+
+impl Trace {
+    /// Finishes a recording with the reference's truncation rules. The run should have used
+    /// [`super::OnFailure::Continue`], as the reference's trace mode does.
+    pub fn from_run(recorder: TraceRecorder, execution: &Execution) -> Trace {
+        let TraceRecorder {
+            initial,
+            mut events,
+            mut deltas,
+        } = recorder;
+        let end = if execution.stop == Stop::TimedOut {
+            blame_timeout(&mut events);
+            TraceEnd::TimedOut
+        } else if let Some(first) = events.iter().position(|e| !e.success) {
+            events.truncate(first + 1);
+            TraceEnd::Failed
+        } else {
+            TraceEnd::Finished
+        };
+        if end != TraceEnd::Finished {
+            // `del grids[events[-1].timestep:]`: keep `timestep` states, i.e. `timestep - 1` deltas.
+            if let Some(last) = events.last() {
+                deltas.truncate(last.timestep as usize - 1);
+            }
+        }
+        Trace {
+            initial,
+            events,
+            deltas,
+            end,
+        }
+    }
+
+    pub fn initial(&self) -> &World {
+        &self.initial
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// One delta per recorded action state: state `k + 1` is state `k` with `deltas()[k]` applied.
+    pub fn deltas(&self) -> &[Delta] {
+        &self.deltas
+    }
+
+    pub fn end(&self) -> TraceEnd {
+        self.end
+    }
+
+    /// Number of states (`len(grids)` in the reference).
+    pub fn state_count(&self) -> usize {
+        self.deltas.len() + 1
+    }
+
+    /// Every state in order, starting with the input world.
+    pub fn states(&self) -> impl Iterator<Item = World> + '_ {
+        let mut world = self.initial.clone();
+        std::iter::once(world.clone()).chain(self.deltas.iter().map(move |delta| {
+            delta.apply(&mut world);
+            world.clone()
+        }))
+    }
+
+    /// State `index` (replays the deltas up to it).
+    pub fn state(&self, index: usize) -> Option<World> {
+        if index >= self.state_count() {
+            return None;
+        }
+        let mut world = self.initial.clone();
+        for delta in &self.deltas[..index] {
+            delta.apply(&mut world);
+        }
+        Some(world)
+    }
+
+    /// The token ↔ state links of TraceEmbed's aggregate mode (see the module documentation).
+    pub fn token_links(&self) -> impl Iterator<Item = TokenLink> + '_ {
+        self.events.iter().flat_map(|event| {
+            let weight = 1.0 / event.span.len() as f32;
+            let state = event.timestep - 1;
+            event
+                .span
+                .positions()
+                .map(move |token| TokenLink { token, state, weight })
+        })
+    }
+}
+
+/// Marks and cuts the event the reference's timeout heuristic blames.
+fn blame_timeout(events: &mut Vec<Event>) {
+    // Per while loop (keyed by span, in order of first appearance): the length of its current
+    // run of true evaluations and the index of the run's first event.
+    let mut loops: Vec<(TokenSpan, u32, Option<usize>)> = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        if event.kind != EventKind::Block(BlockKind::While) {
+            continue;
+        }
+        let slot = match loops.iter().position(|(span, _, _)| *span == event.span) {
+            Some(slot) => slot,
+            None => {
+                loops.push((event.span, 0, None));
+                loops.len() - 1
+            }
+        };
+        let (_, count, start) = &mut loops[slot];
+        if event.value == Some(EventValue::Cond(true)) {
+            if *count == 0 {
+                *start = Some(i);
+            }
+            *count += 1;
+        } else {
+            *count = 0;
+        }
+    }
+    // `max` keeps the first of equal maxima.
+    let longest = loops
+        .iter()
+        .fold(None::<&(TokenSpan, u32, Option<usize>)>, |best, l| match best {
+            Some(b) if b.1 >= l.1 => Some(b),
+            _ => Some(l),
+        });
+    let cut = match longest {
+        Some(&(_, count, Some(start))) if count > 0 => start,
+        _ => events
+            .iter()
+            .position(|e| e.kind == EventKind::Block(BlockKind::Repeat))
+            .unwrap_or(events.len().saturating_sub(1)),
+    };
+    events.truncate(cut + 1);
+    if let Some(last) = events.last_mut() {
+        last.success = false;
+    }
+}
+
+/// One edge of the token ↔ state graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenLink {
+    /// Token position in the program.
+    pub token: u32,
+    /// State index in the trace.
+    pub state: u32,
+    /// `1 / (number of tokens of the event's span)`.
+    pub weight: f32,
+}
+
+/// The token ↔ state links of several traces of one program (one per IO example), grouped by
+/// token: the sparse matrix that sums state embeddings into token features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenStateLinks {
+    /// `offsets[t]..offsets[t + 1]` are the entries of token `t`.
+    offsets: Vec<u32>,
+    entries: Vec<LinkEntry>,
+}
+
+/// One link of [`TokenStateLinks`]: a state of one trace and its weight.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkEntry {
+    pub trace: u32,
+    pub state: u32,
+    pub weight: f32,
+}
+
+impl TokenStateLinks {
+    /// Groups the links of `traces` by token, for a program of `token_count` tokens (links to
+    /// positions beyond it are dropped). Entries of a token are ordered by trace, then by event.
+    pub fn new(traces: &[Trace], token_count: usize) -> TokenStateLinks {
+        let mut counts = vec![0u32; token_count + 1];
+        for trace in traces {
+            for link in trace.token_links() {
+                if (link.token as usize) < token_count {
+                    counts[link.token as usize + 1] += 1;
+                }
+            }
+        }
+        for t in 0..token_count {
+            counts[t + 1] += counts[t];
+        }
+        let offsets = counts.clone();
+        let mut cursor = counts;
+        let mut entries = vec![
+            LinkEntry {
+                trace: 0,
+                state: 0,
+                weight: 0.0
+            };
+            offsets[token_count] as usize
+        ];
+        for (trace_index, trace) in traces.iter().enumerate() {
+            for link in trace.token_links() {
+                let t = link.token as usize;
+                if t < token_count {
+                    entries[cursor[t] as usize] = LinkEntry {
+                        trace: trace_index as u32,
+                        state: link.state,
+                        weight: link.weight,
+                    };
+                    cursor[t] += 1;
+                }
+            }
+        }
+        TokenStateLinks { offsets, entries }
+    }
+
+    pub fn token_count(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// The links of token `token`.
+    pub fn of_token(&self, token: usize) -> &[LinkEntry] {
+        &self.entries[self.offsets[token] as usize..self.offsets[token + 1] as usize]
+    }
+
+    /// Total number of links.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

@@ -1,0 +1,290 @@
+//! The tensor encodings of a world: sparse index lists, dense arrays and the dataset's tensor
+//! strings.
+//!
+//! The reference state is a boolean `15×18×18` array, channel-major; the sparse index of a set
+//! cell is `channel * 324 + row * 18 + col`. Channels: 0–3 hero facing N/E/S/W, 4 interior wall,
+//! 5 border wall, `6 + k − 1` exactly k markers (k = 1..9). The 16-channel dataset layout adds
+//! channel 15 for 10 markers; index lists accept and produce it, the 15-channel dense tensor
+//! refuses it.
+//!
+//! The dataset's `inpgrid_tensor` / `outgrid_tensor` strings are the same indices written
+//! `"idx:1.0 idx:1.0 …"`.
+
+use super::{Dir, Pos, World, WorldError, CELLS, GRID, MAX_MARKERS, MAX_SIZE};
+
+/// Channels of the reference tensor.
+pub const CHANNELS: usize = 15;
+/// Channels of the 16-channel dataset layout (channel 15: 10 markers).
+pub const DATASET_CHANNELS: usize = 16;
+/// Channel of the interior walls.
+pub const WALL_CHANNEL: usize = 4;
+/// Channel of the border walls.
+pub const BORDER_CHANNEL: usize = 5;
+/// Channel of "exactly 1 marker"; k markers are at `MARKER_CHANNEL + k - 1`.
+pub const MARKER_CHANNEL: usize = 6;
+/// Length of the dense 15-channel tensor.
+pub const DENSE_LEN: usize = CHANNELS * CELLS;
+
+impl World {
+    /// Builds a world from the sorted or unsorted indices of its set cells (16-channel layout;
+    /// duplicates are ignored).
+    pub fn from_indices<I>(indices: I) -> Result<World, WorldError>
+    where
+        I: IntoIterator,
+        I::Item: Into<u64>,
+    {
+        let mut planes = [[false; CELLS]; DATASET_CHANNELS];
+        for index in indices {
+            let index: u64 = index.into();
+            if index >= (DATASET_CHANNELS * CELLS) as u64 {
+                return Err(WorldError::IndexOutOfRange(index));
+            }
+            let index = index as usize;
+            planes[index / CELLS][index % CELLS] = true;
+        }
+        World::from_planes(&planes)
+    }
+
+    /// Validates and converts per-channel boolean planes.
+    fn from_planes(planes: &[[bool; CELLS]; DATASET_CHANNELS]) -> Result<World, WorldError> {
+        // Size from the border ring, as the reference's `init_from_array` does.
+        let border = &planes[BORDER_CHANNEL];
+        let (mut max_row, mut max_col) = (None::<usize>, None::<usize>);
+        for cell in (0..CELLS).filter(|&c| border[c]) {
+            max_row = max_row.max(Some(cell / GRID));
+            max_col = max_col.max(Some(cell % GRID));
+        }
+        let (Some(max_row), Some(max_col)) = (max_row, max_col) else {
+            return Err(WorldError::NoBorder);
+        };
+        let (rows, cols) = (max_row.saturating_sub(1), max_col.saturating_sub(1));
+        if !(1..=MAX_SIZE as usize).contains(&rows) || !(1..=MAX_SIZE as usize).contains(&cols) {
+            return Err(WorldError::BadSize { rows, cols });
+        }
+
+        // Exactly one hero.
+        let mut hero: Option<(Pos, Dir)> = None;
+        for dir in Dir::ALL {
+            for cell in (0..CELLS).filter(|&c| planes[dir.index() as usize][c]) {
+                let found = (Pos::from_cell(cell), dir);
+                if let Some(first) = hero {
+                    return Err(WorldError::TwoHeroes {
+                        first: format!("{} facing {}", first.0, first.1.name()),
+                        second: format!("{} facing {}", found.0, found.1.name()),
+                    });
+                }
+                hero = Some(found);
+            }
+        }
+        let (hero_pos, hero_dir) = hero.ok_or(WorldError::NoHero)?;
+        let mut world = World::new(rows as u8, cols as u8, hero_pos, hero_dir)?;
+
+        // The border plane must be exactly the ring.
+        for cell in 0..CELLS {
+            if border[cell] != world.is_border(Pos::from_cell(cell)) {
+                return Err(WorldError::BadBorder { rows, cols });
+            }
+        }
+        for cell in (0..CELLS).filter(|&c| planes[WALL_CHANNEL][c]) {
+            world.set_wall(Pos::from_cell(cell), true)?;
+        }
+        for cell in 0..CELLS {
+            let mut counts = (1..=MAX_MARKERS).filter(|&k| planes[MARKER_CHANNEL + k as usize - 1][cell]);
+            if let Some(count) = counts.next() {
+                let pos = Pos::from_cell(cell);
+                if counts.next().is_some() {
+                    return Err(WorldError::AmbiguousMarkers(pos));
+                }
+                world.set_markers(pos, count)?;
+            }
+        }
+        Ok(world)
+    }
+
+    /// The sorted indices of the set cells (16-channel layout: a cell with 10 markers uses
+    /// channel 15, which never happens in worlds of the 15-channel reference).
+    pub fn to_indices(&self) -> Vec<u32> {
+        let mut indices = Vec::with_capacity(2 * (self.rows as usize + self.cols as usize) + 64);
+        self.for_each_index(|i| indices.push(i as u32));
+        indices.sort_unstable();
+        indices
+    }
+
+    /// Calls `f` with every set index, channel by channel.
+    fn for_each_index(&self, mut f: impl FnMut(usize)) {
+        f(self.dir.index() as usize * CELLS + self.hero as usize);
+        for cell in 0..CELLS {
+            let pos = Pos::from_cell(cell);
+            if self.is_border(pos) {
+                f(BORDER_CHANNEL * CELLS + cell);
+            } else if self.is_wall(pos) {
+                f(WALL_CHANNEL * CELLS + cell);
+            } else {
+                let markers = self.markers(pos) as usize;
+                if markers > 0 {
+                    f((MARKER_CHANNEL + markers - 1) * CELLS + cell);
+                }
+            }
+        }
+    }
+
+    /// Fails if a cell holds 10 markers, which the 15-channel tensor cannot hold.
+    pub fn check_fits_reference_tensor(&self) -> Result<(), WorldError> {
+        match self.interior().find(|&p| self.markers(p) == MAX_MARKERS) {
+            Some(pos) => Err(WorldError::TenMarkers(pos)),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the dense 15×18×18 tensor (channel-major, 1.0 for set cells) into `out`, which must
+    /// hold [`DENSE_LEN`] values; it is cleared first.
+    pub fn write_dense(&self, out: &mut [f32]) -> Result<(), WorldError> {
+        if out.len() != DENSE_LEN {
+            return Err(WorldError::DenseLength(out.len()));
+        }
+        self.check_fits_reference_tensor()?;
+        out.fill(0.0);
+        self.for_each_index(|i| out[i] = 1.0);
+        Ok(())
+    }
+
+    /// The dense 15×18×18 tensor, channel-major.
+    pub fn to_dense(&self) -> Result<Vec<f32>, WorldError> {
+        let mut out = vec![0.0; DENSE_LEN];
+        self.write_dense(&mut out)?;
+        Ok(out)
+    }
+
+    /// Reads a dense tensor of 15 or 16 channels whose values are all 0 or 1.
+    pub fn from_dense(values: &[f32]) -> Result<World, WorldError> {
+        if values.len() != DENSE_LEN && values.len() != DATASET_CHANNELS * CELLS {
+            return Err(WorldError::DenseLength(values.len()));
+        }
+        let mut indices = Vec::new();
+        for (index, &value) in values.iter().enumerate() {
+            if value == 1.0 {
+                indices.push(index as u64);
+            } else if value != 0.0 {
+                return Err(WorldError::DenseValue { index, value });
+            }
+        }
+        World::from_indices(indices)
+    }
+
+    /// The dataset's tensor string: `"idx:1.0 idx:1.0 …"`, indices sorted.
+    pub fn to_tensor_string(&self) -> String {
+        let indices = self.to_indices();
+        let mut out = String::with_capacity(indices.len() * 9);
+        for (i, index) in indices.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&index.to_string());
+            out.push_str(":1.0");
+        }
+        out
+    }
+
+    /// Reads a dataset tensor string. Every value must be 1 (the dataset only stores set cells).
+    pub fn from_tensor_string(text: &str) -> Result<World, WorldError> {
+        let mut indices = Vec::new();
+        for item in text.split_whitespace() {
+            let (index, value) = item.split_once(':').ok_or_else(|| {
+                WorldError::TensorString(format!("`{item}` is not of the form index:value"))
+            })?;
+            let index: u64 = index
+                .parse()
+                .map_err(|_| WorldError::TensorString(format!("`{index}` is not an index")))?;
+            let value: f64 = value
+                .parse()
+                .map_err(|_| WorldError::TensorString(format!("`{value}` is not a number")))?;
+            if value != 1.0 {
+                return Err(WorldError::TensorString(format!(
+                    "value {value} at index {index}: only 1.0 can be stored"
+                )));
+            }
+            indices.push(index);
+        }
+        World::from_indices(indices)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_of_a_small_world() {
+        let mut w = World::new(1, 2, Pos::new(1, 1), Dir::East).unwrap();
+        w.set_markers(Pos::new(1, 2), 3).unwrap();
+        let indices = w.to_indices();
+        // Hero facing east at (1,1): channel 1, cell 19.
+        assert_eq!(indices[0], 324 + 19);
+        // Border ring of a 1×2 interior: 3 rows × 4 columns minus the 2 interior cells.
+        let border: Vec<u32> = indices
+            .iter()
+            .copied()
+            .filter(|&i| i / 324 == 5)
+            .collect();
+        assert_eq!(border.len(), 10);
+        // Three markers at (1,2): channel 8.
+        assert_eq!(*indices.last().unwrap(), 8 * 324 + 20);
+        assert_eq!(World::from_indices(indices.iter().copied()).unwrap(), w);
+    }
+
+    #[test]
+    fn rejects_invalid_index_lists() {
+        let w = World::new(2, 2, Pos::new(1, 1), Dir::North).unwrap();
+        let good = w.to_indices();
+        let without_hero: Vec<u32> = good.iter().copied().filter(|&i| i >= 324 * 4).collect();
+        assert_eq!(World::from_indices(without_hero.iter().copied()), Err(WorldError::NoHero));
+        let mut two_heroes = good.clone();
+        two_heroes.push(324 + 20);
+        assert!(matches!(
+            World::from_indices(two_heroes.iter().copied()),
+            Err(WorldError::TwoHeroes { .. })
+        ));
+        let mut hero_in_wall = good.clone();
+        hero_in_wall.push(4 * 324 + 19);
+        assert_eq!(
+            World::from_indices(hero_in_wall.iter().copied()),
+            Err(WorldError::HeroInWall(Pos::new(1, 1)))
+        );
+        let mut broken_border = good.clone();
+        broken_border.retain(|&i| i != 5 * 324 + 1);
+        assert!(matches!(
+            World::from_indices(broken_border.iter().copied()),
+            Err(WorldError::BadBorder { .. })
+        ));
+        let mut two_counts = good.clone();
+        two_counts.extend([6 * 324 + 20, 7 * 324 + 20]);
+        assert_eq!(
+            World::from_indices(two_counts.iter().copied()),
+            Err(WorldError::AmbiguousMarkers(Pos::new(1, 2)))
+        );
+        assert_eq!(
+            World::from_indices([99_999u32]),
+            Err(WorldError::IndexOutOfRange(99_999))
+        );
+        assert_eq!(World::from_indices(Vec::<u32>::new()), Err(WorldError::NoBorder));
+    }
+
+    #[test]
+    fn tensor_strings_and_dense_tensors() {
+        let mut w = World::new(3, 3, Pos::new(2, 2), Dir::South).unwrap();
+        w.set_wall(Pos::new(1, 3), true).unwrap();
+        w.set_markers(Pos::new(2, 2), 9).unwrap();
+        let text = w.to_tensor_string();
+        assert!(text.starts_with(&format!("{}:1.0 ", 2 * 324 + 2 * 18 + 2)));
+        assert_eq!(World::from_tensor_string(&text).unwrap(), w);
+        assert!(World::from_tensor_string("12:0.5").is_err());
+        assert!(World::from_tensor_string("12").is_err());
+        assert!(World::from_tensor_string("x:1.0").is_err());
+        let dense = w.to_dense().unwrap();
+        assert_eq!(dense.iter().filter(|&&v| v == 1.0).count(), w.to_indices().len());
+        assert_eq!(World::from_dense(&dense).unwrap(), w);
+        w.set_markers(Pos::new(2, 2), 10).unwrap();
+        assert_eq!(w.to_dense(), Err(WorldError::TenMarkers(Pos::new(2, 2))));
+        assert_eq!(World::from_indices(w.to_indices()).unwrap(), w);
+    }
+}

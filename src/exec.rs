@@ -241,9 +241,9 @@ pub struct StreamStats {
 /// Most lines answered in one parallel batch.
 const BATCH: usize = 4096;
 
-/// Reads requests from `input` and writes one response per line to `output`, in order, using the
-/// current rayon pool. Returns when the input ends.
-pub fn run_stream<R, W>(input: R, output: &mut W) -> io::Result<StreamStats>
+/// Reads requests from `input` and writes one response per line to `output`, in order, answering
+/// each batch on the threads of `pool`. Returns when the input ends.
+pub fn run_stream<R, W>(input: R, output: &mut W, pool: &rayon::ThreadPool) -> io::Result<StreamStats>
 where
     R: BufRead + Send,
     W: Write,
@@ -269,7 +269,8 @@ where
                     Err(_) => break,
                 }
             }
-            let responses: Vec<String> = batch.par_iter().map(|line| respond(line)).collect();
+            let responses: Vec<String> =
+                pool.install(|| batch.par_iter().map(|line| respond(line)).collect());
             for response in &responses {
                 output.write_all(response.as_bytes())?;
                 output.write_all(b"\n")?;

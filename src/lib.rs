@@ -7,10 +7,12 @@
 //! - [`vm`]: bytecode compiler, VM with the reference interpreter's exact semantics, execution
 //!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
+//! - [`fsutil`]: atomic file writes.
 //! - [`cli`]: the `karel` command line.
 
 pub mod cli;
 pub mod exec;
+pub mod fsutil;
 pub mod lang;
 pub mod vm;
 pub mod world;

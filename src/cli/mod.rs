@@ -1,5 +1,117 @@
-//! The `karel` command line.
+//! The `karel` command line: argument parsing (clap) and one function per command.
+//!
+//! Exit codes: 0 success; 1 bad input (syntax error, invalid world, unreadable file); 2 usage
+//! error; 3 the program ran but crashed or timed out (`karel run`).
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod batch;
+mod program;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::lang::{diag, ParseOptions, Parsed};
+use crate::world::World;
+
+/// Compile, run, check and format Karel programs; run batches of programs for other tools.
+#[derive(Debug, Parser)]
+#[command(name = "karel", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that a program parses; report syntax errors with their location.
+    Check(program::CheckArgs),
+    /// Print a program in canonical form (indented by default, or one line of tokens).
+    Fmt(program::FmtArgs),
+    /// Print the bytecode a program compiles to.
+    Disasm(program::DisasmArgs),
+    /// Run a program on a world; print the outcome, the final world and optionally the trace.
+    Run(run::RunArgs),
+    /// Draw a world as an ASCII map, or as an SVG picture.
+    Render(run::RenderArgs),
+    /// Run JSON-lines requests (program + world) in parallel, one JSON line out per line in.
+    Exec(batch::ExecArgs),
+}
+
+/// Exit status of a command that completed but whose subject failed (e.g. a crash).
+pub(crate) const EXIT_PROGRAM_FAILED: u8 = 3;
+
+/// Entry point of the `karel` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => program::check(args),
+        Command::Fmt(args) => program::fmt(args),
+        Command::Disasm(args) => program::disasm(args),
+        Command::Run(args) => run::run(args),
+        Command::Render(args) => run::render(args),
+        Command::Exec(args) => batch::exec(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if error.downcast_ref::<AlreadyReported>().is_none() {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// An error whose diagnostics were already printed.
+#[derive(Debug)]
+pub(crate) struct AlreadyReported;
+
+impl std::fmt::Display for AlreadyReported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("errors were reported")
+    }
+}
+
+impl std::error::Error for AlreadyReported {}
+
+/// Reads a file, or standard input for `-`.
+pub(crate) fn read_input(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+/// A display name for a path (`<stdin>` for `-`).
+pub(crate) fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads and parses a program file, printing diagnostics on failure.
+pub(crate) fn load_program(path: &PathBuf, options: &ParseOptions) -> Result<(String, Parsed)> {
+    let source = read_input(path)?;
+    match crate::lang::parse_with(&source, options) {
+        Ok(parsed) => Ok((source, parsed)),
+        Err(error) => {
+            diag::emit_to_stderr(&display_name(path), &source, &error);
+            Err(AlreadyReported.into())
+        }
+    }
+}
+
+/// Reads a world file in any supported format.
+pub(crate) fn load_world(path: &PathBuf) -> Result<World> {
+    let text = read_input(path)?;
+    World::from_text(&text).with_context(|| format!("{} is not a valid world", display_name(path)))
 }

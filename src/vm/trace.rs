@@ -19,6 +19,8 @@
 //! state it was evaluated in (`timestep − 1`: the pre-state for an action) to every token of its
 //! span, with weight `1 / span length`.
 
+use std::fmt;
+
 use crate::lang::{Action, BlockKind, TokenSpan};
 use crate::world::{Pos, World};
 
@@ -246,6 +248,44 @@ impl Trace {
                 .positions()
                 .map(move |token| TokenLink { token, state, weight })
         })
+    }
+}
+
+/// A readable listing of a trace, one event per line: event number, token span, event type, and
+/// the condition's value or what the action changed (used by `karel run --trace`).
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (step, event) in self.events.iter().enumerate() {
+            let detail = match (event.kind, event.value) {
+                (EventKind::Action(action), _) if !event.success => match action {
+                    Action::Move => "FAILED: a wall is ahead".to_string(),
+                    Action::PickMarker => "FAILED: no marker to pick".to_string(),
+                    Action::PutMarker => "FAILED: the cell already holds 9 markers".to_string(),
+                    Action::TurnLeft | Action::TurnRight => "FAILED".to_string(),
+                },
+                (EventKind::Action(_), _) => match self.deltas.get(event.timestep as usize - 1) {
+                    Some(Delta::Hero { pos, dir }) => format!("hero at {pos} facing {}", dir.name()),
+                    Some(Delta::Markers { pos, count }) => format!("markers at {pos}: {count}"),
+                    Some(Delta::Unchanged) | None => String::new(),
+                },
+                (EventKind::Block(_), Some(EventValue::Cond(value))) => value.to_string(),
+                (EventKind::Block(_), Some(EventValue::Remaining(n))) => format!("{n} left"),
+                (EventKind::Block(_), None) => String::new(),
+            };
+            let blamed = if matches!(event.kind, EventKind::Block(_)) && !event.success {
+                "  (blamed for the timeout)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "{:>5}  {:>8}  {:<11} {detail}{blamed}",
+                step + 1,
+                event.span.to_string(),
+                event.kind.name()
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -429,6 +429,52 @@ impl World {
     }
 }
 
+/// The text formats a world can be read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextFormat {
+    /// A JSON array of sparse indices.
+    Indices,
+    /// A dataset grid object (`inpgrid_json`).
+    GridJson,
+    /// A dataset tensor string (`idx:1.0 …`).
+    TensorString,
+    /// An ASCII map.
+    Ascii,
+}
+
+impl TextFormat {
+    /// Recognises the format of a world's text from its first characters.
+    pub fn detect(text: &str) -> TextFormat {
+        let text = text.trim_start();
+        match text.chars().next() {
+            Some('[') => TextFormat::Indices,
+            Some('{') => TextFormat::GridJson,
+            Some(c) if c.is_ascii_digit() => TextFormat::TensorString,
+            _ => TextFormat::Ascii,
+        }
+    }
+}
+
+impl World {
+    /// Reads a world in any of the [`TextFormat`]s, recognised from the text.
+    pub fn from_text(text: &str) -> Result<World, WorldError> {
+        match TextFormat::detect(text) {
+            TextFormat::Indices => {
+                let indices: Vec<u64> = serde_json::from_str(text)
+                    .map_err(|e| WorldError::Json(format!("expected an array of indices: {e}")))?;
+                World::from_indices(indices)
+            }
+            TextFormat::GridJson => {
+                let grid: json::GridJson =
+                    serde_json::from_str(text).map_err(|e| WorldError::Json(e.to_string()))?;
+                World::from_grid_json(&grid)
+            }
+            TextFormat::TensorString => World::from_tensor_string(text),
+            TextFormat::Ascii => World::from_ascii(text),
+        }
+    }
+}
+
 impl fmt::Debug for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "World {{\n{}}}", self.to_ascii())

@@ -4,8 +4,8 @@
 //! action            act A
 //! IF c b            branch.if c else END; b; END:
 //! IFELSE c t e      branch.ifElse c else ELSE; t; jump END; ELSE: e; END:
-//! WHILE c b         TOP: branch.while c else END; b; jump TOP; END:
-//! REPEAT n b        repeat.init S n; TICK: repeat.tick S exit END; b; jump TICK; END:
+//! WHILE c b         branch.while c else END; BODY: b; loop.while c to BODY; END:
+//! REPEAT n b        repeat.enter S n; BODY: b; repeat.loop S to BODY
 //! program           body; halt
 //! ```
 //!
@@ -71,9 +71,16 @@ impl Compiler<'_> {
         let target = self.here();
         match &mut self.code[at as usize] {
             Instr::Branch { else_target, .. } => *else_target = target,
-            Instr::RepeatTick { exit, .. } => *exit = target,
             Instr::Jump(to) => *to = target,
-            Instr::Act(_) | Instr::RepeatInit { .. } | Instr::Halt => {
+            Instr::Move
+            | Instr::TurnLeft
+            | Instr::TurnRight
+            | Instr::PickMarker
+            | Instr::PutMarker
+            | Instr::LoopWhile { .. }
+            | Instr::RepeatEnter { .. }
+            | Instr::RepeatLoop { .. }
+            | Instr::Halt => {
                 unreachable!("only jumps are patched")
             }
         }
@@ -94,7 +101,7 @@ impl Compiler<'_> {
         };
         match stmt {
             Stmt::Action(action) => {
-                self.emit(Instr::Act(*action), origin);
+                self.emit(Instr::act(*action), origin);
             }
             Stmt::If { cond, body } => {
                 let branch = self.emit(
@@ -128,7 +135,7 @@ impl Compiler<'_> {
                 self.patch(jump);
             }
             Stmt::While { cond, body } => {
-                let top = self.emit(
+                let entry = self.emit(
                     Instr::Branch {
                         cond: *cond,
                         kind: crate::lang::BlockKind::While,
@@ -136,25 +143,31 @@ impl Compiler<'_> {
                     },
                     origin,
                 );
+                let start = self.here();
                 self.body(body);
-                self.emit(Instr::Jump(top), origin);
-                self.patch(top);
+                self.emit(
+                    Instr::LoopWhile {
+                        cond: *cond,
+                        body: start,
+                    },
+                    origin,
+                );
+                self.patch(entry);
             }
             Stmt::Repeat { count, body } => {
                 let slot = self.repeat_depth as u16;
                 self.repeat_depth += 1;
                 self.repeat_slots = self.repeat_slots.max(self.repeat_depth);
                 self.emit(
-                    Instr::RepeatInit {
+                    Instr::RepeatEnter {
                         slot,
                         count: count.get(),
                     },
                     origin,
                 );
-                let tick = self.emit(Instr::RepeatTick { slot, exit: 0 }, origin);
+                let start = self.here();
                 self.body(body);
-                self.emit(Instr::Jump(tick), origin);
-                self.patch(tick);
+                self.emit(Instr::RepeatLoop { slot, body: start }, origin);
                 self.repeat_depth -= 1;
             }
         }

@@ -165,8 +165,10 @@ impl Vm {
         config: &RunConfig,
         tracer: &mut T,
     ) -> Execution {
-        self.counters.clear();
-        self.counters.resize(chunk.repeat_slots, 0);
+        // `repeat.enter` writes a counter before any `repeat.loop` reads it: no clearing needed.
+        if self.counters.len() < chunk.repeat_slots {
+            self.counters.resize(chunk.repeat_slots, 0);
+        }
         let counters = &mut self.counters[..];
         let code = &chunk.code[..];
         let limit = config.max_steps;
@@ -188,31 +190,40 @@ impl Vm {
             };
         }
 
+        macro_rules! act {
+            ($action:expr) => {{
+                let action = $action;
+                let success = world.act(action);
+                if T::ENABLED {
+                    tracer.action(chunk.origins[pc], action, success, world);
+                }
+                if !success {
+                    if first_failure.is_none() {
+                        first_failure = Some(Failure {
+                            action,
+                            at: chunk.origins[pc],
+                        });
+                    }
+                    if stop_on_failure {
+                        return Execution {
+                            stop: Stop::Failed,
+                            first_failure,
+                            steps,
+                        };
+                    }
+                }
+                count_step!();
+                pc += 1;
+            }};
+        }
+
         loop {
             match code[pc] {
-                Instr::Act(action) => {
-                    let success = world.act(action);
-                    if T::ENABLED {
-                        tracer.action(chunk.origins[pc], action, success, world);
-                    }
-                    if !success {
-                        if first_failure.is_none() {
-                            first_failure = Some(Failure {
-                                action,
-                                at: chunk.origins[pc],
-                            });
-                        }
-                        if stop_on_failure {
-                            return Execution {
-                                stop: Stop::Failed,
-                                first_failure,
-                                steps,
-                            };
-                        }
-                    }
-                    count_step!();
-                    pc += 1;
-                }
+                Instr::Move => act!(Action::Move),
+                Instr::TurnLeft => act!(Action::TurnLeft),
+                Instr::TurnRight => act!(Action::TurnRight),
+                Instr::PickMarker => act!(Action::PickMarker),
+                Instr::PutMarker => act!(Action::PutMarker),
                 Instr::Branch {
                     cond,
                     kind,
@@ -225,11 +236,28 @@ impl Vm {
                     count_step!();
                     pc = if value { pc + 1 } else { else_target as usize };
                 }
-                Instr::RepeatInit { slot, count } => {
-                    counters[slot as usize] = count;
+                Instr::LoopWhile { cond, body } => {
+                    let value = world.cond(cond);
+                    if T::ENABLED {
+                        tracer.event(chunk.origins[pc], BlockKind::While, EventValue::Cond(value));
+                    }
+                    count_step!();
+                    pc = if value { body as usize } else { pc + 1 };
+                }
+                Instr::RepeatEnter { slot, count } => {
+                    if T::ENABLED {
+                        tracer.event(
+                            chunk.origins[pc],
+                            BlockKind::Repeat,
+                            EventValue::Remaining(count),
+                        );
+                    }
+                    count_step!();
+                    // Counts are at least 2: the body always runs after the first tick.
+                    counters[slot as usize] = count.saturating_sub(1);
                     pc += 1;
                 }
-                Instr::RepeatTick { slot, exit } => {
+                Instr::RepeatLoop { slot, body } => {
                     let remaining = counters[slot as usize];
                     if T::ENABLED {
                         tracer.event(
@@ -240,10 +268,10 @@ impl Vm {
                     }
                     count_step!();
                     if remaining == 0 {
-                        pc = exit as usize;
+                        pc += 1;
                     } else {
                         counters[slot as usize] = remaining - 1;
-                        pc += 1;
+                        pc = body as usize;
                     }
                 }
                 Instr::Jump(target) => pc = target as usize,

@@ -1,15 +1,17 @@
 //! The instruction set, compiled chunks and their disassembly.
 //!
-//! Six instructions cover Karel. Each one that counts a step in the reference interpreter
+//! Seven instructions cover Karel. Each one that counts a step in the reference interpreter
 //! (an action, a condition evaluation, a repeat tick) is exactly one instruction, so the VM's step
-//! counting and event order are the reference's by construction:
+//! counting and event order are the reference's by construction. Loops test their condition at
+//! the bottom, so a loop iteration dispatches no jump:
 //!
 //! | instruction | effect | steps |
 //! |---|---|---|
 //! | `act A` | perform action A; a failure is a crash | 1 |
-//! | `branch.K C else L` | evaluate condition C, emit a K event (`if`, `ifElse`, `while`); jump to L when false | 1 |
-//! | `repeat.init S N` | set repeat counter S to N | 0 |
-//! | `repeat.tick S exit L` | emit a `repeat` event with counter S's value; if 0 jump to L, else decrement | 1 |
+//! | `branch.K C else L` | evaluate C, emit a K event (`if`, `ifElse`, `while`); jump to L when false | 1 |
+//! | `loop.while C to L` | evaluate C, emit a `while` event; jump back to L when true | 1 |
+//! | `repeat.enter S N` | emit a `repeat` event with N; set counter S to N − 1 (N ≥ 2, so the body runs) | 1 |
+//! | `repeat.loop S to L` | emit a `repeat` event with counter S; if it is not 0, decrement it and jump back to L | 1 |
 //! | `jump L` | continue at L | 0 |
 //! | `halt` | the program finished | 0 |
 //!
@@ -23,28 +25,62 @@ use crate::lang::{Action, BlockKind, Cond, NodeId, TokenSpan};
 /// An instruction index inside a chunk.
 pub type Label = u32;
 
-/// One VM instruction (8 bytes).
+/// One VM instruction (8 bytes). The five actions are separate variants so that the VM
+/// dispatches every instruction through a single jump table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Instr {
-    Act(Action),
+    Move,
+    TurnLeft,
+    TurnRight,
+    PickMarker,
+    PutMarker,
     Branch {
         cond: Cond,
         kind: BlockKind,
         else_target: Label,
     },
-    RepeatInit {
+    LoopWhile {
+        cond: Cond,
+        body: Label,
+    },
+    RepeatEnter {
         slot: u16,
         count: u8,
     },
-    RepeatTick {
+    RepeatLoop {
         slot: u16,
-        exit: Label,
+        body: Label,
     },
     Jump(Label),
     Halt,
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() <= 8);
+
+impl Instr {
+    /// The instruction performing `action`.
+    pub const fn act(action: Action) -> Instr {
+        match action {
+            Action::Move => Instr::Move,
+            Action::TurnLeft => Instr::TurnLeft,
+            Action::TurnRight => Instr::TurnRight,
+            Action::PickMarker => Instr::PickMarker,
+            Action::PutMarker => Instr::PutMarker,
+        }
+    }
+
+    /// The action this instruction performs, if it is an action.
+    pub const fn action(self) -> Option<Action> {
+        match self {
+            Instr::Move => Some(Action::Move),
+            Instr::TurnLeft => Some(Action::TurnLeft),
+            Instr::TurnRight => Some(Action::TurnRight),
+            Instr::PickMarker => Some(Action::PickMarker),
+            Instr::PutMarker => Some(Action::PutMarker),
+            _ => None,
+        }
+    }
+}
 
 /// Where an instruction comes from: its statement and the tokens its event reports (an action's
 /// own token, or a block from its keyword to its closing bracket).
@@ -92,8 +128,13 @@ impl Chunk {
 
 impl fmt::Display for Instr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(action) = self.action() {
+            return write!(f, "{:<14}{}", "act", action.name());
+        }
         match *self {
-            Instr::Act(action) => write!(f, "{:<14}{}", "act", action.name()),
+            Instr::Move | Instr::TurnLeft | Instr::TurnRight | Instr::PickMarker | Instr::PutMarker => {
+                Ok(())
+            }
             Instr::Branch {
                 cond,
                 kind,
@@ -103,8 +144,11 @@ impl fmt::Display for Instr {
                 "{:<14}{cond} else {else_target}",
                 format!("branch.{}", kind.event_name())
             ),
-            Instr::RepeatInit { slot, count } => write!(f, "{:<14}r{slot} = {count}", "repeat.init"),
-            Instr::RepeatTick { slot, exit } => write!(f, "{:<14}r{slot} exit {exit}", "repeat.tick"),
+            Instr::LoopWhile { cond, body } => write!(f, "{:<14}{cond} to {body}", "loop.while"),
+            Instr::RepeatEnter { slot, count } => {
+                write!(f, "{:<14}r{slot} {count}", "repeat.enter")
+            }
+            Instr::RepeatLoop { slot, body } => write!(f, "{:<14}r{slot} to {body}", "repeat.loop"),
             Instr::Jump(target) => write!(f, "{:<14}{target}", "jump"),
             Instr::Halt => f.write_str("halt"),
         }

@@ -40,6 +40,27 @@ pub const PUT_MARKER_LIMIT: u8 = 9;
 const WALL: u8 = 0x80;
 const MARKER_MASK: u8 = 0x7f;
 
+/// Cell offsets of the neighbours to the north, east, south and west.
+const NEIGHBOUR: [isize; 4] = [GRID as isize, 1, -(GRID as isize), -1];
+
+/// Per atom (in `Atom` order) and hero direction: the offset of the cell the atom reads.
+const PROBE_OFFSET: [[isize; 4]; 5] = [
+    // frontIsClear: the cell ahead.
+    [NEIGHBOUR[0], NEIGHBOUR[1], NEIGHBOUR[2], NEIGHBOUR[3]],
+    // leftIsClear: the cell at (dir - 1) mod 4.
+    [NEIGHBOUR[3], NEIGHBOUR[0], NEIGHBOUR[1], NEIGHBOUR[2]],
+    // rightIsClear: the cell at (dir + 1) mod 4.
+    [NEIGHBOUR[1], NEIGHBOUR[2], NEIGHBOUR[3], NEIGHBOUR[0]],
+    // markersPresent, noMarkersPresent: the hero's own cell.
+    [0; 4],
+    [0; 4],
+];
+/// Per atom: the bits of the probed cell that matter (walls, or the marker count).
+const PROBE_MASK: [u8; 5] = [WALL, WALL, WALL, MARKER_MASK, MARKER_MASK];
+/// Per atom: whether the atom holds when those bits are non-zero (markers present) rather than
+/// zero (no wall, no markers).
+const TRUE_WHEN_NONZERO: [bool; 5] = [false, false, false, true, false];
+
 /// The direction the hero faces. The discriminant is the reference's direction index and the
 /// hero's tensor channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,12 +100,7 @@ impl Dir {
 
     /// Offset of the neighbouring cell in this direction, in cell indices (`row * 18 + col`).
     const fn cell_offset(self) -> isize {
-        match self {
-            Dir::North => GRID as isize,
-            Dir::East => 1,
-            Dir::South => -(GRID as isize),
-            Dir::West => -1,
-        }
+        NEIGHBOUR[self as usize]
     }
 
     /// The dataset's name: `north`, `east`, `south`, `west`.
@@ -381,23 +397,26 @@ impl World {
         }
     }
 
-    /// Evaluates a condition.
+    /// Evaluates a condition, without branching: every atom reads one cell (the neighbour in
+    /// the tested direction, or the hero's own cell), masks it, and compares with zero.
     #[inline(always)]
     pub fn cond(&self, cond: Cond) -> bool {
-        self.atom(cond.atom) != cond.negated
+        let atom = cond.atom as usize;
+        let probe = self.hero as isize + PROBE_OFFSET[atom][self.dir as usize];
+        let is_zero = self.cells[probe as usize] & PROBE_MASK[atom] == 0;
+        is_zero != (TRUE_WHEN_NONZERO[atom] != cond.negated)
     }
 
     /// Performs an action; returns `false`, leaving the world unchanged, when it fails.
+    /// The updates are written without branches on the world's contents.
     #[inline(always)]
     pub fn act(&mut self, action: Action) -> bool {
         match action {
             Action::Move => {
-                if self.front_is_clear() {
-                    self.hero = (self.hero as isize + self.dir.cell_offset()) as u16;
-                    true
-                } else {
-                    false
-                }
+                let next = (self.hero as isize + self.dir.cell_offset()) as usize;
+                let clear = self.cells[next] & WALL == 0;
+                self.hero = if clear { next as u16 } else { self.hero };
+                clear
             }
             Action::TurnLeft => {
                 self.dir = self.dir.left();
@@ -409,21 +428,15 @@ impl World {
             }
             Action::PickMarker => {
                 let cell = &mut self.cells[self.hero as usize];
-                if *cell == 0 {
-                    false
-                } else {
-                    *cell -= 1;
-                    true
-                }
+                let some = *cell != 0;
+                *cell -= some as u8;
+                some
             }
             Action::PutMarker => {
                 let cell = &mut self.cells[self.hero as usize];
-                if *cell >= PUT_MARKER_LIMIT {
-                    false
-                } else {
-                    *cell += 1;
-                    true
-                }
+                let room = *cell < PUT_MARKER_LIMIT;
+                *cell += room as u8;
+                room
             }
         }
     }

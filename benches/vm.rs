@@ -26,7 +26,10 @@ struct Corpus {
 }
 
 fn corpus() -> Corpus {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference-runs.jsonl.gz");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/reference-runs.jsonl.gz"
+    );
     let file = std::fs::File::open(path).expect("the corpus is in tests/data");
     let mut corpus = Corpus {
         sources: Vec::new(),

@@ -243,7 +243,11 @@ const BATCH: usize = 4096;
 
 /// Reads requests from `input` and writes one response per line to `output`, in order, answering
 /// each batch on the threads of `pool`. Returns when the input ends.
-pub fn run_stream<R, W>(input: R, output: &mut W, pool: &rayon::ThreadPool) -> io::Result<StreamStats>
+pub fn run_stream<R, W>(
+    input: R,
+    output: &mut W,
+    pool: &rayon::ThreadPool,
+) -> io::Result<StreamStats>
 where
     R: BufRead + Send,
     W: Write,

@@ -73,18 +73,21 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
             let bytes = parsed.source_map.span_bytes(failure.at.span);
             let diagnostic = Diagnostic::error()
                 .with_message("the robot crashed")
-                .with_labels(vec![Label::primary((), bytes).with_message(format!(
-                    "`{}` failed here",
-                    failure.action.name()
-                ))]);
+                .with_labels(vec![Label::primary((), bytes)
+                    .with_message(format!("`{}` failed here", failure.action.name()))]);
             let mut rendered = String::new();
-            if term::emit_to_string(&mut rendered, &term::Config::default(), &file, &diagnostic).is_ok() {
+            if term::emit_to_string(&mut rendered, &term::Config::default(), &file, &diagnostic)
+                .is_ok()
+            {
                 print!("{rendered}");
             }
             ExitCode::from(super::EXIT_PROGRAM_FAILED)
         }
         Outcome::Timeout => {
-            println!("outcome: timeout: the step limit of {} was reached", args.max_steps);
+            println!(
+                "outcome: timeout: the step limit of {} was reached",
+                args.max_steps
+            );
             ExitCode::from(super::EXIT_PROGRAM_FAILED)
         }
     };

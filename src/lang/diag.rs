@@ -30,7 +30,9 @@ pub fn render(name: &str, source: &str, error: &ParseError) -> String {
     let mut out = String::new();
     for e in &error.errors {
         if let Err(render_error) = term::emit_to_string(&mut out, &config, &file, &diagnostic(e)) {
-            out.push_str(&format!("error: {e} (could not render the source: {render_error})\n"));
+            out.push_str(&format!(
+                "error: {e} (could not render the source: {render_error})\n"
+            ));
         }
     }
     out

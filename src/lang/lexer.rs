@@ -88,7 +88,13 @@ mod tests {
         let tokens: Vec<Token> = lexemes.iter().map(|l| l.token).collect();
         assert_eq!(
             tokens,
-            [Token::Def, Token::Run, Token::MOpen, Token::Move, Token::MClose]
+            [
+                Token::Def,
+                Token::Run,
+                Token::MOpen,
+                Token::Move,
+                Token::MClose
+            ]
         );
         assert_eq!(lexemes[3].bytes, 13..17);
     }

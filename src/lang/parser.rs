@@ -101,7 +101,11 @@ impl fmt::Display for ParseError {
         }
         let more = self.errors.len().saturating_sub(1);
         if more > 0 {
-            write!(f, " (and {more} more error{})", if more > 1 { "s" } else { "" })?;
+            write!(
+                f,
+                " (and {more} more error{})",
+                if more > 1 { "s" } else { "" }
+            )?;
         }
         Ok(())
     }
@@ -172,9 +176,9 @@ impl SyntaxErrorKind {
 /// Groups the terminals LALRPOP expected into words: "a statement", "a condition", ….
 fn describe_expected(expected: &[String]) -> Option<String> {
     if expected.is_empty() {
-        return None;
+        return Some("expected the end of the program".to_string());
     }
-    let mut names: Vec<String> = expected.iter().map(|e| e.trim_matches('"').to_string()).collect();
+    let mut names: Vec<String> = expected.to_vec();
     let mut groups = Vec::new();
     let mut take_group = |members: &[&str], description: &str, names: &mut Vec<String>| {
         if members.iter().all(|m| names.iter().any(|n| n == m)) {
@@ -330,38 +334,45 @@ fn parse_lexemes(
         }
     };
 
-    check_depth(lexemes, options.max_depth)
-        .map_err(|position| error(SyntaxErrorKind::TooDeep { limit: options.max_depth }, Some(position)))?;
+    check_depth(lexemes, options.max_depth).map_err(|position| {
+        error(
+            SyntaxErrorKind::TooDeep {
+                limit: options.max_depth,
+            },
+            Some(position),
+        )
+    })?;
 
-    let tokens = lexemes
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Ok::<_, std::convert::Infallible>((i, l.token, i + 1)));
-    let program = grammar::ProgramParser::new()
-        .parse(tokens)
-        .map_err(|e| match e {
-            LalrpopError::UnrecognizedToken {
-                token: (position, found, _),
-                expected,
-            } => error(
-                SyntaxErrorKind::UnexpectedToken { found, expected },
-                Some(position),
-            ),
-            LalrpopError::UnrecognizedEof { expected, .. } => {
-                error(SyntaxErrorKind::UnexpectedEnd { expected }, None)
-            }
-            LalrpopError::ExtraToken {
-                token: (position, found, _),
-            } => error(SyntaxErrorKind::TrailingToken { found }, Some(position)),
-            LalrpopError::InvalidToken { location } => error(
-                SyntaxErrorKind::UnexpectedToken {
-                    found: lexemes[location].token,
-                    expected: Vec::new(),
-                },
-                Some(location),
-            ),
-            LalrpopError::User { error } => match error {},
-        })?;
+    let tokens: Vec<Token> = lexemes.iter().map(|l| l.token).collect();
+    let program = run_parser(&tokens).map_err(|e| match e {
+        LalrpopError::UnrecognizedToken {
+            token: (position, found, _),
+            ..
+        } => error(
+            SyntaxErrorKind::UnexpectedToken {
+                found,
+                expected: acceptable_next(&tokens[..position]),
+            },
+            Some(position),
+        ),
+        LalrpopError::UnrecognizedEof { .. } => error(
+            SyntaxErrorKind::UnexpectedEnd {
+                expected: acceptable_next(&tokens),
+            },
+            None,
+        ),
+        LalrpopError::ExtraToken {
+            token: (position, found, _),
+        } => error(SyntaxErrorKind::TrailingToken { found }, Some(position)),
+        LalrpopError::InvalidToken { location } => error(
+            SyntaxErrorKind::UnexpectedToken {
+                found: lexemes[location].token,
+                expected: Vec::new(),
+            },
+            Some(location),
+        ),
+        LalrpopError::User { error } => match error {},
+    })?;
 
     if !options.allow_empty_bodies {
         let empty = empty_body_openers(&program);
@@ -381,6 +392,40 @@ fn parse_lexemes(
         }
     }
     Ok(program)
+}
+
+type GrammarError = LalrpopError<usize, Token, std::convert::Infallible>;
+
+/// Runs the generated parser on a token list.
+fn run_parser(tokens: &[Token]) -> Result<Program, GrammarError> {
+    grammar::ProgramParser::new().parse(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| Ok::<_, std::convert::Infallible>((i, token, i + 1))),
+    )
+}
+
+/// The tokens that can follow `prefix` in some program, by trying each one. (LALRPOP's own
+/// expected sets miss the tokens that only become acceptable after a reduction, e.g. the
+/// statements that may follow a statement.) Only runs on errors.
+fn acceptable_next(prefix: &[Token]) -> Vec<String> {
+    let mut candidate = prefix.to_vec();
+    candidate.push(Token::End);
+    Token::ALL
+        .into_iter()
+        .filter(|token| !token.is_special())
+        .filter(|&token| {
+            if let Some(last) = candidate.last_mut() {
+                *last = token;
+            }
+            matches!(
+                run_parser(&candidate),
+                Ok(_) | Err(LalrpopError::UnrecognizedEof { .. })
+            )
+        })
+        .map(|token| token.text().to_string())
+        .collect()
 }
 
 /// Finds the first token that opens a block beyond `max_depth`, counting `m(`, `i(`, `e(`, `w(`

@@ -132,9 +132,11 @@ impl fmt::Display for Instr {
             return write!(f, "{:<14}{}", "act", action.name());
         }
         match *self {
-            Instr::Move | Instr::TurnLeft | Instr::TurnRight | Instr::PickMarker | Instr::PutMarker => {
-                Ok(())
-            }
+            Instr::Move
+            | Instr::TurnLeft
+            | Instr::TurnRight
+            | Instr::PickMarker
+            | Instr::PutMarker => Ok(()),
             Instr::Branch {
                 cond,
                 kind,
@@ -163,9 +165,14 @@ impl fmt::Display for Chunk {
             if matches!(instr, Instr::Halt) {
                 writeln!(f, "{pc:>4}  {text}")?;
             } else {
+                let tokens = if origin.span.first == origin.span.last {
+                    "token"
+                } else {
+                    "tokens"
+                };
                 writeln!(
                     f,
-                    "{pc:>4}  {text:<40} ; {} tokens {}",
+                    "{pc:>4}  {text:<40} ; {} {tokens} {}",
                     origin.node, origin.span
                 )?;
             }

@@ -77,7 +77,10 @@ impl Delta {
             Delta::Hero { pos, dir } => world.set_hero(pos, dir),
             Delta::Markers { pos, count } => world.set_markers(pos, count),
         };
-        debug_assert!(result.is_ok(), "a recorded delta always applies to its trace");
+        debug_assert!(
+            result.is_ok(),
+            "a recorded delta always applies to its trace"
+        );
     }
 }
 
@@ -243,10 +246,11 @@ impl Trace {
         self.events.iter().flat_map(|event| {
             let weight = 1.0 / event.span.len() as f32;
             let state = event.timestep - 1;
-            event
-                .span
-                .positions()
-                .map(move |token| TokenLink { token, state, weight })
+            event.span.positions().map(move |token| TokenLink {
+                token,
+                state,
+                weight,
+            })
         })
     }
 }
@@ -264,7 +268,9 @@ impl fmt::Display for Trace {
                     Action::TurnLeft | Action::TurnRight => "FAILED".to_string(),
                 },
                 (EventKind::Action(_), _) => match self.deltas.get(event.timestep as usize - 1) {
-                    Some(Delta::Hero { pos, dir }) => format!("hero at {pos} facing {}", dir.name()),
+                    Some(Delta::Hero { pos, dir }) => {
+                        format!("hero at {pos} facing {}", dir.name())
+                    }
                     Some(Delta::Markers { pos, count }) => format!("markers at {pos}: {count}"),
                     Some(Delta::Unchanged) | None => String::new(),
                 },
@@ -316,12 +322,13 @@ fn blame_timeout(events: &mut Vec<Event>) {
         }
     }
     // `max` keeps the first of equal maxima.
-    let longest = loops
-        .iter()
-        .fold(None::<&(TokenSpan, u32, Option<usize>)>, |best, l| match best {
+    let longest = loops.iter().fold(
+        None::<&(TokenSpan, u32, Option<usize>)>,
+        |best, l| match best {
             Some(b) if b.1 >= l.1 => Some(b),
             _ => Some(l),
-        });
+        },
+    );
     let cut = match longest {
         Some(&(_, count, Some(start))) if count > 0 => start,
         _ => events

@@ -46,7 +46,11 @@ impl World {
             for col in 1..=self.cols {
                 let pos = Pos::new(row, col);
                 out.push(cell_char(self, pos));
-                out.push(if pos == self.hero() { self.dir.arrow() } else { ' ' });
+                out.push(if pos == self.hero() {
+                    self.dir.arrow()
+                } else {
+                    ' '
+                });
             }
             out.push_str("|\n");
         }
@@ -67,14 +71,23 @@ impl World {
             .first()
             .ok_or_else(|| error(1, "the map is empty".into()))?;
         let width = parse_frame(top).ok_or_else(|| {
-            error(first_line, format!("expected a frame line like `+----+`, found `{top}`"))
+            error(
+                first_line,
+                format!("expected a frame line like `+----+`, found `{top}`"),
+            )
         })?;
         let (last_line, bottom) = *lines.last().unwrap_or(&(first_line, top));
         if lines.len() < 3 {
-            return Err(error(last_line, "a map needs a frame line, at least one row and a frame line".into()));
+            return Err(error(
+                last_line,
+                "a map needs a frame line, at least one row and a frame line".into(),
+            ));
         }
         if parse_frame(bottom) != Some(width) {
-            return Err(error(last_line, format!("expected the closing frame line `{top}`, found `{bottom}`")));
+            return Err(error(
+                last_line,
+                format!("expected the closing frame line `{top}`, found `{bottom}`"),
+            ));
         }
         let rows = &lines[1..lines.len() - 1];
         let cols = width / 2;
@@ -82,7 +95,10 @@ impl World {
             return Err(error(first_line, format!("the frame is {width} characters wide: expected two per column and 1 to 16 columns")));
         }
         if rows.len() > MAX_SIZE as usize {
-            return Err(error(rows[0].0, format!("{} rows: a world has at most 16", rows.len())));
+            return Err(error(
+                rows[0].0,
+                format!("{} rows: a world has at most 16", rows.len()),
+            ));
         }
 
         let mut walls = Vec::new();
@@ -96,7 +112,13 @@ impl World {
                 .ok_or_else(|| error(line_number, "a row must start and end with `|`".into()))?;
             let chars: Vec<char> = inner.chars().collect();
             if chars.len() != width {
-                return Err(error(line_number, format!("the row has {} characters between `|`, the frame {width}", chars.len())));
+                return Err(error(
+                    line_number,
+                    format!(
+                        "the row has {} characters between `|`, the frame {width}",
+                        chars.len()
+                    ),
+                ));
             }
             for (c, pair) in chars.chunks(2).enumerate() {
                 let pos = Pos::new(row, c as u8 + 1);
@@ -106,28 +128,49 @@ impl World {
                     'X' => markers.push((pos, MAX_MARKERS)),
                     d @ '1'..='9' => markers.push((pos, d as u8 - b'0')),
                     other => {
-                        return Err(error(line_number, format!("`{other}` in column {}: a cell is `.`, `#`, `1`–`9` or `X`", c + 1)))
+                        return Err(error(
+                            line_number,
+                            format!(
+                                "`{other}` in column {}: a cell is `.`, `#`, `1`–`9` or `X`",
+                                c + 1
+                            ),
+                        ))
                     }
                 }
                 if pair[1] != ' ' {
                     let dir = Dir::from_arrow(pair[1]).ok_or_else(|| {
-                        error(line_number, format!("`{}` after column {}: the hero is `^`, `>`, `v` or `<`", pair[1], c + 1))
+                        error(
+                            line_number,
+                            format!(
+                                "`{}` after column {}: the hero is `^`, `>`, `v` or `<`",
+                                pair[1],
+                                c + 1
+                            ),
+                        )
                     })?;
                     if let Some((first, _, first_line)) = hero {
-                        return Err(error(line_number, format!("a second hero; the first is at {first} (line {first_line})")));
+                        return Err(error(
+                            line_number,
+                            format!("a second hero; the first is at {first} (line {first_line})"),
+                        ));
                     }
                     hero = Some((pos, dir, line_number));
                 }
             }
         }
-        let (hero_pos, dir, hero_line) = hero.ok_or_else(|| error(first_line, "there is no hero".into()))?;
+        let (hero_pos, dir, hero_line) =
+            hero.ok_or_else(|| error(first_line, "there is no hero".into()))?;
         let mut world = World::new(rows.len() as u8, cols as u8, hero_pos, dir)
             .map_err(|e| error(first_line, e.to_string()))?;
         for pos in walls {
-            world.set_wall(pos, true).map_err(|e| error(hero_line, e.to_string()))?;
+            world
+                .set_wall(pos, true)
+                .map_err(|e| error(hero_line, e.to_string()))?;
         }
         for (pos, count) in markers {
-            world.set_markers(pos, count).map_err(|e| error(first_line, e.to_string()))?;
+            world
+                .set_markers(pos, count)
+                .map_err(|e| error(first_line, e.to_string()))?;
         }
         Ok(world)
     }

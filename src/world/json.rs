@@ -40,7 +40,9 @@ fn bad(message: impl Into<String>) -> WorldError {
 fn fields<'a>(item: &'a str, parts: usize, what: &str) -> Result<Vec<&'a str>, WorldError> {
     let fields: Vec<&str> = item.split(':').collect();
     if fields.len() != parts {
-        return Err(bad(format!("{what} `{item}` does not have {parts} `:`-separated fields")));
+        return Err(bad(format!(
+            "{what} `{item}` does not have {parts} `:`-separated fields"
+        )));
     }
     Ok(fields)
 }
@@ -58,7 +60,9 @@ impl World {
         if grid.crashed {
             return Err(bad("the grid is marked crashed and holds no world"));
         }
-        if !(1..=MAX_SIZE as u32).contains(&grid.rows) || !(1..=MAX_SIZE as u32).contains(&grid.cols) {
+        if !(1..=MAX_SIZE as u32).contains(&grid.rows)
+            || !(1..=MAX_SIZE as u32).contains(&grid.cols)
+        {
             return Err(WorldError::BadSize {
                 rows: grid.rows as usize,
                 cols: grid.cols as usize,
@@ -70,8 +74,12 @@ impl World {
             coordinate(hero_fields[0], grid.rows, "hero row")?,
             coordinate(hero_fields[1], grid.cols, "hero column")?,
         );
-        let dir = Dir::from_name(hero_fields[2])
-            .ok_or_else(|| bad(format!("hero direction `{}` is not north/east/south/west", hero_fields[2])))?;
+        let dir = Dir::from_name(hero_fields[2]).ok_or_else(|| {
+            bad(format!(
+                "hero direction `{}` is not north/east/south/west",
+                hero_fields[2]
+            ))
+        })?;
         let mut world = World::new(grid.rows as u8, grid.cols as u8, pos, dir)?;
         for item in grid.blocked.as_deref().unwrap_or("").split_whitespace() {
             let f = fields(item, 2, "blocked cell")?;
@@ -123,7 +131,12 @@ impl World {
             rows: self.rows as u32,
             cols: self.cols as u32,
             crashed: false,
-            hero: Some(format!("{}:{}:{}", hero.row - 1, hero.col - 1, self.dir.name())),
+            hero: Some(format!(
+                "{}:{}:{}",
+                hero.row - 1,
+                hero.col - 1,
+                self.dir.name()
+            )),
             blocked: Some(blocked.join(" ")),
             markers: Some(markers.join(" ")),
         }
@@ -159,14 +172,38 @@ mod tests {
         };
         assert!(World::from_grid_json(&base).is_ok());
         let cases = [
-            GridJson { crashed: true, ..base.clone() },
-            GridJson { hero: None, ..base.clone() },
-            GridJson { hero: Some("0:3:north".into()), ..base.clone() },
-            GridJson { hero: Some("0:0:up".into()), ..base.clone() },
-            GridJson { blocked: Some("0:0".into()), ..base.clone() },
-            GridJson { blocked: Some("1".into()), ..base.clone() },
-            GridJson { markers: Some("1:1:11".into()), ..base.clone() },
-            GridJson { rows: 17, ..base.clone() },
+            GridJson {
+                crashed: true,
+                ..base.clone()
+            },
+            GridJson {
+                hero: None,
+                ..base.clone()
+            },
+            GridJson {
+                hero: Some("0:3:north".into()),
+                ..base.clone()
+            },
+            GridJson {
+                hero: Some("0:0:up".into()),
+                ..base.clone()
+            },
+            GridJson {
+                blocked: Some("0:0".into()),
+                ..base.clone()
+            },
+            GridJson {
+                blocked: Some("1".into()),
+                ..base.clone()
+            },
+            GridJson {
+                markers: Some("1:1:11".into()),
+                ..base.clone()
+            },
+            GridJson {
+                rows: 17,
+                ..base.clone()
+            },
         ];
         for case in cases {
             assert!(World::from_grid_json(&case).is_err(), "{case:?}");

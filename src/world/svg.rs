@@ -32,14 +32,24 @@ impl World {
                 let x = MARGIN + (col as usize - 1) * CELL;
                 let y = MARGIN + (rows - row as usize) * CELL;
                 if self.is_wall(pos) {
-                    let _ = writeln!(svg, r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="#555"/>"##);
+                    let _ = writeln!(
+                        svg,
+                        r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="#555"/>"##
+                    );
                 } else {
-                    let _ = writeln!(svg, r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="none" stroke="#ccc"/>"##);
+                    let _ = writeln!(
+                        svg,
+                        r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="none" stroke="#ccc"/>"##
+                    );
                 }
                 let markers = self.markers(pos);
                 if markers > 0 {
                     let (cx, cy) = (x + CELL / 2, y + CELL / 2);
-                    let _ = writeln!(svg, r##"<circle cx="{cx}" cy="{cy}" r="{}" fill="#e0a030"/>"##, CELL * 2 / 5);
+                    let _ = writeln!(
+                        svg,
+                        r##"<circle cx="{cx}" cy="{cy}" r="{}" fill="#e0a030"/>"##,
+                        CELL * 2 / 5
+                    );
                     let _ = writeln!(
                         svg,
                         r##"<text x="{cx}" y="{}" font-size="{}" text-anchor="middle" fill="#222">{markers}</text>"##,

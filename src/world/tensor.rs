@@ -89,7 +89,8 @@ impl World {
             world.set_wall(Pos::from_cell(cell), true)?;
         }
         for cell in 0..CELLS {
-            let mut counts = (1..=MAX_MARKERS).filter(|&k| planes[MARKER_CHANNEL + k as usize - 1][cell]);
+            let mut counts =
+                (1..=MAX_MARKERS).filter(|&k| planes[MARKER_CHANNEL + k as usize - 1][cell]);
             if let Some(count) = counts.next() {
                 let pos = Pos::from_cell(cell);
                 if counts.next().is_some() {
@@ -221,11 +222,7 @@ mod tests {
         // Hero facing east at (1,1): channel 1, cell 19.
         assert_eq!(indices[0], 324 + 19);
         // Border ring of a 1×2 interior: 3 rows × 4 columns minus the 2 interior cells.
-        let border: Vec<u32> = indices
-            .iter()
-            .copied()
-            .filter(|&i| i / 324 == 5)
-            .collect();
+        let border: Vec<u32> = indices.iter().copied().filter(|&i| i / 324 == 5).collect();
         assert_eq!(border.len(), 10);
         // Three markers at (1,2): channel 8.
         assert_eq!(*indices.last().unwrap(), 8 * 324 + 20);
@@ -237,7 +234,10 @@ mod tests {
         let w = World::new(2, 2, Pos::new(1, 1), Dir::North).unwrap();
         let good = w.to_indices();
         let without_hero: Vec<u32> = good.iter().copied().filter(|&i| i >= 324 * 4).collect();
-        assert_eq!(World::from_indices(without_hero.iter().copied()), Err(WorldError::NoHero));
+        assert_eq!(
+            World::from_indices(without_hero.iter().copied()),
+            Err(WorldError::NoHero)
+        );
         let mut two_heroes = good.clone();
         two_heroes.push(324 + 20);
         assert!(matches!(
@@ -266,7 +266,10 @@ mod tests {
             World::from_indices([99_999u32]),
             Err(WorldError::IndexOutOfRange(99_999))
         );
-        assert_eq!(World::from_indices(Vec::<u32>::new()), Err(WorldError::NoBorder));
+        assert_eq!(
+            World::from_indices(Vec::<u32>::new()),
+            Err(WorldError::NoBorder)
+        );
     }
 
     #[test]
@@ -281,7 +284,10 @@ mod tests {
         assert!(World::from_tensor_string("12").is_err());
         assert!(World::from_tensor_string("x:1.0").is_err());
         let dense = w.to_dense().unwrap();
-        assert_eq!(dense.iter().filter(|&&v| v == 1.0).count(), w.to_indices().len());
+        assert_eq!(
+            dense.iter().filter(|&&v| v == 1.0).count(),
+            w.to_indices().len()
+        );
         assert_eq!(World::from_dense(&dense).unwrap(), w);
         w.set_markers(Pos::new(2, 2), 10).unwrap();
         assert_eq!(w.to_dense(), Err(WorldError::TenMarkers(Pos::new(2, 2))));

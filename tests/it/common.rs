@@ -7,7 +7,9 @@ use flate2::read::GzDecoder;
 
 /// Path of a file in `tests/data/`.
 pub fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The JSON records of a gzipped JSON-lines file in `tests/data/`.

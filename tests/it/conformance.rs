@@ -37,7 +37,11 @@ fn every_reference_run_is_reproduced() {
         let indices: Vec<u64> = serde_json::from_value(record["input"].clone()).unwrap();
         let input = World::from_indices(indices).unwrap_or_else(|e| panic!("record {i}: {e}"));
         assert_eq!(
-            input.to_indices().iter().map(|&x| x as u64).collect::<Vec<_>>(),
+            input
+                .to_indices()
+                .iter()
+                .map(|&x| x as u64)
+                .collect::<Vec<_>>(),
             serde_json::from_value::<Vec<u64>>(record["input"].clone()).unwrap(),
             "record {i}: the input world does not round-trip"
         );
@@ -57,14 +61,20 @@ fn every_reference_run_is_reproduced() {
             }
         }
         if actual != expected {
-            failures.push(format!("record {i} strict run: expected {expected}, got {actual}"));
+            failures.push(format!(
+                "record {i} strict run: expected {expected}, got {actual}"
+            ));
             continue;
         }
         ok_runs += (record["status"] == "ok") as usize;
 
         // Traced run: the corpus holds the events unless the traced run timed out.
         let traced = vm::run_with_trace(&chunk, &input, DEFAULT_MAX_STEPS);
-        assert_eq!(traced.execution.outcome(), execution.outcome(), "record {i}");
+        assert_eq!(
+            traced.execution.outcome(),
+            execution.outcome(),
+            "record {i}"
+        );
         match record.get("events") {
             Some(events) => {
                 with_events += 1;
@@ -115,9 +125,18 @@ fn every_reference_parse_verdict_is_reproduced() {
                 }
             }
             (Err(_), false) => {}
-            (Ok(_), false) => failures.push(format!("record {i}: accepted, the reference rejects: {tokens}")),
-            (Err(e), true) => failures.push(format!("record {i}: rejected ({e}), the reference accepts: {tokens}")),
+            (Ok(_), false) => failures.push(format!(
+                "record {i}: accepted, the reference rejects: {tokens}"
+            )),
+            (Err(e), true) => failures.push(format!(
+                "record {i}: rejected ({e}), the reference accepts: {tokens}"
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} records differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} records differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -3,3 +3,7 @@
 
 mod common;
 mod conformance;
+mod lang;
+mod props;
+mod strategies;
+mod vm;

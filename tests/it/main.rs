@@ -1,6 +1,7 @@
 //! Integration tests, one binary with a module per topic. Inputs live in `tests/data/`; the
 //! reference corpora there are gzipped copies of the corpora made with the original Python code.
 
+mod cli;
 mod common;
 mod conformance;
 mod lang;

@@ -8,11 +8,13 @@
 //!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
+//! - [`fuzzing`]: the oracles of the fuzz targets, shared with the regression tests.
 //! - [`cli`]: the `karel` command line.
 
 pub mod cli;
 pub mod exec;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod lang;
 pub mod vm;
 pub mod world;

@@ -15,7 +15,7 @@ use super::token::Token;
 
 /// One of the five robot actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(arbitrary::Arbitrary)]
 pub enum Action {
     Move,
     TurnLeft,
@@ -54,7 +54,7 @@ impl Action {
 
 /// One of the five primitive conditions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(arbitrary::Arbitrary)]
 pub enum Atom {
     FrontIsClear,
     LeftIsClear,
@@ -89,7 +89,7 @@ impl Atom {
 
 /// A condition: an atom, possibly negated (`not c( atom c)`). The grammar allows no other shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(arbitrary::Arbitrary)]
 pub struct Cond {
     pub atom: Atom,
     pub negated: bool,
@@ -171,7 +171,6 @@ impl RepeatCount {
     }
 }
 
-#[cfg(feature = "arbitrary")]
 impl<'a> arbitrary::Arbitrary<'a> for RepeatCount {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         Ok(RepeatCount(u.int_in_range(Self::MIN..=Self::MAX)?))
@@ -201,7 +200,7 @@ impl BlockKind {
 
 /// A statement.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(arbitrary::Arbitrary)]
 pub enum Stmt {
     Action(Action),
     If {
@@ -278,7 +277,7 @@ impl Stmt {
 
 /// A whole program: `DEF run m( body m)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(arbitrary::Arbitrary)]
 pub struct Program {
     pub body: Vec<Stmt>,
 }

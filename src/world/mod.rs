@@ -500,7 +500,6 @@ impl fmt::Display for World {
     }
 }
 
-#[cfg(feature = "arbitrary")]
 impl<'a> arbitrary::Arbitrary<'a> for World {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let rows = u.int_in_range(1..=MAX_SIZE)?;

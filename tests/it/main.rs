@@ -6,5 +6,6 @@ mod common;
 mod conformance;
 mod lang;
 mod props;
+mod regressions;
 mod strategies;
 mod vm;

@@ -12,7 +12,9 @@
 
 use std::io::{BufRead, BufReader};
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flate2::read::GzDecoder;
 use karel::lang::{self, Program};
 use karel::vm::{self, Chunk, NoTrace, RunConfig, Vm};

@@ -13,10 +13,16 @@ Three measurements, each the best of --repeat runs:
          (a fresh executor, so its compile cache is empty), execute, encode the JSON answer.
          With --trace, executes in trace mode and encodes the events too.
   parse  programs/s of the reference parser on the corpus' programs.
+
+With --karel PATH, also times `PATH exec` on the same requests (a fresh process each time, JSON in
+and out included), on 1 thread and on all cores, and prints the speed-ups.
 """
 import argparse
 import gzip
 import json
+import os
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -119,10 +125,30 @@ def bench_parse(records, repeat):
     return {"programs": len(programs), "seconds": best, "programs_per_s": len(programs) / best}
 
 
+def bench_karel_exec(karel, requests, repeat, threads):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        f.write("\n".join(requests) + "\n")
+        path = f.name
+    try:
+        best = float("inf")
+        command = [karel, "exec", path] + (["--threads", str(threads)] if threads else [])
+        for _ in range(max(repeat, 5)):
+            start = time.perf_counter()
+            done = subprocess.run(command, stdout=subprocess.PIPE, check=True)
+            best = min(best, time.perf_counter() - start)
+        answered = done.stdout.count(b"\n")
+        assert answered == len(requests), (answered, len(requests))
+    finally:
+        os.unlink(path)
+    return {"lines": len(requests), "threads": threads or os.cpu_count(), "seconds": best,
+            "lines_per_s": len(requests) / best}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--karel", help="path of the karel binary to time against the reference")
     args = parser.parse_args()
     with open_text(args.corpus) as f:
         records = [json.loads(line) for line in f]
@@ -134,6 +160,13 @@ def main():
         "e2e_trace": bench_e2e(traced, args.repeat, trace=True),
         "parse": bench_parse(records, args.repeat),
     }
+    if args.karel:
+        for name, lines, reference in [("exec", requests, report["e2e"]),
+                                       ("exec_trace", traced, report["e2e_trace"])]:
+            for threads in (1, 0):
+                run = bench_karel_exec(args.karel, lines, args.repeat, threads)
+                run["speedup_vs_reference"] = run["lines_per_s"] / reference["lines_per_s"]
+                report[f"karel_{name}_{run['threads']}_threads"] = run
     print(json.dumps(report, indent=2))
 
 

@@ -33,8 +33,9 @@
 //! order; memory stays bounded whatever the input size, and a batch is answered as soon as the
 //! input pauses, so the protocol also works interactively, line by line.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -43,14 +44,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::lang::{self, ParseOptions};
-use crate::vm::{self, Chunk, Event, EventValue, Outcome, DEFAULT_MAX_STEPS};
+use crate::vm::{self, Chunk, Event, EventValue, Outcome, RunConfig, Vm, DEFAULT_MAX_STEPS};
 use crate::world::World;
 
-/// A request line.
+/// A request line. The program borrows from the line when it holds no escapes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Request {
-    program: String,
+struct Request<'a> {
+    #[serde(borrow)]
+    program: Cow<'a, str>,
     input: WorldInput,
     #[serde(default)]
     trace: bool,
@@ -59,11 +61,42 @@ struct Request {
 }
 
 /// A world as indices or as an ASCII map; the output uses the same encoding.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum WorldInput {
     Indices(Vec<u64>),
     Ascii(String),
+}
+
+/// Reads an array of indices or a string directly (an untagged enum would buffer the value).
+impl<'de> Deserialize<'de> for WorldInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InputVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for InputVisitor {
+            type Value = WorldInput;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of tensor indices or an ASCII map")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<WorldInput, A::Error> {
+                let mut indices = Vec::with_capacity(seq.size_hint().unwrap_or(128));
+                while let Some(index) = seq.next_element::<u64>()? {
+                    indices.push(index);
+                }
+                Ok(WorldInput::Indices(indices))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, map: &str) -> Result<WorldInput, E> {
+                Ok(WorldInput::Ascii(map.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(InputVisitor)
+    }
 }
 
 /// A response line.
@@ -117,31 +150,33 @@ fn events_json(events: &[Event]) -> Vec<EventJson> {
         .collect()
 }
 
-/// Compiled programs cached per thread, keyed by source text (requests often repeat a program
-/// over many worlds). The cache is emptied when it grows past its bound.
-struct ProgramCache {
-    chunks: HashMap<String, Result<Arc<Chunk>, String>>,
-}
+/// The most recently compiled programs of a thread, keyed by source text. Requests usually
+/// repeat a program over several worlds in a row (a task's examples, a search's candidates), and
+/// the batches hand consecutive lines to the same thread; a small recency cache catches those
+/// repeats at a fixed memory cost. (A large cache costs more than it saves on streams of distinct
+/// programs: its growth alone outweighs the parsing it avoids.)
+type CacheEntry = (String, Result<Arc<Chunk>, String>);
 
-const CACHE_LIMIT: usize = 50_000;
+const CACHE_SIZE: usize = 16;
 
 thread_local! {
-    static CACHE: RefCell<ProgramCache> = RefCell::new(ProgramCache { chunks: HashMap::new() });
+    static RECENT: RefCell<VecDeque<CacheEntry>> = RefCell::new(VecDeque::with_capacity(CACHE_SIZE));
+    static VM: RefCell<Vm> = RefCell::new(Vm::new());
 }
 
 fn compiled(program: &str) -> Result<Arc<Chunk>, String> {
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(hit) = cache.chunks.get(program) {
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, hit)) = recent.iter().find(|(source, _)| source == program) {
             return hit.clone();
         }
-        let result = lang::parse_with(program, &ParseOptions::default())
-            .map(|parsed| Arc::new(vm::compile(&parsed.program)))
+        let result = lang::parse_program(program, &ParseOptions::default())
+            .map(|program| Arc::new(vm::compile(&program)))
             .map_err(|e| e.to_string());
-        if cache.chunks.len() >= CACHE_LIMIT {
-            cache.chunks.clear();
+        if recent.len() == CACHE_SIZE {
+            recent.pop_front();
         }
-        cache.chunks.insert(program.to_string(), result.clone());
+        recent.push_back((program.to_string(), result.clone()));
         result
     })
 }
@@ -198,7 +233,14 @@ fn answer(line: &str) -> Response {
             Some(events_json(run.trace.events())),
         )
     } else {
-        let (execution, final_world) = vm::run(&chunk, &world, max_steps);
+        let mut final_world = world;
+        let execution = VM.with(|machine| {
+            machine.borrow_mut().run(
+                &chunk,
+                &mut final_world,
+                &RunConfig::with_max_steps(max_steps),
+            )
+        });
         (execution.outcome(), final_world, None)
     };
     match outcome {

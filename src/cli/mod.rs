@@ -7,7 +7,7 @@ mod batch;
 mod program;
 mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -99,7 +99,7 @@ pub(crate) fn display_name(path: &Path) -> String {
 }
 
 /// Reads and parses a program file, printing diagnostics on failure.
-pub(crate) fn load_program(path: &PathBuf, options: &ParseOptions) -> Result<(String, Parsed)> {
+pub(crate) fn load_program(path: &Path, options: &ParseOptions) -> Result<(String, Parsed)> {
     let source = read_input(path)?;
     match crate::lang::parse_with(&source, options) {
         Ok(parsed) => Ok((source, parsed)),
@@ -111,7 +111,7 @@ pub(crate) fn load_program(path: &PathBuf, options: &ParseOptions) -> Result<(St
 }
 
 /// Reads a world file in any supported format.
-pub(crate) fn load_world(path: &PathBuf) -> Result<World> {
+pub(crate) fn load_world(path: &Path) -> Result<World> {
     let text = read_input(path)?;
     World::from_text(&text).with_context(|| format!("{} is not a valid world", display_name(path)))
 }

@@ -14,8 +14,7 @@ use std::fmt;
 use super::token::Token;
 
 /// One of the five robot actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(arbitrary::Arbitrary)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
 pub enum Action {
     Move,
     TurnLeft,
@@ -53,8 +52,7 @@ impl Action {
 }
 
 /// One of the five primitive conditions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(arbitrary::Arbitrary)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
 pub enum Atom {
     FrontIsClear,
     LeftIsClear,
@@ -88,8 +86,7 @@ impl Atom {
 }
 
 /// A condition: an atom, possibly negated (`not c( atom c)`). The grammar allows no other shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(arbitrary::Arbitrary)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
 pub struct Cond {
     pub atom: Atom,
     pub negated: bool,
@@ -199,8 +196,7 @@ impl BlockKind {
 }
 
 /// A statement.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(arbitrary::Arbitrary)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
 pub enum Stmt {
     Action(Action),
     If {
@@ -276,8 +272,7 @@ impl Stmt {
 }
 
 /// A whole program: `DEF run m( body m)`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(arbitrary::Arbitrary)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
 pub struct Program {
     pub body: Vec<Stmt>,
 }

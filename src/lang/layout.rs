@@ -80,7 +80,7 @@ impl Layout {
     /// Lays out `program` in its canonical token form.
     pub fn of(program: &Program) -> Layout {
         let mut builder = Builder {
-            nodes: Vec::with_capacity(program.node_count()),
+            nodes: Vec::new(),
             position: 3,
         };
         builder.body(&program.body, None);

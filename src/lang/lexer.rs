@@ -1,10 +1,9 @@
 //! The lexer: source text to vocabulary tokens with byte spans.
 //!
 //! Karel programs are token lists: every token is a whitespace-separated word (the reference
-//! parser is fed `program.split()`). The lexer therefore cuts the source at whitespace first and
-//! asks the logos automaton of [`Token`] to recognise each word as exactly one token. A word that
-//! is not a whole token (`movemove`, `R=11`, `<s>`) is one lexical error spanning the whole word;
-//! lexing goes on after it so that every bad word is reported at once.
+//! parser is fed `program.split()`). The logos automaton of [`Token`] recognises the tokens; a word
+//! that is not exactly one token (`movemove`, `move)`, `R=11`, `<s>`) is one lexical error spanning
+//! the whole word, and lexing goes on after it so that every bad word is reported at once.
 
 use std::ops::Range;
 
@@ -26,40 +25,36 @@ pub struct UnknownWord {
     pub bytes: Range<usize>,
 }
 
-/// The whitespace-separated words of `source` with their byte ranges.
-pub fn words(source: &str) -> impl Iterator<Item = (&str, Range<usize>)> {
-    let mut rest = source.char_indices().peekable();
-    std::iter::from_fn(move || {
-        while let Some(&(_, c)) = rest.peek() {
-            if !c.is_whitespace() {
-                break;
-            }
-            rest.next();
-        }
-        let (start, _) = *rest.peek()?;
-        let mut end = start;
-        while let Some(&(i, c)) = rest.peek() {
-            if c.is_whitespace() {
-                break;
-            }
-            end = i + c.len_utf8();
-            rest.next();
-        }
-        Some((&source[start..end], start..end))
-    })
-}
-
 /// Lexes a whole source. Returns every token, or every unknown word if there is at least one.
+///
+/// The logos automaton runs once over the whole source, skipping whitespace; a token that is not
+/// a whole word (glued to the text before or after it) or text that is no token marks its word
+/// as unknown, and lexing resumes after that word.
 pub fn lex(source: &str) -> Result<Vec<Lexeme>, Vec<UnknownWord>> {
-    let mut lexemes = Vec::new();
-    let mut unknown = Vec::new();
-    for (word, bytes) in words(source) {
-        match recognise(word) {
-            Some(token) => lexemes.push(Lexeme { token, bytes }),
-            None => unknown.push(UnknownWord {
-                word: word.to_string(),
-                bytes,
+    let mut lexemes = Vec::with_capacity(source.len() / 4);
+    let mut unknown: Vec<UnknownWord> = Vec::new();
+    let mut offset = 0;
+    let mut lexer = Token::lexer(source);
+    while let Some(item) = lexer.next() {
+        let span = lexer.span();
+        let (start, end) = (offset + span.start, offset + span.end);
+        let starts_word = start == 0 || ends_with_whitespace(&source[..start]);
+        let ends_word = end == source.len() || starts_with_whitespace(&source[end..]);
+        match item {
+            Ok(token) if starts_word && ends_word => lexemes.push(Lexeme {
+                token,
+                bytes: start..end,
             }),
+            _ => {
+                let (word, bytes) = word_around(source, start);
+                let resume = bytes.end;
+                unknown.push(UnknownWord {
+                    word: word.to_string(),
+                    bytes,
+                });
+                offset = resume;
+                lexer = Token::lexer(&source[resume..]);
+            }
         }
     }
     if unknown.is_empty() {
@@ -69,13 +64,26 @@ pub fn lex(source: &str) -> Result<Vec<Lexeme>, Vec<UnknownWord>> {
     }
 }
 
-/// The token that `word` spells out in full, if any.
-fn recognise(word: &str) -> Option<Token> {
-    let mut lexer = Token::lexer(word);
-    match lexer.next() {
-        Some(Ok(token)) if lexer.span().end == word.len() => Some(token),
-        _ => None,
-    }
+fn ends_with_whitespace(text: &str) -> bool {
+    text.chars().next_back().is_some_and(char::is_whitespace)
+}
+
+fn starts_with_whitespace(text: &str) -> bool {
+    text.chars().next().is_some_and(char::is_whitespace)
+}
+
+/// The whitespace-delimited word containing byte `at`.
+fn word_around(source: &str, at: usize) -> (&str, Range<usize>) {
+    let start = source[..at]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let end = source[at..]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(source.len(), |(i, _)| at + i);
+    (&source[start..end], start..end)
 }
 
 #[cfg(test)]
@@ -102,6 +110,9 @@ mod tests {
     #[test]
     fn reports_every_unknown_word_with_its_span() {
         let errors = lex("DEF run m( movemove R=11 m) é").unwrap_err();
+        assert_eq!(lex("move)").unwrap_err()[0].word, "move)");
+        assert_eq!(lex("x move").unwrap_err()[0].bytes, 0..1);
+        assert_eq!(lex("move\u{a0}turnLeft").unwrap().len(), 2);
         let words: Vec<(&str, Range<usize>)> = errors
             .iter()
             .map(|e| (e.word.as_str(), e.bytes.clone()))

@@ -16,7 +16,7 @@ pub mod token;
 pub use ast::{Action, Atom, BlockKind, Cond, NodeId, Program, RepeatCount, Stmt};
 pub use layout::{Layout, NodeLayout, TokenSpan};
 pub use parser::{
-    parse, parse_tokens, parse_with, ParseError, ParseOptions, Parsed, SourceMap, SyntaxError,
-    SyntaxErrorKind, DEFAULT_MAX_DEPTH,
+    parse, parse_program, parse_tokens, parse_with, ParseError, ParseOptions, Parsed, SourceMap,
+    SyntaxError, SyntaxErrorKind, DEFAULT_MAX_DEPTH,
 };
 pub use token::{Token, VOCAB_SIZE};

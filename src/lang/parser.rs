@@ -268,12 +268,17 @@ pub struct Parsed {
 
 /// Parses a program with the default (reference) options.
 pub fn parse(source: &str) -> Result<Program, ParseError> {
-    parse_with(source, &ParseOptions::default()).map(|parsed| parsed.program)
+    parse_program(source, &ParseOptions::default())
 }
 
-/// Parses a program and keeps its source map.
-pub fn parse_with(source: &str, options: &ParseOptions) -> Result<Parsed, ParseError> {
-    let lexemes = lexer::lex(source).map_err(|unknown| ParseError {
+/// Parses a program with the given options, without building a source map.
+pub fn parse_program(source: &str, options: &ParseOptions) -> Result<Program, ParseError> {
+    parse_lexemes(&lex(source)?, source.len(), options)
+}
+
+/// Lexes a source, turning unknown words into syntax errors.
+fn lex(source: &str) -> Result<Vec<Lexeme>, ParseError> {
+    lexer::lex(source).map_err(|unknown| ParseError {
         errors: unknown
             .into_iter()
             .map(|u| SyntaxError {
@@ -282,7 +287,12 @@ pub fn parse_with(source: &str, options: &ParseOptions) -> Result<Parsed, ParseE
                 token: None,
             })
             .collect(),
-    })?;
+    })
+}
+
+/// Parses a program and keeps its source map.
+pub fn parse_with(source: &str, options: &ParseOptions) -> Result<Parsed, ParseError> {
+    let lexemes = lex(source)?;
     let program = parse_lexemes(&lexemes, source.len(), options)?;
     let layout = Layout::of(&program);
     Ok(Parsed {

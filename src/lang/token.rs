@@ -14,6 +14,7 @@ use logos::Logos;
 
 /// One token of the Karel vocabulary. The discriminant is the vocabulary id.
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[logos(skip r"\s+")]
 #[repr(u8)]
 pub enum Token {
     #[token("<S>")]

@@ -23,8 +23,8 @@ pub fn compile(program: &Program) -> Chunk {
     let layout = Layout::of(program);
     let mut compiler = Compiler {
         layout: &layout,
-        code: Vec::with_capacity(program.token_len()),
-        origins: Vec::with_capacity(program.token_len()),
+        code: Vec::with_capacity(layout.nodes().len() + 8),
+        origins: Vec::with_capacity(layout.nodes().len() + 8),
         next_node: 0,
         repeat_depth: 0,
         repeat_slots: 0,

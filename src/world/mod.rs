@@ -37,7 +37,7 @@ pub const MAX_MARKERS: u8 = 10;
 /// `putMarker` fails on a cell with this many markers or more.
 pub const PUT_MARKER_LIMIT: u8 = 9;
 
-const WALL: u8 = 0x80;
+pub(crate) const WALL: u8 = 0x80;
 const MARKER_MASK: u8 = 0x7f;
 
 /// Cell offsets of the neighbours to the north, east, south and west.
@@ -227,12 +227,13 @@ impl World {
             });
         }
         let mut cells = [0u8; CELLS];
-        for row in 0..=rows + 1 {
-            for col in 0..=cols + 1 {
-                if row == 0 || row == rows + 1 || col == 0 || col == cols + 1 {
-                    cells[Pos::new(row, col).cell()] = WALL;
-                }
-            }
+        let width = cols as usize + 2;
+        let top = (rows as usize + 1) * GRID;
+        cells[..width].fill(WALL);
+        cells[top..top + width].fill(WALL);
+        for row in 1..=rows as usize {
+            cells[row * GRID] = WALL;
+            cells[row * GRID + cols as usize + 1] = WALL;
         }
         let world = World {
             rows,

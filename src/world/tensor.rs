@@ -27,32 +27,51 @@ pub const DENSE_LEN: usize = CHANNELS * CELLS;
 
 impl World {
     /// Builds a world from the sorted or unsorted indices of its set cells (16-channel layout;
-    /// duplicates are ignored).
+    /// duplicates are ignored). Runs in time linear in the number of indices.
     pub fn from_indices<I>(indices: I) -> Result<World, WorldError>
     where
         I: IntoIterator,
         I::Item: Into<u64>,
     {
-        let mut planes = [[false; CELLS]; DATASET_CHANNELS];
+        // Pass 1: range, the border's extent (as the reference's `init_from_array` finds the
+        // size), and the hero.
+        let mut cells: Vec<(usize, usize)> = Vec::new();
+        let (mut max_row, mut max_col) = (None::<usize>, None::<usize>);
+        let mut hero: Option<(usize, usize)> = None;
+        let mut strictly_increasing = true;
+        let mut previous = None;
         for index in indices {
             let index: u64 = index.into();
+            strictly_increasing &= previous < Some(index);
+            previous = Some(index);
             if index >= (DATASET_CHANNELS * CELLS) as u64 {
                 return Err(WorldError::IndexOutOfRange(index));
             }
-            let index = index as usize;
-            planes[index / CELLS][index % CELLS] = true;
-        }
-        World::from_planes(&planes)
-    }
-
-    /// Validates and converts per-channel boolean planes.
-    fn from_planes(planes: &[[bool; CELLS]; DATASET_CHANNELS]) -> Result<World, WorldError> {
-        // Size from the border ring, as the reference's `init_from_array` does.
-        let border = &planes[BORDER_CHANNEL];
-        let (mut max_row, mut max_col) = (None::<usize>, None::<usize>);
-        for cell in (0..CELLS).filter(|&c| border[c]) {
-            max_row = max_row.max(Some(cell / GRID));
-            max_col = max_col.max(Some(cell % GRID));
+            let (channel, cell) = (index as usize / CELLS, index as usize % CELLS);
+            match channel {
+                0..=3 => match hero {
+                    Some(first) if first != (channel, cell) => {
+                        let describe = |(channel, cell): (usize, usize)| {
+                            format!(
+                                "{} facing {}",
+                                Pos::from_cell(cell),
+                                Dir::from_index(channel as u8).name()
+                            )
+                        };
+                        return Err(WorldError::TwoHeroes {
+                            first: describe(first),
+                            second: describe((channel, cell)),
+                        });
+                    }
+                    _ => hero = Some((channel, cell)),
+                },
+                BORDER_CHANNEL => {
+                    max_row = max_row.max(Some(cell / GRID));
+                    max_col = max_col.max(Some(cell % GRID));
+                }
+                _ => {}
+            }
+            cells.push((channel, cell));
         }
         let (Some(max_row), Some(max_col)) = (max_row, max_col) else {
             return Err(WorldError::NoBorder);
@@ -61,39 +80,52 @@ impl World {
         if !(1..=MAX_SIZE as usize).contains(&rows) || !(1..=MAX_SIZE as usize).contains(&cols) {
             return Err(WorldError::BadSize { rows, cols });
         }
+        let (hero_channel, hero_cell) = hero.ok_or(WorldError::NoHero)?;
+        let mut world = World::new(
+            rows as u8,
+            cols as u8,
+            Pos::from_cell(hero_cell),
+            Dir::from_index(hero_channel as u8),
+        )?;
 
-        // Exactly one hero.
-        let mut hero: Option<(Pos, Dir)> = None;
-        for dir in Dir::ALL {
-            for cell in (0..CELLS).filter(|&c| planes[dir.index() as usize][c]) {
-                let found = (Pos::from_cell(cell), dir);
-                if let Some(first) = hero {
-                    return Err(WorldError::TwoHeroes {
-                        first: format!("{} facing {}", first.0, first.1.name()),
-                        second: format!("{} facing {}", found.0, found.1.name()),
-                    });
+        // Pass 2: the border must be exactly the ring; then walls, then markers. Indices that
+        // arrive strictly increasing (the usual, sorted form) cannot repeat a ring cell, so
+        // counting them suffices; otherwise repeats are discounted.
+        let mut ring_cells = 0;
+        let mut seen = if strictly_increasing {
+            None
+        } else {
+            Some([false; CELLS])
+        };
+        for &(channel, cell) in &cells {
+            if channel == BORDER_CHANNEL {
+                if !world.is_border(Pos::from_cell(cell)) {
+                    return Err(WorldError::BadBorder { rows, cols });
                 }
-                hero = Some(found);
+                match &mut seen {
+                    Some(seen) if seen[cell] => {}
+                    Some(seen) => {
+                        seen[cell] = true;
+                        ring_cells += 1;
+                    }
+                    None => ring_cells += 1,
+                }
             }
         }
-        let (hero_pos, hero_dir) = hero.ok_or(WorldError::NoHero)?;
-        let mut world = World::new(rows as u8, cols as u8, hero_pos, hero_dir)?;
-
-        // The border plane must be exactly the ring.
-        for cell in 0..CELLS {
-            if border[cell] != world.is_border(Pos::from_cell(cell)) {
-                return Err(WorldError::BadBorder { rows, cols });
+        if ring_cells != 2 * (rows + cols) + 4 {
+            return Err(WorldError::BadBorder { rows, cols });
+        }
+        for &(channel, cell) in &cells {
+            if channel == WALL_CHANNEL {
+                world.set_wall(Pos::from_cell(cell), true)?;
             }
         }
-        for cell in (0..CELLS).filter(|&c| planes[WALL_CHANNEL][c]) {
-            world.set_wall(Pos::from_cell(cell), true)?;
-        }
-        for cell in 0..CELLS {
-            let mut counts =
-                (1..=MAX_MARKERS).filter(|&k| planes[MARKER_CHANNEL + k as usize - 1][cell]);
-            if let Some(count) = counts.next() {
+        for &(channel, cell) in &cells {
+            if channel >= MARKER_CHANNEL {
                 let pos = Pos::from_cell(cell);
-                if counts.next().is_some() {
+                let count = (channel - MARKER_CHANNEL + 1) as u8;
+                let current = world.markers(pos);
+                if current != 0 && current != count {
                     return Err(WorldError::AmbiguousMarkers(pos));
                 }
                 world.set_markers(pos, count)?;
@@ -105,28 +137,35 @@ impl World {
     /// The sorted indices of the set cells (16-channel layout: a cell with 10 markers uses
     /// channel 15, which never happens in worlds of the 15-channel reference).
     pub fn to_indices(&self) -> Vec<u32> {
-        let mut indices = Vec::with_capacity(2 * (self.rows as usize + self.cols as usize) + 64);
-        self.for_each_index(|i| indices.push(i as u32));
-        indices.sort_unstable();
-        indices
-    }
-
-    /// Calls `f` with every set index, channel by channel.
-    fn for_each_index(&self, mut f: impl FnMut(usize)) {
-        f(self.dir.index() as usize * CELLS + self.hero as usize);
-        for cell in 0..CELLS {
-            let pos = Pos::from_cell(cell);
-            if self.is_border(pos) {
-                f(BORDER_CHANNEL * CELLS + cell);
-            } else if self.is_wall(pos) {
-                f(WALL_CHANNEL * CELLS + cell);
-            } else {
-                let markers = self.markers(pos) as usize;
-                if markers > 0 {
-                    f((MARKER_CHANNEL + markers - 1) * CELLS + cell);
+        // Sorted means channel-major: the hero (channels 0–3), interior walls (4), the border
+        // (5), then markers by count (6–15); cells ascend within a channel. One pass collects
+        // each channel in cell order.
+        let (rows, cols) = (self.rows as usize, self.cols as usize);
+        let mut walls = Vec::new();
+        let mut border = Vec::with_capacity(2 * (rows + cols) + 4);
+        let mut markers: [Vec<u32>; MAX_MARKERS as usize] = Default::default();
+        for row in 0..=rows + 1 {
+            for col in 0..=cols + 1 {
+                let cell = row * GRID + col;
+                if row == 0 || col == 0 || row == rows + 1 || col == cols + 1 {
+                    border.push((BORDER_CHANNEL * CELLS + cell) as u32);
+                } else if self.cells[cell] & super::WALL != 0 {
+                    walls.push((WALL_CHANNEL * CELLS + cell) as u32);
+                } else if self.cells[cell] > 0 {
+                    let count = self.cells[cell] as usize;
+                    markers[count - 1].push(((MARKER_CHANNEL + count - 1) * CELLS + cell) as u32);
                 }
             }
         }
+        let total = 1 + walls.len() + border.len() + markers.iter().map(Vec::len).sum::<usize>();
+        let mut indices = Vec::with_capacity(total);
+        indices.push((self.dir.index() as usize * CELLS + self.hero as usize) as u32);
+        indices.extend_from_slice(&walls);
+        indices.extend_from_slice(&border);
+        for channel in &markers {
+            indices.extend_from_slice(channel);
+        }
+        indices
     }
 
     /// Fails if a cell holds 10 markers, which the 15-channel tensor cannot hold.
@@ -145,7 +184,9 @@ impl World {
         }
         self.check_fits_reference_tensor()?;
         out.fill(0.0);
-        self.for_each_index(|i| out[i] = 1.0);
+        for index in self.to_indices() {
+            out[index as usize] = 1.0;
+        }
         Ok(())
     }
 

@@ -62,6 +62,24 @@ fn nesting_depth_is_bounded() {
     assert_eq!(error.errors[0].token, Some(3 + 3 * 9 + 2));
     // A very deep input is rejected before anything recursive sees it.
     assert!(lang::parse(&nested(100_000)).is_err());
+    // The deepest accepted program parses, prints, compiles and runs on a small stack (worker
+    // threads have less stack than the main thread).
+    let deepest = nested(lang::DEFAULT_MAX_DEPTH - 1);
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let program = lang::parse(&deepest).unwrap();
+            assert_eq!(lang::parse(&program.pretty()).unwrap(), program);
+            let chunk = karel::vm::compile(&program);
+            let world = karel::world::World::from_ascii("+--+\n|.>|\n+--+").unwrap();
+            assert!(karel::vm::run(&chunk, &world, 1000).0.outcome() != karel::vm::Outcome::Ok);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // A very long flat program is fine.
+    let long = format!("DEF run m( {} m)", "move turnLeft ".repeat(100_000));
+    assert_eq!(lang::parse(&long).unwrap().body.len(), 200_000);
 }
 
 #[test]

@@ -105,7 +105,10 @@ proptest! {
 
     #[test]
     fn world_encodings_round_trip(world in strategies::world_with(10)) {
-        prop_assert_eq!(&World::from_indices(world.to_indices()).unwrap(), &world);
+        let indices = world.to_indices();
+        prop_assert!(indices.windows(2).all(|w| w[0] < w[1]), "indices are sorted");
+        prop_assert_eq!(&World::from_indices(indices.iter().rev().copied()).unwrap(), &world);
+        prop_assert_eq!(&World::from_indices(indices).unwrap(), &world);
         prop_assert_eq!(&World::from_tensor_string(&world.to_tensor_string()).unwrap(), &world);
         prop_assert_eq!(&World::from_grid_json(&world.to_grid_json()).unwrap(), &world);
         prop_assert_eq!(&World::from_ascii(&world.to_ascii()).unwrap(), &world);

@@ -132,7 +132,7 @@ def bench_karel_exec(karel, requests, repeat, threads):
     try:
         best = float("inf")
         command = [karel, "exec", path] + (["--threads", str(threads)] if threads else [])
-        for _ in range(max(repeat, 5)):
+        for _ in range(max(repeat, 20)):
             start = time.perf_counter()
             done = subprocess.run(command, stdout=subprocess.PIPE, check=True)
             best = min(best, time.perf_counter() - start)

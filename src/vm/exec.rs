@@ -11,7 +11,7 @@
 //! which removes every tracing call at compile time: untraced runs pay nothing for it.
 
 use crate::lang::{Action, BlockKind};
-use crate::world::World;
+use crate::world::{Dir, Pos, World};
 
 use super::instr::{Chunk, Instr, Origin};
 
@@ -66,11 +66,32 @@ pub trait Tracer {
     /// `false` compiles every call to the tracer away.
     const ENABLED: bool = true;
 
-    /// After every action, with its success and the world after it (unchanged if it failed).
-    fn action(&mut self, at: Origin, action: Action, success: bool, world: &World);
+    /// After every action, with its success and the hero's state after it (unchanged if it
+    /// failed).
+    fn action(&mut self, at: Origin, action: Action, success: bool, after: AfterAction);
 
     /// At every condition evaluation and repeat tick.
     fn event(&mut self, at: Origin, kind: BlockKind, value: EventValue);
+}
+
+/// Everything an action can change: the hero's position and direction, and the markers of the
+/// hero's cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfterAction {
+    pub pos: Pos,
+    pub dir: Dir,
+    pub markers_here: u8,
+}
+
+impl AfterAction {
+    /// The state of `world`'s hero.
+    pub fn of(world: &World) -> AfterAction {
+        AfterAction {
+            pos: world.hero(),
+            dir: world.dir(),
+            markers_here: world.markers_here(),
+        }
+    }
 }
 
 /// The tracer of untraced runs.
@@ -81,7 +102,7 @@ impl Tracer for NoTrace {
     const ENABLED: bool = false;
 
     #[inline(always)]
-    fn action(&mut self, _: Origin, _: Action, _: bool, _: &World) {}
+    fn action(&mut self, _: Origin, _: Action, _: bool, _: AfterAction) {}
 
     #[inline(always)]
     fn event(&mut self, _: Origin, _: BlockKind, _: EventValue) {}
@@ -195,7 +216,7 @@ impl Vm {
                 let action = $action;
                 let success = world.act(action);
                 if T::ENABLED {
-                    tracer.action(chunk.origins[pc], action, success, world);
+                    tracer.action(chunk.origins[pc], action, success, AfterAction::of(world));
                 }
                 if !success {
                     if first_failure.is_none() {

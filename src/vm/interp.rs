@@ -8,7 +8,9 @@
 use crate::lang::{BlockKind, Layout, NodeId, Program, Stmt};
 use crate::world::World;
 
-use super::exec::{EventValue, Execution, Failure, OnFailure, RunConfig, Stop, Tracer};
+use super::exec::{
+    AfterAction, EventValue, Execution, Failure, OnFailure, RunConfig, Stop, Tracer,
+};
 use super::instr::Origin;
 
 /// Runs `program` on `world` by walking its AST.
@@ -100,7 +102,8 @@ impl<T: Tracer> Interpreter<'_, T> {
         match stmt {
             Stmt::Action(action) => {
                 let success = self.world.act(*action);
-                self.tracer.action(origin, *action, success, self.world);
+                self.tracer
+                    .action(origin, *action, success, AfterAction::of(self.world));
                 if !success {
                     if self.first_failure.is_none() {
                         self.first_failure = Some(Failure {

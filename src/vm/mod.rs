@@ -17,8 +17,8 @@ pub mod trace;
 
 pub use compile::compile;
 pub use exec::{
-    EventValue, Execution, Failure, NoTrace, OnFailure, Outcome, RunConfig, Stop, Tracer, Vm,
-    DEFAULT_MAX_STEPS,
+    AfterAction, EventValue, Execution, Failure, NoTrace, OnFailure, Outcome, RunConfig, Stop,
+    Tracer, Vm, DEFAULT_MAX_STEPS,
 };
 pub use instr::{Chunk, Instr, Origin};
 pub use interp::interpret;

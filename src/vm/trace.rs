@@ -24,7 +24,7 @@ use std::fmt;
 use crate::lang::{Action, BlockKind, TokenSpan};
 use crate::world::{Pos, World};
 
-use super::exec::{EventValue, Execution, Stop, Tracer};
+use super::exec::{AfterAction, EventValue, Execution, Stop, Tracer};
 use super::instr::Origin;
 
 /// What an event is: an action or the evaluation of a block's condition or repeat counter.
@@ -128,7 +128,7 @@ impl TraceRecorder {
 }
 
 impl Tracer for TraceRecorder {
-    fn action(&mut self, at: Origin, action: Action, success: bool, world: &World) {
+    fn action(&mut self, at: Origin, action: Action, success: bool, after: AfterAction) {
         let timestep = self.timestep();
         self.events.push(Event {
             kind: EventKind::Action(action),
@@ -142,12 +142,12 @@ impl Tracer for TraceRecorder {
         } else {
             match action {
                 Action::Move | Action::TurnLeft | Action::TurnRight => Delta::Hero {
-                    pos: world.hero(),
-                    dir: world.dir(),
+                    pos: after.pos,
+                    dir: after.dir,
                 },
                 Action::PickMarker | Action::PutMarker => Delta::Markers {
-                    pos: world.hero(),
-                    count: world.markers_here(),
+                    pos: after.pos,
+                    count: after.markers_here,
                 },
             }
         };

@@ -7,8 +7,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet karel-for-synthesis==1.4.0
 fi
-cargo build --release --locked
-echo "== reference (Python) and karel exec, same records"
-.venv/bin/python scripts/reference_bench.py tests/data/reference-runs.jsonl.gz --karel target/release/karel
+cargo build --release --locked --bin karel --example corpus_throughput
+echo "== reference (Python), karel's VM in-process and karel exec, same records"
+.venv/bin/python scripts/reference_bench.py tests/data/reference-runs.jsonl.gz \
+  --karel target/release/karel --karel-vm target/release/examples/corpus_throughput
 echo "== karel in-process (criterion, one core)"
 cargo bench --locked --bench vm -- --noplot

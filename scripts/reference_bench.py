@@ -15,7 +15,8 @@ Three measurements, each the best of --repeat runs:
   parse  programs/s of the reference parser on the corpus' programs.
 
 With --karel PATH, also times `PATH exec` on the same requests (a fresh process each time, JSON in
-and out included), on 1 thread and on all cores, and prints the speed-ups.
+and out included), on 1 thread and on all cores; with --karel-vm PATH (the corpus_throughput
+example), the in-process VM on the same corpus. Speed-ups against the reference are added.
 """
 import argparse
 import gzip
@@ -149,6 +150,7 @@ def main():
     parser.add_argument("corpus")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--karel", help="path of the karel binary to time against the reference")
+    parser.add_argument("--karel-vm", help="path of the corpus_throughput example binary")
     args = parser.parse_args()
     with open_text(args.corpus) as f:
         records = [json.loads(line) for line in f]
@@ -160,6 +162,11 @@ def main():
         "e2e_trace": bench_e2e(traced, args.repeat, trace=True),
         "parse": bench_parse(records, args.repeat),
     }
+    if args.karel_vm:
+        done = subprocess.run([args.karel_vm, args.corpus], stdout=subprocess.PIPE, check=True)
+        run = json.loads(done.stdout)
+        run["speedup_vs_reference"] = run["steps_per_s"] / report["vm"]["steps_per_s"]
+        report["karel_vm"] = run
     if args.karel:
         for name, lines, reference in [("exec", requests, report["e2e"]),
                                        ("exec_trace", traced, report["e2e_trace"])]:

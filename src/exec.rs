@@ -37,7 +37,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -280,51 +279,74 @@ pub struct StreamStats {
     pub lines: u64,
 }
 
-/// Most lines answered in one parallel batch.
-const BATCH: usize = 4096;
-
-/// Reads requests from `input` and writes one response per line to `output`, in order, answering
-/// each batch on the threads of `pool`. Returns when the input ends.
+/// Reads requests from `input` and writes one response per line to `output`, in order. Each
+/// block of complete lines that a read returns (at most the reader's buffer, whatever has
+/// arrived on a pipe) is answered in parallel on the threads of `pool`, written and flushed before
+/// the next read: memory stays bounded and an interactive client gets each answer at once.
+/// Returns when the input ends.
 pub fn run_stream<R, W>(
     input: R,
     output: &mut W,
     pool: &rayon::ThreadPool,
 ) -> io::Result<StreamStats>
 where
-    R: BufRead + Send,
+    R: BufRead,
     W: Write,
 {
-    let (sender, receiver) = mpsc::sync_channel::<io::Result<String>>(2 * BATCH);
+    let mut input = input;
     let mut stats = StreamStats::default();
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for line in input.lines() {
-                let failed = line.is_err();
-                if sender.send(line).is_err() || failed {
-                    break;
-                }
+    // Complete lines not yet answered, and the start of an incomplete one.
+    let mut block: Vec<u8> = Vec::new();
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            if !block.is_empty() {
+                stats.lines += answer_block(&block, output, pool)?;
             }
-        });
-        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
-        // Wait for one line, then take whatever else is already there, up to a batch.
-        while let Ok(first) = receiver.recv() {
-            batch.push(first?);
-            while batch.len() < BATCH {
-                match receiver.try_recv() {
-                    Ok(line) => batch.push(line?),
-                    Err(_) => break,
-                }
-            }
-            let responses: Vec<String> =
-                pool.install(|| batch.par_iter().map(|line| respond(line)).collect());
-            for response in &responses {
-                output.write_all(response.as_bytes())?;
-                output.write_all(b"\n")?;
-            }
-            output.flush()?;
-            stats.lines += batch.len() as u64;
-            batch.clear();
+            return Ok(stats);
         }
-        Ok(stats)
-    })
+        let taken = available.len();
+        match available.iter().rposition(|&b| b == b'\n') {
+            Some(last_newline) => {
+                block.extend_from_slice(&available[..=last_newline]);
+                input.consume(last_newline + 1);
+                stats.lines += answer_block(&block, output, pool)?;
+                block.clear();
+            }
+            None => {
+                block.extend_from_slice(available);
+                input.consume(taken);
+            }
+        }
+    }
+}
+
+/// Answers the lines of `block` (split at `\n`, a final `\r` removed) in parallel and writes the
+/// responses in order. Returns the number of lines.
+fn answer_block<W: Write>(
+    block: &[u8],
+    output: &mut W,
+    pool: &rayon::ThreadPool,
+) -> io::Result<u64> {
+    let block = block.strip_suffix(b"\n").unwrap_or(block);
+    let lines: Vec<&[u8]> = block
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .collect();
+    let responses: Vec<String> = pool.install(|| {
+        lines
+            .par_iter()
+            .map(|line| match std::str::from_utf8(line) {
+                Ok(line) => respond(line),
+                Err(e) => serde_json::to_string(&invalid(format!("the line is not UTF-8: {e}")))
+                    .unwrap_or_default(),
+            })
+            .collect()
+    });
+    for response in &responses {
+        output.write_all(response.as_bytes())?;
+        output.write_all(b"\n")?;
+    }
+    output.flush()?;
+    Ok(lines.len() as u64)
 }

@@ -43,7 +43,11 @@ pub(crate) fn exec(args: ExecArgs) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut output = BufWriter::with_capacity(1 << 16, stdout.lock());
     let stats = if args.input.as_os_str() == "-" {
-        crate::exec::run_stream(BufReader::new(io::stdin()), &mut output, &pool)
+        crate::exec::run_stream(
+            BufReader::with_capacity(1 << 16, io::stdin()),
+            &mut output,
+            &pool,
+        )
     } else {
         let file = File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;

@@ -192,20 +192,22 @@ impl Vm {
         }
         let counters = &mut self.counters[..];
         let code = &chunk.code[..];
-        let limit = config.max_steps;
+        // Steps left before the time limit; the step that brings it to 0 times out (a limit of 0
+        // behaves like 1, as in the reference: its first step already reaches the limit).
+        let limit = config.max_steps.max(1);
+        let mut left = limit;
         let stop_on_failure = config.on_failure == OnFailure::Stop;
         let mut first_failure: Option<Failure> = None;
-        let mut steps = 0u32;
         let mut pc = 0usize;
 
         macro_rules! count_step {
             () => {
-                steps += 1;
-                if steps >= limit {
+                left -= 1;
+                if left == 0 {
                     return Execution {
                         stop: Stop::TimedOut,
                         first_failure,
-                        steps,
+                        steps: limit - left,
                     };
                 }
             };
@@ -229,7 +231,7 @@ impl Vm {
                         return Execution {
                             stop: Stop::Failed,
                             first_failure,
-                            steps,
+                            steps: limit - left,
                         };
                     }
                 }
@@ -300,7 +302,7 @@ impl Vm {
                     return Execution {
                         stop: Stop::Finished,
                         first_failure,
-                        steps,
+                        steps: limit - left,
                     }
                 }
             }

@@ -43,52 +43,23 @@ const MARKER_MASK: u8 = 0x7f;
 /// Cell offsets of the neighbours to the north, east, south and west.
 const NEIGHBOUR: [isize; 4] = [GRID as isize, 1, -(GRID as isize), -1];
 
-/// How a condition reads the world, for one hero direction: the cell at `offset` from the hero,
-/// masked with `mask`; the condition holds when the result is non-zero, or zero if `flip`.
-#[derive(Clone, Copy)]
-struct Probe {
-    offset: i16,
-    mask: u8,
-    flip: bool,
-}
-
-/// Probes indexed by `(atom * 2 + negated) * 4 + direction`, padded to 64 entries so that a
-/// masked index needs no bounds check.
-const PROBES: [Probe; 64] = build_probes();
-
-const fn build_probes() -> [Probe; 64] {
-    let mut probes = [Probe {
-        offset: 0,
-        mask: 0,
-        flip: false,
-    }; 64];
-    let mut atom = 0;
-    while atom < 5 {
-        let mut negated = 0;
-        while negated < 2 {
-            let mut dir = 0;
-            while dir < 4 {
-                // front, left (dir - 1), right (dir + 1): "no wall there"; markers: "count > 0".
-                let (offset, mask, holds_when_nonzero) = match atom {
-                    0 => (NEIGHBOUR[dir], WALL, false),
-                    1 => (NEIGHBOUR[(dir + 3) % 4], WALL, false),
-                    2 => (NEIGHBOUR[(dir + 1) % 4], WALL, false),
-                    3 => (0, MARKER_MASK, true),
-                    _ => (0, MARKER_MASK, false),
-                };
-                probes[(atom * 2 + negated) * 4 + dir] = Probe {
-                    offset: offset as i16,
-                    mask,
-                    flip: holds_when_nonzero == (negated == 1),
-                };
-                dir += 1;
-            }
-            negated += 1;
-        }
-        atom += 1;
-    }
-    probes
-}
+/// Per atom (in `Atom` order) and hero direction: the offset of the cell the atom reads.
+const PROBE_OFFSET: [[isize; 4]; 5] = [
+    // frontIsClear: the cell ahead.
+    [NEIGHBOUR[0], NEIGHBOUR[1], NEIGHBOUR[2], NEIGHBOUR[3]],
+    // leftIsClear: the cell at (dir - 1) mod 4.
+    [NEIGHBOUR[3], NEIGHBOUR[0], NEIGHBOUR[1], NEIGHBOUR[2]],
+    // rightIsClear: the cell at (dir + 1) mod 4.
+    [NEIGHBOUR[1], NEIGHBOUR[2], NEIGHBOUR[3], NEIGHBOUR[0]],
+    // markersPresent, noMarkersPresent: the hero's own cell.
+    [0; 4],
+    [0; 4],
+];
+/// Per atom: the bits of the probed cell that matter (walls, or the marker count).
+const PROBE_MASK: [u8; 5] = [WALL, WALL, WALL, MARKER_MASK, MARKER_MASK];
+/// Per atom: whether the atom holds when those bits are non-zero (markers present) rather than
+/// zero (no wall, no markers).
+const TRUE_WHEN_NONZERO: [bool; 5] = [false, false, false, true, false];
 
 /// The direction the hero faces. The discriminant is the reference's direction index and the
 /// hero's tensor channel.
@@ -427,14 +398,14 @@ impl World {
         }
     }
 
-    /// Evaluates a condition, without branching: every condition reads one cell (the neighbour
-    /// in the tested direction, or the hero's own cell), masks it, and compares with zero.
+    /// Evaluates a condition, without branching: every atom reads one cell (the neighbour in
+    /// the tested direction, or the hero's own cell), masks it, and compares with zero.
     #[inline(always)]
     pub fn cond(&self, cond: Cond) -> bool {
-        let test = (cond.atom as usize) << 1 | cond.negated as usize;
-        let probe = PROBES[(test << 2 | self.dir as usize) & 63];
-        let cell = self.cells[(self.hero as isize + probe.offset as isize) as usize];
-        (cell & probe.mask != 0) != probe.flip
+        let atom = cond.atom as usize;
+        let probe = self.hero as isize + PROBE_OFFSET[atom][self.dir as usize];
+        let is_zero = self.cells[probe as usize] & PROBE_MASK[atom] == 0;
+        is_zero != (TRUE_WHEN_NONZERO[atom] != cond.negated)
     }
 
     /// Performs an action; returns `false`, leaving the world unchanged, when it fails.

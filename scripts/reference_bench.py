@@ -5,7 +5,7 @@ of the SED code's parser and executor) on the conformance corpus, for BENCHMARKS
     python3 -m venv .venv && .venv/bin/pip install karel-for-synthesis==1.4.0
     .venv/bin/python scripts/reference_bench.py tests/data/reference-runs.jsonl.gz
 
-Three measurements, each the best of --repeat runs:
+Three measurements, each the best of --repeat runs (default 5):
   vm     programs parsed once beforehand, worlds built beforehand; time executor.execute() only
          (strict mode, 1000-step limit). Reports steps/s and ns/step, the steps being counted by
          the executor's own Timeout counter.
@@ -148,7 +148,7 @@ def bench_karel_exec(karel, requests, repeat, threads):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--karel", help="path of the karel binary to time against the reference")
     parser.add_argument("--karel-vm", help="path of the corpus_throughput example binary")
     args = parser.parse_args()

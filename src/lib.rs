@@ -6,12 +6,14 @@
 //!   and JSON objects, ASCII maps, SVG pictures).
 //! - [`vm`]: bytecode compiler, VM with the reference interpreter's exact semantics, execution
 //!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
+//! - [`data`]: tasks and dataset formats, the task generator, the mutator, edit sequences.
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
 //! - [`fuzzing`]: the oracles of the fuzz targets, shared with the regression tests.
 //! - [`cli`]: the `karel` command line.
 
 pub mod cli;
+pub mod data;
 pub mod exec;
 pub mod fsutil;
 pub mod fuzzing;

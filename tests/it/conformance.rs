@@ -140,3 +140,42 @@ fn every_reference_parse_verdict_is_reproduced() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn every_reference_edit_alignment_is_reproduced() {
+    use karel::data::edits::{self, LevOp};
+    use karel::lang::Token;
+
+    let records = read_jsonl_gz("reference-editops.jsonl.gz");
+    assert_eq!(records.len(), 3000);
+    let tokens = |text: &str| -> Vec<Token> {
+        text.split_whitespace()
+            .map(|w| Token::from_text(w).unwrap_or_else(|| panic!("{w}")))
+            .collect()
+    };
+    let mut failures = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let (source, target) = (tokens(record["source"].as_str().unwrap()), tokens(record["target"].as_str().unwrap()));
+        let expected: Vec<(LevOp, usize, usize)> = record["editops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    LevOp::from_name(e[0].as_str().unwrap()).unwrap(),
+                    e[1].as_u64().unwrap() as usize,
+                    e[2].as_u64().unwrap() as usize,
+                )
+            })
+            .collect();
+        let actual: Vec<(LevOp, usize, usize)> =
+            edits::editops(&source, &target).iter().map(|e| (e.op, e.src, e.dst)).collect();
+        if actual != expected {
+            failures.push(format!("record {i}: expected {expected:?}, got {actual:?}"));
+        }
+        // The op stream rebuilds the target.
+        let ops = edits::op_stream(&source, &target).into_iter().map(|p| p.op);
+        assert_eq!(edits::apply(&source, ops), target, "record {i}");
+    }
+    assert!(failures.is_empty(), "{} records differ:\n{}", failures.len(), failures[..failures.len().min(5)].join("\n"));
+}

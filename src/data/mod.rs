@@ -2,3 +2,4 @@
 //! sequences, and the debugger's training and benchmark examples.
 
 pub mod edits;
+pub mod mutate;

@@ -1,0 +1,388 @@
+//! The AST mutator of SED's first training stage (paper Appendix D, `mutation.py`).
+//!
+//! Eight operators, one module each, every one an AST rewrite. An operator's weight is its base
+//! weight times its number of sites, and sampling is uniform over the weighted (operator, site)
+//! pairs: an operator is drawn in proportion to its weight, then one of its sites uniformly.
+//!
+//! | operator | base | sites |
+//! |---|---|---|
+//! | [`add_action`] | 1 | insertion points of every body |
+//! | [`remove_action`] | 1 | actions in a body of more than one statement |
+//! | [`replace_action`] | 1 | every action |
+//! | [`unwrap_block`] | 1 | every block |
+//! | [`wrap_block`] | 0.25 | Σ over bodies of n(n+1)/2 non-empty spans |
+//! | [`wrap_ifelse`] | 0.75 | Σ over bodies of C(n+1, 3) pairs of adjacent non-empty spans |
+//! | [`replace_cond`] | 1 | every `IF`, `IFELSE`, `WHILE` and `REPEAT` |
+//! | [`switch_if_while`] | 1 | every `IF` and `WHILE` |
+//!
+//! The original has quirks, fixed by default and reproduced with
+//! [`MutatorConfig::compat_original`]: ADD only inserts at body positions 0–3 (so a body has four
+//! insertion points whatever its length, later positions never receive one, and positions past
+//! the end append); REPLACE_COND on a `REPEAT` leaves it unchanged (the fixed version draws another
+//! count); and a single mutation is not checked for change. Both versions accept the conditions
+//! the original does not know (`not c( markersPresent c)`, `not c( noMarkersPresent c)`): they are
+//! replaced by one of the eight conditions.
+
+mod add_action;
+mod remove_action;
+mod replace_action;
+mod replace_cond;
+mod switch_if_while;
+mod unwrap_block;
+mod wrap_block;
+mod wrap_ifelse;
+
+use std::fmt;
+
+use rand::{Rng, RngExt};
+use thiserror::Error;
+
+use crate::lang::{Action, Atom, Cond, Program, Stmt};
+
+/// The mutation operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operator {
+    AddAction,
+    RemoveAction,
+    ReplaceAction,
+    UnwrapBlock,
+    WrapBlock,
+    WrapIfElse,
+    ReplaceCond,
+    SwitchIfWhile,
+}
+
+impl Operator {
+    pub const ALL: [Operator; 8] = [
+        Operator::AddAction,
+        Operator::RemoveAction,
+        Operator::ReplaceAction,
+        Operator::UnwrapBlock,
+        Operator::WrapBlock,
+        Operator::WrapIfElse,
+        Operator::ReplaceCond,
+        Operator::SwitchIfWhile,
+    ];
+
+    /// The operator's base weight.
+    pub fn base_weight(self) -> f64 {
+        match self {
+            Operator::WrapBlock => 0.25,
+            Operator::WrapIfElse => 0.75,
+            _ => 1.0,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operator::AddAction => "ADD_ACTION",
+            Operator::RemoveAction => "REMOVE_ACTION",
+            Operator::ReplaceAction => "REPLACE_ACTION",
+            Operator::UnwrapBlock => "UNWRAP_BLOCK",
+            Operator::WrapBlock => "WRAP_BLOCK",
+            Operator::WrapIfElse => "WRAP_IFELSE",
+            Operator::ReplaceCond => "REPLACE_COND",
+            Operator::SwitchIfWhile => "SWITCH_IF_WHILE",
+        }
+    }
+
+    /// Number of sites of this operator in `program`.
+    pub fn sites(self, program: &Program, config: &MutatorConfig) -> u64 {
+        match self {
+            Operator::AddAction => add_action::sites(program, config),
+            Operator::RemoveAction => remove_action::sites(program),
+            Operator::ReplaceAction => replace_action::sites(program),
+            Operator::UnwrapBlock => unwrap_block::sites(program),
+            Operator::WrapBlock => wrap_block::sites(program),
+            Operator::WrapIfElse => wrap_ifelse::sites(program),
+            Operator::ReplaceCond => replace_cond::sites(program),
+            Operator::SwitchIfWhile => switch_if_while::sites(program),
+        }
+    }
+
+    /// Applies the operator at site `site` (in `0..sites`), drawing its other choices from `rng`.
+    pub fn apply<R: Rng + ?Sized>(
+        self,
+        program: &Program,
+        site: u64,
+        rng: &mut R,
+        config: &MutatorConfig,
+    ) -> Program {
+        let mut mutant = program.clone();
+        match self {
+            Operator::AddAction => add_action::apply(&mut mutant, site, rng, config),
+            Operator::RemoveAction => remove_action::apply(&mut mutant, site),
+            Operator::ReplaceAction => replace_action::apply(&mut mutant, site, rng),
+            Operator::UnwrapBlock => unwrap_block::apply(&mut mutant, site),
+            Operator::WrapBlock => wrap_block::apply(&mut mutant, site, rng),
+            Operator::WrapIfElse => wrap_ifelse::apply(&mut mutant, site, rng),
+            Operator::ReplaceCond => replace_cond::apply(&mut mutant, site, rng, config),
+            Operator::SwitchIfWhile => switch_if_while::apply(&mut mutant, site),
+        }
+        mutant
+    }
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Mutator settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MutatorConfig {
+    /// Reproduce the original's quirks (see the module documentation).
+    pub compat_original: bool,
+}
+
+/// Why mutation failed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum MutateError {
+    #[error("the program has no mutation site")]
+    NoSite,
+    #[error("rejection sampling failed: no new program after {0} tries")]
+    RejectionFailed(usize),
+}
+
+/// Tries per mutation before giving up, as in the original.
+pub const MAX_TRIES: usize = 1000;
+
+/// One mutation of `program`: the operator and the mutant.
+pub fn mutate_once<R: Rng + ?Sized>(
+    program: &Program,
+    rng: &mut R,
+    config: &MutatorConfig,
+) -> Result<(Operator, Program), MutateError> {
+    let weights: Vec<(Operator, u64, f64)> = Operator::ALL
+        .iter()
+        .map(|&op| {
+            let sites = op.sites(program, config);
+            (op, sites, op.base_weight() * sites as f64)
+        })
+        .collect();
+    let total: f64 = weights.iter().map(|w| w.2).sum();
+    if total <= 0.0 {
+        return Err(MutateError::NoSite);
+    }
+    let mut pick = rng.random::<f64>() * total;
+    let (op, sites, _) = *weights
+        .iter()
+        .filter(|w| w.1 > 0)
+        .find(|w| {
+            pick -= w.2;
+            pick < 0.0
+        })
+        .or_else(|| weights.iter().rev().find(|w| w.1 > 0))
+        .ok_or(MutateError::NoSite)?;
+    let site = rng.random_range(0..sites);
+    Ok((op, op.apply(program, site, rng, config)))
+}
+
+/// A chain of `n` mutations: `n` programs, each a mutation of the previous one (the first of
+/// `program`), every one different from all earlier ones and from `program`; each step retries up
+/// to [`MAX_TRIES`] times. With `compat_original`, a single mutation (`n == 1`) is not checked.
+pub fn mutate_n<R: Rng + ?Sized>(
+    program: &Program,
+    n: usize,
+    rng: &mut R,
+    config: &MutatorConfig,
+) -> Result<Vec<(Operator, Program)>, MutateError> {
+    let check = !(config.compat_original && n == 1);
+    let mut seen = vec![program.clone()];
+    let mut chain: Vec<(Operator, Program)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let current = seen.last().cloned().unwrap_or_default();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (op, mutant) = mutate_once(&current, rng, config)?;
+            if !check || !seen.contains(&mutant) {
+                seen.push(mutant.clone());
+                chain.push((op, mutant));
+                break;
+            }
+            if tries >= MAX_TRIES {
+                return Err(MutateError::RejectionFailed(MAX_TRIES));
+            }
+        }
+    }
+    Ok(chain)
+}
+
+/// The eight conditions the mutator draws from: the five atoms and `not` of the three `*IsClear`.
+pub const CONDITIONS: [Cond; 8] = [
+    Cond::atom(Atom::FrontIsClear),
+    Cond::atom(Atom::LeftIsClear),
+    Cond::atom(Atom::RightIsClear),
+    Cond::atom(Atom::MarkersPresent),
+    Cond::atom(Atom::NoMarkersPresent),
+    Cond::not(Atom::FrontIsClear),
+    Cond::not(Atom::LeftIsClear),
+    Cond::not(Atom::RightIsClear),
+];
+
+/// A uniformly random condition among the eight.
+fn random_cond<R: Rng + ?Sized>(rng: &mut R) -> Cond {
+    CONDITIONS[rng.random_range(0..CONDITIONS.len())]
+}
+
+/// A uniformly random action.
+fn random_action<R: Rng + ?Sized>(rng: &mut R) -> Action {
+    Action::ALL[rng.random_range(0..Action::ALL.len())]
+}
+
+/// The path to a statement list: the (statement index, body index) steps from the run body.
+type BodyPath = Vec<(usize, usize)>;
+
+/// Every statement list of the program in pre-order, the run body first.
+fn bodies(program: &Program) -> Vec<BodyPath> {
+    fn walk(body: &[Stmt], path: &mut BodyPath, out: &mut Vec<BodyPath>) {
+        out.push(path.clone());
+        for (index, stmt) in body.iter().enumerate() {
+            for (which, inner) in stmt.bodies().enumerate() {
+                path.push((index, which));
+                walk(inner, path, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&program.body, &mut Vec::new(), &mut out);
+    out
+}
+
+fn body_of<'a>(program: &'a Program, path: &[(usize, usize)]) -> &'a Vec<Stmt> {
+    let mut body = &program.body;
+    for &(index, which) in path {
+        body = body[index]
+            .bodies()
+            .nth(which)
+            .expect("a body path always leads to a body");
+    }
+    body
+}
+
+fn body_of_mut<'a>(program: &'a mut Program, path: &[(usize, usize)]) -> &'a mut Vec<Stmt> {
+    let mut body = &mut program.body;
+    for &(index, which) in path {
+        body = match (&mut body[index], which) {
+            (Stmt::If { body, .. }, 0)
+            | (Stmt::While { body, .. }, 0)
+            | (Stmt::Repeat { body, .. }, 0)
+            | (Stmt::IfElse { then_body: body, .. }, 0)
+            | (Stmt::IfElse { else_body: body, .. }, 1) => body,
+            _ => unreachable!("a body path always leads to a body"),
+        };
+    }
+    body
+}
+
+/// Every statement that satisfies `keep`, as (body path, index), in pre-order.
+fn statements_where(program: &Program, keep: impl Fn(&[Stmt], &Stmt) -> bool) -> Vec<(BodyPath, usize)> {
+    bodies(program)
+        .into_iter()
+        .flat_map(|path| {
+            let body = body_of(program, &path);
+            body.iter()
+                .enumerate()
+                .filter(|(_, stmt)| keep(body, stmt))
+                .map(|(index, _)| (path.clone(), index))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The statement at pre-order site `site` among those satisfying `keep`.
+fn nth_statement_mut<'a>(
+    program: &'a mut Program,
+    site: u64,
+    keep: impl Fn(&[Stmt], &Stmt) -> bool,
+) -> Option<(&'a mut Vec<Stmt>, usize)> {
+    let (path, index) = statements_where(program, keep).into_iter().nth(site as usize)?;
+    Some((body_of_mut(program, &path), index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn program(text: &str) -> Program {
+        crate::lang::parse(text).unwrap()
+    }
+
+    /// Every site of every operator on a program with every construct gives a valid program,
+    /// different from the original (in the fixed version).
+    #[test]
+    fn every_site_of_every_operator_changes_the_program() {
+        let p = program(
+            "DEF run m( move IF c( frontIsClear c) i( turnLeft putMarker i) \
+             IFELSE c( markersPresent c) i( pickMarker i) ELSE e( move e) \
+             WHILE c( not c( leftIsClear c) c) w( turnRight w) REPEAT R=3 r( move move r) m)",
+        );
+        let config = MutatorConfig::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for op in Operator::ALL {
+            let sites = op.sites(&p, &config);
+            assert!(sites > 0, "{op}");
+            for site in 0..sites {
+                let mutant = op.apply(&p, site, &mut rng, &config);
+                assert_ne!(mutant, p, "{op} at site {site}");
+                assert_eq!(crate::lang::parse(&mutant.to_string()).as_ref(), Ok(&mutant));
+            }
+        }
+    }
+
+    #[test]
+    fn site_counts() {
+        let p = program("DEF run m( move turnLeft IF c( frontIsClear c) i( move i) m)");
+        let fixed = MutatorConfig::default();
+        let compat = MutatorConfig { compat_original: true };
+        // Bodies: run (3 statements), if (1).
+        assert_eq!(Operator::AddAction.sites(&p, &fixed), 4 + 2);
+        assert_eq!(Operator::AddAction.sites(&p, &compat), 8);
+        assert_eq!(Operator::RemoveAction.sites(&p, &fixed), 2);
+        assert_eq!(Operator::ReplaceAction.sites(&p, &fixed), 3);
+        assert_eq!(Operator::UnwrapBlock.sites(&p, &fixed), 1);
+        assert_eq!(Operator::WrapBlock.sites(&p, &fixed), 6 + 1);
+        assert_eq!(Operator::WrapIfElse.sites(&p, &fixed), 4);
+        assert_eq!(Operator::ReplaceCond.sites(&p, &fixed), 1);
+        assert_eq!(Operator::SwitchIfWhile.sites(&p, &fixed), 1);
+    }
+
+    #[test]
+    fn compat_quirks() {
+        let p = program("DEF run m( REPEAT R=3 r( move r) m)");
+        let compat = MutatorConfig { compat_original: true };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(Operator::ReplaceCond.apply(&p, 0, &mut rng, &compat), p);
+        let fixed = Operator::ReplaceCond.apply(&p, 0, &mut rng, &MutatorConfig::default());
+        assert!(matches!(&fixed.body[0], Stmt::Repeat { count, .. } if count.get() != 3));
+        // ADD at compat site 3 of a 1-statement body appends.
+        let q = program("DEF run m( move m)");
+        let added = Operator::AddAction.apply(&q, 3, &mut rng, &compat);
+        assert_eq!(added.body.len(), 2);
+        assert_eq!(added.body[0], Stmt::Action(Action::Move));
+    }
+
+    #[test]
+    fn chains_never_repeat_a_program() {
+        let p = program("DEF run m( move m)");
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in 1..=5 {
+            let chain = mutate_n(&p, n, &mut rng, &MutatorConfig::default()).unwrap();
+            assert_eq!(chain.len(), n);
+            let mut seen = vec![p.clone()];
+            for (_, mutant) in chain {
+                assert!(!seen.contains(&mutant));
+                seen.push(mutant);
+            }
+        }
+        assert_eq!(
+            mutate_once(&Program::default(), &mut rng, &MutatorConfig::default()).map(|m| m.0),
+            Ok(Operator::AddAction)
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! REPLACE_COND: give a block another condition (a `REPEAT` another count).
+//!
+//! ```text
+//! DEF run m( WHILE c( frontIsClear c) w( move w) m)   →   DEF run m( WHILE c( not c( leftIsClear c) c) w( move w) m)
+//! ```
+//!
+//! Sites: every `IF`, `IFELSE`, `WHILE` and `REPEAT`. A condition is replaced by one of the other
+//! seven of [`super::CONDITIONS`] (by any of the eight if it is not one of them); a count by one of
+//! the eight other counts. The original leaves a `REPEAT` unchanged (it tests for the wrong key).
+
+use rand::{Rng, RngExt};
+
+use super::{nth_statement_mut, statements_where, MutatorConfig, CONDITIONS};
+use crate::lang::{Program, RepeatCount, Stmt};
+
+fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
+    stmt.block_kind().is_some()
+}
+
+pub(super) fn sites(program: &Program) -> u64 {
+    statements_where(program, is_block).len() as u64
+}
+
+pub(super) fn apply<R: Rng + ?Sized>(
+    program: &mut Program,
+    site: u64,
+    rng: &mut R,
+    config: &MutatorConfig,
+) {
+    let Some((body, index)) = nth_statement_mut(program, site, is_block) else {
+        return;
+    };
+    match &mut body[index] {
+        Stmt::If { cond, .. } | Stmt::IfElse { cond, .. } | Stmt::While { cond, .. } => {
+            let others: Vec<_> = CONDITIONS.iter().filter(|c| *c != cond).copied().collect();
+            *cond = others[rng.random_range(0..others.len())];
+        }
+        Stmt::Repeat { count, .. } if !config.compat_original => {
+            let others: Vec<RepeatCount> = RepeatCount::all().filter(|c| c != count).collect();
+            *count = others[rng.random_range(0..others.len())];
+        }
+        Stmt::Repeat { .. } | Stmt::Action(_) => {}
+    }
+}

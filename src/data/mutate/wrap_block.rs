@@ -1,0 +1,85 @@
+//! WRAP_BLOCK: wrap a non-empty span of a body in a new `IF`, `WHILE` or `REPEAT`.
+//!
+//! ```text
+//! DEF run m( move turnLeft m)   →   DEF run m( REPEAT R=4 r( move r) turnLeft m)
+//! ```
+//!
+//! Sites: every span `left..right` with `left < right` of every body, n(n+1)/2 per body of n
+//! statements. The block kind is uniform over the three; a repeat count is uniform over 2–10 and
+//! a condition uniform over the eight of [`super::CONDITIONS`].
+
+use rand::{Rng, RngExt};
+
+use super::{bodies, body_of, body_of_mut, random_cond};
+use crate::lang::{Program, RepeatCount, Stmt};
+
+fn spans(len: usize) -> u64 {
+    (len * (len + 1) / 2) as u64
+}
+
+pub(super) fn sites(program: &Program) -> u64 {
+    bodies(program)
+        .iter()
+        .map(|path| spans(body_of(program, path).len()))
+        .sum()
+}
+
+/// The `index`-th span `(left, right)` of a body of `len` statements, ordered by `left`.
+fn span(len: usize, mut index: u64) -> (usize, usize) {
+    for left in 0..len {
+        let count = (len - left) as u64;
+        if index < count {
+            return (left, left + 1 + index as usize);
+        }
+        index -= count;
+    }
+    (0, len)
+}
+
+pub(super) fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
+    let mut site = site;
+    for path in bodies(program) {
+        let len = body_of(program, &path).len();
+        let count = spans(len);
+        if site < count {
+            let (left, right) = span(len, site);
+            let body = body_of_mut(program, &path);
+            let inner: Vec<Stmt> = body.drain(left..right).collect();
+            let block = match rng.random_range(0..3) {
+                0 => Stmt::If {
+                    cond: random_cond(rng),
+                    body: inner,
+                },
+                1 => Stmt::While {
+                    cond: random_cond(rng),
+                    body: inner,
+                },
+                _ => {
+                    let counts: Vec<RepeatCount> = RepeatCount::all().collect();
+                    Stmt::Repeat {
+                        count: counts[rng.random_range(0..counts.len())],
+                        body: inner,
+                    }
+                }
+            };
+            body.insert(left, block);
+            return;
+        }
+        site -= count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spans_are_enumerated_once_each() {
+        for len in 0..6 {
+            let all: Vec<(usize, usize)> = (0..super::spans(len)).map(|i| super::span(len, i)).collect();
+            let mut unique = all.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), all.len());
+            assert!(all.iter().all(|&(l, r)| l < r && r <= len));
+        }
+    }
+}

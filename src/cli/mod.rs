@@ -4,6 +4,9 @@
 //! error; 3 the program ran but crashed or timed out (`karel run`).
 
 mod batch;
+mod data;
+mod edit;
+mod gen;
 mod program;
 mod run;
 
@@ -38,6 +41,14 @@ enum Command {
     Render(run::RenderArgs),
     /// Run JSON-lines requests (program + world) in parallel, one JSON line out per line in.
     Exec(batch::ExecArgs),
+    /// Generate synthesis tasks (random programs with 6 IO pairs), in splits and shards.
+    Gen(gen::GenArgs),
+    /// Convert, inspect and derive datasets (formats, statistics, mutation benchmark).
+    Data(data::DataArgs),
+    /// Mutate a program with the mutation operators of SED's first training stage.
+    Mutate(edit::MutateArgs),
+    /// Edit ops between two programs (python-Levenshtein's alignment and the debugger's ops).
+    Edits(edit::EditsArgs),
 }
 
 /// Exit status of a command that completed but whose subject failed (e.g. a crash).
@@ -53,6 +64,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Render(args) => run::render(args),
         Command::Exec(args) => batch::exec(args),
+        Command::Gen(args) => gen::gen(args),
+        Command::Data(args) => data::data(args),
+        Command::Mutate(args) => edit::mutate(args),
+        Command::Edits(args) => edit::edits(args),
     };
     match result {
         Ok(code) => code,

@@ -406,7 +406,15 @@ mod tests {
             .collect();
         assert_eq!(
             stream,
-            ["KEEP@0", "KEEP@1", "KEEP@2", "REPLACE[putMarker]@3", "KEEP@4", "INSERT[move]@5", "KEEP@5"]
+            [
+                "KEEP@0",
+                "KEEP@1",
+                "KEEP@2",
+                "REPLACE[putMarker]@3",
+                "KEEP@4",
+                "INSERT[move]@5",
+                "KEEP@5"
+            ]
         );
         let ops: Vec<EditOp> = op_stream(&source, &target).iter().map(|p| p.op).collect();
         assert_eq!(apply(&source, ops.iter().copied()), target);
@@ -420,7 +428,11 @@ mod tests {
         let compat = TeacherForcing::new(&source, &target, FirstToken::CompatUnknown);
         assert_eq!(compat.last_tokens[0], Token::Unknown);
         // After a DELETE the last token is <UNK>.
-        let tf = TeacherForcing::new(&tokens("move turnLeft"), &tokens("turnLeft"), FirstToken::Start);
+        let tf = TeacherForcing::new(
+            &tokens("move turnLeft"),
+            &tokens("turnLeft"),
+            FirstToken::Start,
+        );
         assert_eq!(tf.targets[0], EditOp::Delete);
         assert_eq!(tf.last_tokens[1], Token::Unknown);
     }

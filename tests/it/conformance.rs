@@ -155,7 +155,10 @@ fn every_reference_edit_alignment_is_reproduced() {
     };
     let mut failures = Vec::new();
     for (i, record) in records.iter().enumerate() {
-        let (source, target) = (tokens(record["source"].as_str().unwrap()), tokens(record["target"].as_str().unwrap()));
+        let (source, target) = (
+            tokens(record["source"].as_str().unwrap()),
+            tokens(record["target"].as_str().unwrap()),
+        );
         let expected: Vec<(LevOp, usize, usize)> = record["editops"]
             .as_array()
             .unwrap()
@@ -168,8 +171,10 @@ fn every_reference_edit_alignment_is_reproduced() {
                 )
             })
             .collect();
-        let actual: Vec<(LevOp, usize, usize)> =
-            edits::editops(&source, &target).iter().map(|e| (e.op, e.src, e.dst)).collect();
+        let actual: Vec<(LevOp, usize, usize)> = edits::editops(&source, &target)
+            .iter()
+            .map(|e| (e.op, e.src, e.dst))
+            .collect();
         if actual != expected {
             failures.push(format!("record {i}: expected {expected:?}, got {actual:?}"));
         }
@@ -177,5 +182,10 @@ fn every_reference_edit_alignment_is_reproduced() {
         let ops = edits::op_stream(&source, &target).into_iter().map(|p| p.op);
         assert_eq!(edits::apply(&source, ops), target, "record {i}");
     }
-    assert!(failures.is_empty(), "{} records differ:\n{}", failures.len(), failures[..failures.len().min(5)].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} records differ:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
 }

@@ -270,8 +270,18 @@ fn body_of_mut<'a>(program: &'a mut Program, path: &[(usize, usize)]) -> &'a mut
             (Stmt::If { body, .. }, 0)
             | (Stmt::While { body, .. }, 0)
             | (Stmt::Repeat { body, .. }, 0)
-            | (Stmt::IfElse { then_body: body, .. }, 0)
-            | (Stmt::IfElse { else_body: body, .. }, 1) => body,
+            | (
+                Stmt::IfElse {
+                    then_body: body, ..
+                },
+                0,
+            )
+            | (
+                Stmt::IfElse {
+                    else_body: body, ..
+                },
+                1,
+            ) => body,
             _ => unreachable!("a body path always leads to a body"),
         };
     }
@@ -279,7 +289,10 @@ fn body_of_mut<'a>(program: &'a mut Program, path: &[(usize, usize)]) -> &'a mut
 }
 
 /// Every statement that satisfies `keep`, as (body path, index), in pre-order.
-fn statements_where(program: &Program, keep: impl Fn(&[Stmt], &Stmt) -> bool) -> Vec<(BodyPath, usize)> {
+fn statements_where(
+    program: &Program,
+    keep: impl Fn(&[Stmt], &Stmt) -> bool,
+) -> Vec<(BodyPath, usize)> {
     bodies(program)
         .into_iter()
         .flat_map(|path| {
@@ -294,12 +307,14 @@ fn statements_where(program: &Program, keep: impl Fn(&[Stmt], &Stmt) -> bool) ->
 }
 
 /// The statement at pre-order site `site` among those satisfying `keep`.
-fn nth_statement_mut<'a>(
-    program: &'a mut Program,
+fn nth_statement_mut(
+    program: &mut Program,
     site: u64,
     keep: impl Fn(&[Stmt], &Stmt) -> bool,
-) -> Option<(&'a mut Vec<Stmt>, usize)> {
-    let (path, index) = statements_where(program, keep).into_iter().nth(site as usize)?;
+) -> Option<(&mut Vec<Stmt>, usize)> {
+    let (path, index) = statements_where(program, keep)
+        .into_iter()
+        .nth(site as usize)?;
     Some((body_of_mut(program, &path), index))
 }
 
@@ -330,7 +345,10 @@ mod tests {
             for site in 0..sites {
                 let mutant = op.apply(&p, site, &mut rng, &config);
                 assert_ne!(mutant, p, "{op} at site {site}");
-                assert_eq!(crate::lang::parse(&mutant.to_string()).as_ref(), Ok(&mutant));
+                assert_eq!(
+                    crate::lang::parse(&mutant.to_string()).as_ref(),
+                    Ok(&mutant)
+                );
             }
         }
     }
@@ -339,7 +357,9 @@ mod tests {
     fn site_counts() {
         let p = program("DEF run m( move turnLeft IF c( frontIsClear c) i( move i) m)");
         let fixed = MutatorConfig::default();
-        let compat = MutatorConfig { compat_original: true };
+        let compat = MutatorConfig {
+            compat_original: true,
+        };
         // Bodies: run (3 statements), if (1).
         assert_eq!(Operator::AddAction.sites(&p, &fixed), 4 + 2);
         assert_eq!(Operator::AddAction.sites(&p, &compat), 8);
@@ -355,7 +375,9 @@ mod tests {
     #[test]
     fn compat_quirks() {
         let p = program("DEF run m( REPEAT R=3 r( move r) m)");
-        let compat = MutatorConfig { compat_original: true };
+        let compat = MutatorConfig {
+            compat_original: true,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(Operator::ReplaceCond.apply(&p, 0, &mut rng, &compat), p);
         let fixed = Operator::ReplaceCond.apply(&p, 0, &mut rng, &MutatorConfig::default());

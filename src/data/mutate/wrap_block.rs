@@ -74,7 +74,9 @@ mod tests {
     #[test]
     fn spans_are_enumerated_once_each() {
         for len in 0..6 {
-            let all: Vec<(usize, usize)> = (0..super::spans(len)).map(|i| super::span(len, i)).collect();
+            let all: Vec<(usize, usize)> = (0..super::spans(len))
+                .map(|i| super::span(len, i))
+                .collect();
             let mut unique = all.clone();
             unique.sort();
             unique.dedup();

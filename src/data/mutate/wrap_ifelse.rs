@@ -72,7 +72,9 @@ mod tests {
     #[test]
     fn splits_are_enumerated_once_each() {
         for len in 0..7 {
-            let all: Vec<_> = (0..super::splits(len)).map(|i| super::split(len, i)).collect();
+            let all: Vec<_> = (0..super::splits(len))
+                .map(|i| super::split(len, i))
+                .collect();
             let mut unique = all.clone();
             unique.sort();
             unique.dedup();

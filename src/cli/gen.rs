@@ -1,0 +1,249 @@
+//! `karel gen`: generate synthesis tasks.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::data::dataset::{partial_path, Format, TaskWriter};
+use crate::data::generate::{GenConfig, Generator, Shard};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Generate synthesis tasks: random programs (6 IO pairs each, the first 5 given, \
+the 6th held out) on random worlds. Programs that crash or time out on their inputs are redrawn, tasks \
+whose outputs all equal their inputs are dropped, and no program appears twice, in one split or across \
+splits. The output depends only on the seed and the settings, not on the number of threads.\n\n\
+Progress is checkpointed; an interrupted run continues with --resume."
+)]
+pub(crate) struct GenArgs {
+    /// Number of tasks, written to the file given by -o.
+    #[arg(long, conflicts_with = "splits")]
+    count: Option<usize>,
+    /// Several splits in one run, e.g. `train=1116854,val=2500,test=2500`, written as
+    /// `<name>.<ext>` into the directory given by -o.
+    #[arg(long, value_name = "NAME=N,...")]
+    splits: Option<String>,
+    /// Output file (with --count; `-` for standard output) or directory (with --splits).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output format (default: from the extension; `binary` for directories).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Make shard i of n: the tasks whose program hash is i mod n (shards never share programs).
+    #[arg(long, value_name = "i/n")]
+    shard: Option<String>,
+    /// Generator settings as JSON (see `docs/generator.md`); missing fields keep their defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the settings in use as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Continue an interrupted run with the same arguments.
+    #[arg(long)]
+    resume: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    threads: Option<usize>,
+}
+
+/// What a checkpoint records.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Checkpoint {
+    seed: u64,
+    shard: (u64, u64),
+    config: GenConfig,
+    splits: Vec<(String, usize)>,
+    written: Vec<usize>,
+    next_index: u64,
+}
+
+fn parse_splits(text: &str) -> Result<Vec<(String, usize)>> {
+    text.split(',')
+        .map(|part| {
+            let (name, n) = part
+                .split_once('=')
+                .with_context(|| format!("`{part}` is not NAME=COUNT"))?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .with_context(|| format!("`{n}` is not a count"))?;
+            if name.trim().is_empty() {
+                bail!("a split needs a name");
+            }
+            Ok((name.trim().to_string(), n))
+        })
+        .collect()
+}
+
+fn state_path(first_output: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.state", partial_path(first_output).display()))
+}
+
+pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<GenConfig>(&text)
+                .with_context(|| format!("{} is not a generator config", path.display()))?
+        }
+        None => GenConfig::new(),
+    };
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shard = match &args.shard {
+        Some(text) => Shard::parse(text).map_err(anyhow::Error::msg)?,
+        None => Shard::WHOLE,
+    };
+    let (splits, outputs, format): (Vec<(String, usize)>, Vec<PathBuf>, Format) =
+        match (&args.count, &args.splits) {
+            (Some(n), None) => {
+                let format = args.format.unwrap_or_else(|| Format::of_path(&args.output));
+                (
+                    vec![("tasks".into(), *n)],
+                    vec![args.output.clone()],
+                    format,
+                )
+            }
+            (None, Some(text)) => {
+                let splits = parse_splits(text)?;
+                let format = args.format.unwrap_or(Format::Binary);
+                std::fs::create_dir_all(&args.output)
+                    .with_context(|| format!("cannot create {}", args.output.display()))?;
+                let outputs = splits
+                    .iter()
+                    .map(|(name, _)| args.output.join(format!("{name}.{}", format.extension())))
+                    .collect();
+                (splits, outputs, format)
+            }
+            _ => bail!("give either --count N or --splits NAME=N,..."),
+        };
+    if format == Format::Pickle {
+        bail!("tasks can be written in the standard or the binary format");
+    }
+    if args.resume && outputs.iter().any(|p| p == Path::new("-")) {
+        bail!("--resume needs an output file");
+    }
+    let pool = {
+        let mut builder = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = args.threads {
+            builder = builder.num_threads(n.max(1));
+        }
+        builder.build()?
+    };
+
+    let mut generator = Generator::new(config.clone(), args.seed, shard);
+    let state_file = state_path(&outputs[0]);
+    let mut checkpoint = Checkpoint {
+        seed: args.seed,
+        shard: (shard.index, shard.count),
+        config: config.clone(),
+        splits: splits.clone(),
+        written: vec![0; splits.len()],
+        next_index: 0,
+    };
+    let mut writers = Vec::with_capacity(outputs.len());
+    if args.resume {
+        let text = std::fs::read_to_string(&state_file)
+            .with_context(|| format!("nothing to resume: cannot read {}", state_file.display()))?;
+        let saved: Checkpoint = serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupted", state_file.display()))?;
+        if (saved.seed, saved.shard, &saved.config, &saved.splits)
+            != (
+                checkpoint.seed,
+                checkpoint.shard,
+                &checkpoint.config,
+                &checkpoint.splits,
+            )
+        {
+            bail!("the interrupted run used other arguments (seed, shard, settings or splits): resume it with the same ones");
+        }
+        for (path, &keep) in outputs.iter().zip(&saved.written) {
+            let (writer, kept) = TaskWriter::resume(path, format, keep)?;
+            for task in kept {
+                generator.mark_seen(task.program);
+            }
+            writers.push(writer);
+        }
+        generator.next_index = saved.next_index;
+        checkpoint = saved;
+        eprintln!(
+            "resuming after {} tasks (candidate {})",
+            checkpoint.written.iter().sum::<usize>(),
+            checkpoint.next_index
+        );
+    } else {
+        for path in &outputs {
+            writers.push(TaskWriter::create(path, format)?);
+        }
+    }
+
+    let total: usize = splits.iter().map(|(_, n)| n).sum();
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} tasks {per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    progress.set_position(checkpoint.written.iter().sum::<usize>() as u64);
+    let start = Instant::now();
+    let mut split = checkpoint
+        .written
+        .iter()
+        .zip(&splits)
+        .position(|(w, (_, n))| w < n)
+        .unwrap_or(splits.len());
+    while split < splits.len() {
+        let missing = splits[split].1 - checkpoint.written[split];
+        let round = pool.install(|| generator.next_round(missing));
+        for (task, next_index) in round {
+            writers[split].write(&task)?;
+            checkpoint.written[split] += 1;
+            checkpoint.next_index = next_index;
+            progress.inc(1);
+        }
+        checkpoint.next_index = checkpoint.next_index.max(generator.next_index);
+        if checkpoint.written[split] == splits[split].1 {
+            split += 1;
+        }
+        if outputs[0] != Path::new("-") {
+            for writer in &mut writers {
+                writer.flush()?;
+            }
+            crate::fsutil::write_atomic(
+                &state_file,
+                serde_json::to_string(&checkpoint)?.as_bytes(),
+            )
+            .with_context(|| format!("cannot write {}", state_file.display()))?;
+        }
+    }
+    for writer in writers {
+        writer.finish()?;
+    }
+    let _ = std::fs::remove_file(&state_file);
+    progress.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let made: usize = splits.iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "{made} tasks from {} candidates in {seconds:.1} s ({:.0} tasks/s)",
+        checkpoint.next_index,
+        made as f64 / seconds.max(1e-9)
+    );
+    for ((name, n), path) in splits.iter().zip(&outputs) {
+        if path != Path::new("-") {
+            eprintln!("  {name}: {n} tasks in {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,226 @@
+//! The standard Karel dataset format (Bunel et al. 2018): one JSON object per line.
+//!
+//! ```json
+//! {"guid": "43678876f276c054",
+//!  "program_tokens": ["DEF", "run", "m(", "move", "m)"],
+//!  "program_json": {"run": [{"type": "move"}]},
+//!  "examples": [{"inpgrid_tensor": "383:1.0 …", "outgrid_tensor": "384:1.0 …",
+//!                "inpgrid_json": {…}, "outgrid_json": {…}, "actions": ["move"]}, …]}
+//! ```
+//!
+//! Reading needs `program_tokens` and, per example, an input and an output grid, each as a tensor
+//! string or a grid object (the tensor is preferred); `guid`, `program_json` and `actions` are
+//! optional. Writing fills every field. `program_json` uses Bunel's shape: a top-level `run` list,
+//! `condition` for conditions, integer `times`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::task::{actions_of, Example, Task};
+use super::DataError;
+use crate::lang::{self, Cond, ParseOptions, Program, Stmt};
+use crate::world::json::GridJson;
+use crate::world::World;
+
+#[derive(Debug, Deserialize)]
+struct RecordIn {
+    #[serde(default)]
+    guid: Option<String>,
+    program_tokens: Vec<String>,
+    examples: Vec<ExampleIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExampleIn {
+    #[serde(default)]
+    inpgrid_tensor: Option<String>,
+    #[serde(default)]
+    outgrid_tensor: Option<String>,
+    #[serde(default)]
+    inpgrid_json: Option<GridJson>,
+    #[serde(default)]
+    outgrid_json: Option<GridJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordOut<'a> {
+    guid: &'a str,
+    program_tokens: Vec<&'static str>,
+    program_json: Value,
+    examples: Vec<ExampleOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExampleOut {
+    inpgrid_tensor: String,
+    outgrid_tensor: String,
+    inpgrid_json: GridJson,
+    outgrid_json: GridJson,
+    actions: Vec<&'static str>,
+}
+
+fn grid(tensor: &Option<String>, json: &Option<GridJson>, what: &str) -> Result<World, String> {
+    match (tensor, json) {
+        (Some(text), _) => World::from_tensor_string(text).map_err(|e| format!("{what}: {e}")),
+        (None, Some(grid)) => World::from_grid_json(grid).map_err(|e| format!("{what}: {e}")),
+        (None, None) => Err(format!("{what}: neither a tensor string nor a grid object")),
+    }
+}
+
+/// Parses one line of the standard format. `line_number` only names a guid when the record has
+/// none.
+pub fn parse_task(line: &str, options: &ParseOptions) -> Result<Task, String> {
+    let record: RecordIn = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let program = lang::parse_program(&record.program_tokens.join(" "), options)
+        .map_err(|e| format!("program_tokens: {e}"))?;
+    let examples = record
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(Example {
+                input: grid(
+                    &e.inpgrid_tensor,
+                    &e.inpgrid_json,
+                    &format!("example {i} input"),
+                )?,
+                output: grid(
+                    &e.outgrid_tensor,
+                    &e.outgrid_json,
+                    &format!("example {i} output"),
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Task {
+        guid: record.guid.unwrap_or_default(),
+        program,
+        examples,
+    })
+}
+
+/// One line of the standard format (without the newline).
+pub fn task_to_line(task: &Task) -> String {
+    let record = RecordOut {
+        guid: &task.guid,
+        program_tokens: task.program.tokens().iter().map(|t| t.text()).collect(),
+        program_json: program_json(&task.program),
+        examples: task
+            .examples
+            .iter()
+            .map(|e| ExampleOut {
+                inpgrid_tensor: e.input.to_tensor_string(),
+                outgrid_tensor: e.output.to_tensor_string(),
+                inpgrid_json: e.input.to_grid_json(),
+                outgrid_json: e.output.to_grid_json(),
+                actions: actions_of(&task.program, &e.input)
+                    .into_iter()
+                    .map(|a| a.name())
+                    .collect(),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&record).unwrap_or_default()
+}
+
+/// Bunel's `program_json` of a program.
+pub fn program_json(program: &Program) -> Value {
+    fn cond(c: Cond) -> Value {
+        let atom = json!({"type": c.atom.name()});
+        if c.negated {
+            json!({"type": "not", "condition": atom})
+        } else {
+            atom
+        }
+    }
+    fn body(stmts: &[Stmt]) -> Value {
+        Value::Array(stmts.iter().map(stmt).collect())
+    }
+    fn stmt(s: &Stmt) -> Value {
+        match s {
+            Stmt::Action(a) => json!({"type": a.name()}),
+            Stmt::If { cond: c, body: b } => {
+                json!({"type": "if", "condition": cond(*c), "body": body(b)})
+            }
+            Stmt::IfElse {
+                cond: c,
+                then_body,
+                else_body,
+            } => json!({"type": "ifElse", "condition": cond(*c),
+                "ifBody": body(then_body), "elseBody": body(else_body)}),
+            Stmt::While { cond: c, body: b } => {
+                json!({"type": "while", "condition": cond(*c), "body": body(b)})
+            }
+            Stmt::Repeat { count, body: b } => {
+                json!({"type": "repeat", "times": count.get(), "body": body(b)})
+            }
+        }
+    }
+    json!({"run": body(&program.body)})
+}
+
+/// Reads the tasks of a standard-format file, one `Result` per non-empty line, each error naming
+/// the file and line.
+pub struct JsonlReader {
+    path: PathBuf,
+    lines: io::Lines<BufReader<Box<dyn io::Read + Send>>>,
+    line_number: usize,
+    options: ParseOptions,
+}
+
+impl JsonlReader {
+    /// Opens `path` (`-` for standard input).
+    pub fn open(path: &Path, options: ParseOptions) -> Result<JsonlReader, DataError> {
+        let input: Box<dyn io::Read + Send> = if path == Path::new("-") {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(|e| DataError::io(path, e))?)
+        };
+        Ok(JsonlReader {
+            path: path.to_path_buf(),
+            lines: BufReader::with_capacity(1 << 20, input).lines(),
+            line_number: 0,
+            options,
+        })
+    }
+}
+
+impl Iterator for JsonlReader {
+    type Item = Result<Task, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let line = self.lines.next()?;
+            self.line_number += 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(e) => return Some(Err(DataError::io(&self.path, e))),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Some(
+                parse_task(&line, &self.options).map_err(|message| DataError::Record {
+                    location: format!("{}:{}", self.path.display(), self.line_number),
+                    message,
+                }),
+            );
+        }
+    }
+}
+
+/// Writes tasks in the standard format.
+pub fn write_tasks<'a, W: Write>(
+    tasks: impl IntoIterator<Item = &'a Task>,
+    out: &mut W,
+) -> io::Result<()> {
+    for task in tasks {
+        out.write_all(task_to_line(task).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Synthesis tasks: a program and its input/output examples.
+//!
+//! A task has 6 examples; the first 5 (in stored order) are the specification the synthesizer
+//! sees, the 6th is held out to test generalisation, as in SED's data and evaluation.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::lang::{Action, BlockKind, Program};
+use crate::vm::{self, AfterAction, EventValue, Origin, Outcome, RunConfig, Tracer, Vm};
+use crate::world::World;
+
+/// Examples per task.
+pub const EXAMPLES_PER_TASK: usize = 6;
+/// Examples given to the synthesizer; the rest are held out.
+pub const GIVEN_EXAMPLES: usize = 5;
+
+/// One input/output pair.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Example {
+    pub input: World,
+    pub output: World,
+}
+
+/// A synthesis task.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Task {
+    /// Identifier: 16 hexadecimal characters in the standard dataset.
+    pub guid: String,
+    pub program: Program,
+    pub examples: Vec<Example>,
+}
+
+/// A task whose examples do not replay under the VM.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ReplayError {
+    #[error("example {example}: the program {outcome}")]
+    Failed { example: usize, outcome: String },
+    #[error("example {example}: the program's output differs from the stored output")]
+    WrongOutput { example: usize },
+}
+
+impl Task {
+    /// The examples the synthesizer is given.
+    pub fn given(&self) -> &[Example] {
+        &self.examples[..self.examples.len().min(GIVEN_EXAMPLES)]
+    }
+
+    /// The held-out examples.
+    pub fn held_out(&self) -> &[Example] {
+        &self.examples[self.examples.len().min(GIVEN_EXAMPLES)..]
+    }
+
+    /// Checks that the program turns every input into its output (strict mode, 1000 steps).
+    pub fn replay(&self) -> Result<(), ReplayError> {
+        let chunk = vm::compile(&self.program);
+        let mut machine = Vm::new();
+        for (i, example) in self.examples.iter().enumerate() {
+            let mut world = example.input.clone();
+            let run = machine.run(&chunk, &mut world, &RunConfig::default());
+            match run.outcome() {
+                Outcome::Ok if world == example.output => {}
+                Outcome::Ok => return Err(ReplayError::WrongOutput { example: i }),
+                Outcome::Crash(f) => {
+                    return Err(ReplayError::Failed {
+                        example: i,
+                        outcome: format!("crashes (`{}` fails)", f.action.name()),
+                    })
+                }
+                Outcome::Timeout => {
+                    return Err(ReplayError::Failed {
+                        example: i,
+                        outcome: "times out".to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "task {}", self.guid)?;
+        write!(f, "{}", self.program.pretty())?;
+        for (i, example) in self.examples.iter().enumerate() {
+            let role = if i < GIVEN_EXAMPLES {
+                "given"
+            } else {
+                "held out"
+            };
+            writeln!(f, "example {} ({role}): input", i + 1)?;
+            write!(f, "{}", example.input)?;
+            writeln!(f, "output")?;
+            write!(f, "{}", example.output)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects the actions a run performs (the dataset's `actions` field).
+#[derive(Default)]
+struct ActionLog(Vec<Action>);
+
+impl Tracer for ActionLog {
+    fn action(&mut self, _: Origin, action: Action, _: bool, _: AfterAction) {
+        self.0.push(action);
+    }
+
+    fn event(&mut self, _: Origin, _: BlockKind, _: EventValue) {}
+}
+
+/// The actions `program` performs on `input` (strict mode, 1000 steps).
+pub fn actions_of(program: &Program, input: &World) -> Vec<Action> {
+    let mut log = ActionLog::default();
+    let mut world = input.clone();
+    Vm::new().run_traced(
+        &vm::compile(program),
+        &mut world,
+        &RunConfig::default(),
+        &mut log,
+    );
+    log.0
+}
+
+/// A guid in the dataset's form: 16 lower-case hexadecimal characters.
+pub fn guid_from(value: u64) -> String {
+    format!("{value:016x}")
+}

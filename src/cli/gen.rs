@@ -49,6 +49,10 @@ pub(crate) struct GenArgs {
     /// Continue an interrupted run with the same arguments.
     #[arg(long)]
     resume: bool,
+    /// Stop after writing this many more tasks, keeping the checkpoint, so that a later run with
+    /// --resume continues (to spread a long generation over several sessions).
+    #[arg(long, value_name = "N")]
+    stop_after: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     threads: Option<usize>,
@@ -131,8 +135,8 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     if format == Format::Pickle {
         bail!("tasks can be written in the standard or the binary format");
     }
-    if args.resume && outputs.iter().any(|p| p == Path::new("-")) {
-        bail!("--resume needs an output file");
+    if (args.resume || args.stop_after.is_some()) && outputs.iter().any(|p| p == Path::new("-")) {
+        bail!("--resume and --stop-after need an output file");
     }
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
@@ -198,6 +202,7 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     );
     progress.set_position(checkpoint.written.iter().sum::<usize>() as u64);
     let start = Instant::now();
+    let mut budget = args.stop_after.unwrap_or(usize::MAX);
     let mut split = checkpoint
         .written
         .iter()
@@ -205,8 +210,17 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
         .position(|(w, (_, n))| w < n)
         .unwrap_or(splits.len());
     while split < splits.len() {
-        let missing = splits[split].1 - checkpoint.written[split];
+        if budget == 0 {
+            progress.finish_and_clear();
+            eprintln!(
+                "stopped after {} tasks; continue with the same arguments and --resume",
+                checkpoint.written.iter().sum::<usize>()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let missing = (splits[split].1 - checkpoint.written[split]).min(budget);
         let round = pool.install(|| generator.next_round(missing));
+        budget -= round.len();
         for (task, next_index) in round {
             writers[split].write(&task)?;
             checkpoint.written[split] += 1;

@@ -244,6 +244,14 @@ pub fn sample_world<R: Rng + ?Sized>(config: &WorldConfig, rng: &mut R) -> World
     world
 }
 
+/// SplitMix64's finaliser: spreads the bits of a counter over the whole word.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d049bb133111eb);
+    x ^ (x >> 31)
+}
+
 /// 64-bit FNV-1a of a program's token ids: a stable hash for sharding and guids.
 pub fn program_hash(program: &Program) -> u64 {
     program
@@ -275,7 +283,7 @@ pub fn candidate(config: &GenConfig, seed: u64, index: u64) -> Option<Task> {
     if examples.iter().all(|e| e.input == e.output) {
         return None;
     }
-    let guid = guid_from(seed.rotate_left(32) ^ index.wrapping_mul(0x9e3779b97f4a7c15));
+    let guid = guid_from(mix(mix(seed) ^ index));
     Some(Task {
         guid,
         program,

@@ -156,12 +156,7 @@ fn numpy_integers(state: Option<&Value>) -> Result<Vec<i64>, String> {
         "i8" | "int64" | "q" => (8, true),
         other => return Err(format!("unsupported numpy dtype `{other}`")),
     };
-    let bytes: Vec<u8> = match data {
-        Value::Bytes(b) => b.clone(),
-        // Python 2 arrays pickled under Python 3 rules carry their data as Latin-1 text.
-        Value::Str(s) => s.chars().map(|c| c as u32 as u8).collect(),
-        _ => return Err("numpy array without data".into()),
-    };
+    let bytes = raw_bytes(data).ok_or("numpy array without data")?;
     if bytes.len() != len * width {
         return Err(format!(
             "numpy array of {len} × {width} bytes holds {} bytes",
@@ -187,6 +182,19 @@ fn numpy_integers(state: Option<&Value>) -> Result<Vec<i64>, String> {
             }
         })
         .collect())
+}
+
+/// The bytes of a byte string, however it was pickled: raw (`BINBYTES`, Python 2 strings),
+/// as Latin-1 text, or as Python 3's protocol-2 form `_codecs.encode(text, 'latin1')`.
+fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::Bytes(b) => Some(b.clone()),
+        Value::Str(s) => Some(s.chars().map(|c| c as u32 as u8).collect()),
+        Value::Object { callable, args, .. } if is_global(callable, "encode") => {
+            args.items().and_then(|a| a.first()).and_then(raw_bytes)
+        }
+        _ => None,
+    }
 }
 
 /// Unpickles one object starting at `bytes[0]`; returns it and the number of bytes read.

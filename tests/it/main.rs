@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod conformance;
+mod data;
 mod lang;
 mod props;
 mod regressions;

@@ -7,6 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{partial_path, Format, TaskWriter};
@@ -89,6 +91,34 @@ fn parse_splits(text: &str) -> Result<Vec<(String, usize)>> {
 
 fn state_path(first_output: &Path) -> PathBuf {
     PathBuf::from(format!("{}.state", partial_path(first_output).display()))
+}
+
+/// The split of the task accepted just before candidate `next_index`: drawn in proportion to the
+/// tasks each split still lacks, from a stream fixed by the seed and the index. Splits therefore
+/// fill up together and share one distribution (accepting programs in order while rejecting
+/// repeats makes later programs longer, so filling the splits one after the other would not).
+fn choose_split(
+    seed: u64,
+    next_index: u64,
+    splits: &[(String, usize)],
+    written: &[usize],
+) -> usize {
+    let missing: Vec<usize> = splits
+        .iter()
+        .zip(written)
+        .map(|((_, n), w)| n - w)
+        .collect();
+    let total: usize = missing.iter().sum();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5917);
+    rng.set_stream(next_index);
+    let mut pick = rng.random_range(0..total.max(1));
+    for (i, m) in missing.iter().enumerate() {
+        if pick < *m {
+            return i;
+        }
+        pick -= m;
+    }
+    missing.iter().rposition(|&m| m > 0).unwrap_or(0)
 }
 
 pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
@@ -203,13 +233,15 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     progress.set_position(checkpoint.written.iter().sum::<usize>() as u64);
     let start = Instant::now();
     let mut budget = args.stop_after.unwrap_or(usize::MAX);
-    let mut split = checkpoint
-        .written
-        .iter()
-        .zip(&splits)
-        .position(|(w, (_, n))| w < n)
-        .unwrap_or(splits.len());
-    while split < splits.len() {
+    loop {
+        let missing: usize = splits
+            .iter()
+            .zip(&checkpoint.written)
+            .map(|((_, n), w)| n - w)
+            .sum();
+        if missing == 0 {
+            break;
+        }
         if budget == 0 {
             progress.finish_and_clear();
             eprintln!(
@@ -218,19 +250,16 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        let missing = (splits[split].1 - checkpoint.written[split]).min(budget);
-        let round = pool.install(|| generator.next_round(missing));
+        let round = pool.install(|| generator.next_round(missing.min(budget)));
         budget -= round.len();
         for (task, next_index) in round {
+            let split = choose_split(args.seed, next_index, &splits, &checkpoint.written);
             writers[split].write(&task)?;
             checkpoint.written[split] += 1;
             checkpoint.next_index = next_index;
             progress.inc(1);
         }
         checkpoint.next_index = checkpoint.next_index.max(generator.next_index);
-        if checkpoint.written[split] == splits[split].1 {
-            split += 1;
-        }
         if outputs[0] != Path::new("-") {
             for writer in &mut writers {
                 writer.flush()?;

@@ -130,22 +130,21 @@ fn set_nibble(world: &mut World, pos: Pos, value: u8) -> Result<(), String> {
 fn decode_world(c: &mut Cursor) -> Result<World, String> {
     let head = c.take(5)?;
     let (rows, cols) = (head[0], head[1]);
-    let hero = Pos::new(head[2], head[3]);
     if head[4] > 3 {
         return Err(format!("bad direction {}", head[4]));
     }
-    let mut world =
-        World::new(rows, cols, hero, Dir::from_index(head[4])).map_err(|e| e.to_string())?;
     let cells = rows as usize * cols as usize;
     let packed = c.take(cells.div_ceil(2))?;
-    let positions: Vec<Pos> = world.interior().collect();
-    for (i, pos) in positions.into_iter().enumerate() {
-        let value = (packed[i / 2] >> (4 * (i % 2))) & 0xf;
-        if value != 0 {
-            set_nibble(&mut world, pos, value)?;
-        }
-    }
-    Ok(world)
+    let nibbles = (0..cells).map(|i| (packed[i / 2] >> (4 * (i % 2))) & 0xf);
+    World::from_interior(
+        rows,
+        cols,
+        Pos::new(head[2], head[3]),
+        Dir::from_index(head[4]),
+        nibbles,
+        WALL_NIBBLE,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn decode_changes(input: &World, c: &mut Cursor) -> Result<World, String> {
@@ -157,13 +156,15 @@ fn decode_changes(input: &World, c: &mut Cursor) -> Result<World, String> {
     output
         .set_hero(Pos::new(head[0], head[1]), Dir::from_index(head[2]))
         .map_err(|e| e.to_string())?;
-    let positions: Vec<Pos> = input.interior().collect();
+    let cols = input.cols() as usize;
     let changes = c.u16()?;
     for _ in 0..changes {
         let pair = c.take(2)?;
-        let pos = *positions
-            .get(pair[0] as usize)
-            .ok_or_else(|| format!("changed cell {} is outside the world", pair[0]))?;
+        let cell = pair[0] as usize;
+        if cell >= input.rows() as usize * cols {
+            return Err(format!("changed cell {cell} is outside the world"));
+        }
+        let pos = Pos::new((cell / cols) as u8 + 1, (cell % cols) as u8 + 1);
         set_nibble(&mut output, pos, pair[1])?;
     }
     Ok(output)

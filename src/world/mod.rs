@@ -248,6 +248,49 @@ impl World {
         Ok(world)
     }
 
+    /// Builds a world from its interior cells in row-major order from the south-west: each value
+    /// is a marker count (0–10) or `wall`. One pass, with every check of the editing methods.
+    pub fn from_interior(
+        rows: u8,
+        cols: u8,
+        hero: Pos,
+        dir: Dir,
+        cells: impl IntoIterator<Item = u8>,
+        wall: u8,
+    ) -> Result<World, WorldError> {
+        let mut world = World::new(rows, cols, hero, dir)?;
+        let mut count = 0;
+        for (i, value) in cells.into_iter().enumerate() {
+            if i >= rows as usize * cols as usize {
+                return Err(WorldError::BadSize {
+                    rows: rows as usize,
+                    cols: i + 1,
+                });
+            }
+            let pos = Pos::new((i / cols as usize) as u8 + 1, (i % cols as usize) as u8 + 1);
+            world.cells[pos.cell()] = match value {
+                v if v == wall && pos == hero => return Err(WorldError::HeroInWall(pos)),
+                v if v == wall => WALL,
+                v if v <= MAX_MARKERS => v,
+                v => {
+                    return Err(WorldError::TooManyMarkers {
+                        pos,
+                        count: v as usize,
+                        max: MAX_MARKERS,
+                    })
+                }
+            };
+            count += 1;
+        }
+        if count != rows as usize * cols as usize {
+            return Err(WorldError::BadSize {
+                rows: rows as usize,
+                cols: cols as usize,
+            });
+        }
+        Ok(world)
+    }
+
     /// Interior height H.
     pub fn rows(&self) -> u8 {
         self.rows

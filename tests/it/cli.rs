@@ -44,10 +44,22 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["check", "fmt", "disasm", "run", "render", "exec"] {
+    for command in [
+        "check", "fmt", "disasm", "run", "render", "exec", "gen", "data", "mutate", "edits",
+    ] {
         let output = karel(&[command, "--help"]);
         assert!(output.status.success(), "{command}");
         assert!(stdout(&output).contains("Usage: karel"), "{command}");
+    }
+    for command in [
+        "convert",
+        "stats",
+        "show",
+        "mutation-bench",
+        "repair-examples",
+    ] {
+        let output = karel(&["data", command, "--help"]);
+        assert!(output.status.success(), "data {command}");
     }
     assert!(karel(&["--help"]).status.success());
     assert_eq!(karel(&["no-such-command"]).status.code(), Some(2));

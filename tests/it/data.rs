@@ -332,6 +332,44 @@ fn mutation_bench_and_repair_examples() {
 }
 
 #[test]
+fn edits_jsonl_reproduces_reference_alignments() {
+    let records = crate::common::read_jsonl_gz("reference-editops.jsonl.gz");
+    let input: String = records[..200]
+        .iter()
+        .map(|r| {
+            serde_json::json!({"source": r["source"], "target": r["target"]}).to_string() + "\n"
+        })
+        .collect::<String>()
+        + "{\"source\": \"movex\", \"target\": \"\"}\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_karel"))
+        .args(["edits", "--jsonl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 201);
+    for (record, line) in records[..200].iter().zip(&lines) {
+        assert_eq!(record["editops"], line["editops"]);
+        assert!(line["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|op| EditOp::parse(op.as_str().unwrap()).is_some()));
+    }
+    assert!(lines[200]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown token"));
+}
+
+#[test]
 fn edits_command_matches_the_library() {
     let o = karel(&["edits", "DEF run m( move m)", "DEF run m( turnLeft move m)"]);
     let out = String::from_utf8(o.stdout).unwrap();

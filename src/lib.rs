@@ -7,6 +7,8 @@
 //! - [`vm`]: bytecode compiler, VM with the reference interpreter's exact semantics, execution
 //!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
 //! - [`data`]: tasks and dataset formats, the task generator, the mutator, edit sequences.
+//! - [`nn`]: the neural engine: backend trait, CPU backend, layers, optimisers, checkpoints.
+//! - [`model`]: SED's networks (the IO encoder so far).
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
 //! - [`fuzzing`]: the oracles of the fuzz targets, shared with the regression tests.
@@ -18,5 +20,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod lang;
+pub mod model;
+pub mod nn;
 pub mod vm;
 pub mod world;

@@ -1,0 +1,5 @@
+//! SED's networks, built from the layers of [`crate::nn`].
+//!
+//! - [`io_encoder`]: the shared IO encoder ("IOEmbed", LGRL's task encoder).
+
+pub mod io_encoder;

@@ -1,0 +1,247 @@
+//! The `Backend` abstraction: tensors and the operations SED's models need, forward and backward.
+//!
+//! Models and layers are written against this trait only; the CPU backend ([`super::cpu`]) is the
+//! numerical reference and a CUDA backend implements the same interface. Backward passes are
+//! explicit operations (there is no autograd): every forward op that has parameters or inputs to
+//! differentiate has a `_backward` partner that takes what the forward saved.
+//!
+//! **Tensor layouts** (all contiguous, row-major):
+//! - matrices `[rows, cols]`; a batch of feature vectors is `[batch, features]`;
+//! - grids `[N, C, H, W]` (for Karel, `H = W = 18`), channel-major like the world tensor;
+//! - convolution weights `[out, in, 3, 3]` and LSTM weights `[4H, in]` with PyTorch's gate order
+//!   (input, forget, cell, output), so that weights interchange with PyTorch's;
+//! - token ids, targets and indices are plain `u32` slices on the host.
+
+use std::fmt::Debug;
+
+/// The sparse matrix of the trace-to-token sum: `out[r] = Σ weight · x[col]` over the entries of
+/// row `r` (compressed sparse rows).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SparseRows {
+    /// `offsets[r]..offsets[r + 1]` index the entries of row `r`; `offsets.len() == rows + 1`.
+    pub offsets: Vec<u32>,
+    pub cols: Vec<u32>,
+    pub weights: Vec<f32>,
+}
+
+impl SparseRows {
+    pub fn rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Builds the matrix from `(row, col, weight)` triples.
+    pub fn from_triples(rows: usize, triples: &[(u32, u32, f32)]) -> SparseRows {
+        let mut counts = vec![0u32; rows + 1];
+        for &(r, _, _) in triples {
+            counts[r as usize + 1] += 1;
+        }
+        for r in 0..rows {
+            counts[r + 1] += counts[r];
+        }
+        let mut cursor = counts.clone();
+        let mut cols = vec![0; triples.len()];
+        let mut weights = vec![0.0; triples.len()];
+        for &(r, c, w) in triples {
+            let at = cursor[r as usize] as usize;
+            cols[at] = c;
+            weights[at] = w;
+            cursor[r as usize] += 1;
+        }
+        SparseRows {
+            offsets: counts,
+            cols,
+            weights,
+        }
+    }
+}
+
+/// What batch normalisation saves for its backward pass.
+#[derive(Clone, Debug)]
+pub struct BatchNormSaved<T> {
+    /// Per-channel batch mean and inverse standard deviation `1 / sqrt(var + eps)`.
+    pub mean: T,
+    pub inv_std: T,
+}
+
+/// Hyper-parameters of one Adam(W) step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Decoupled weight decay (AdamW); 0 for Adam.
+    pub weight_decay: f32,
+    /// 1-based step number, for bias correction.
+    pub step: u64,
+}
+
+/// Tensors and operations.
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    type Tensor: Clone + Debug + Send + Sync;
+
+    fn name(&self) -> &'static str;
+
+    // Creation and transfer.
+    fn zeros(&self, shape: &[usize]) -> Self::Tensor;
+    fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Self::Tensor;
+    fn to_f32(&self, t: &Self::Tensor) -> Vec<f32>;
+    fn tensor_f64(&self, shape: &[usize], data: &[f64]) -> Self::Tensor;
+    fn to_f64(&self, t: &Self::Tensor) -> Vec<f64>;
+    fn shape(&self, t: &Self::Tensor) -> Vec<usize>;
+    fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Self::Tensor;
+
+    // Linear algebra.
+    /// `a · b` of matrices, either transposed first.
+    fn matmul(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Self::Tensor;
+    /// `c += a · b`.
+    fn matmul_acc(
+        &self,
+        c: &mut Self::Tensor,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    );
+
+    // Element-wise.
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
+    fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor);
+    fn scale(&self, a: &mut Self::Tensor, factor: f64);
+    /// Adds `bias[j]` to every column `j` of a matrix.
+    fn add_bias(&self, x: &mut Self::Tensor, bias: &Self::Tensor);
+    /// Column sums of a matrix (a bias gradient).
+    fn sum_rows(&self, x: &Self::Tensor) -> Self::Tensor;
+    fn relu(&self, x: &Self::Tensor) -> Self::Tensor;
+    /// The gradient through a ReLU, from its output `y`.
+    fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor;
+    /// Sum of squares of all elements (for gradient norms).
+    fn sum_squares(&self, x: &Self::Tensor) -> f64;
+
+    // Convolution 3×3, padding 1, stride 1.
+    fn conv3x3(&self, x: &Self::Tensor, weight: &Self::Tensor, bias: &Self::Tensor)
+        -> Self::Tensor;
+    /// Gradients `(dx, dweight, dbias)`; `dx` only when `input_grad`.
+    fn conv3x3_backward(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        dy: &Self::Tensor,
+        input_grad: bool,
+    ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor);
+
+    // Batch normalisation over N, H, W per channel of `[N, C, H, W]`.
+    /// Training mode: normalises with the batch statistics; returns the output, what backward
+    /// needs, and the batch mean and unbiased variance (for the running statistics).
+    fn batch_norm_train(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        eps: f64,
+    ) -> (
+        Self::Tensor,
+        BatchNormSaved<Self::Tensor>,
+        Self::Tensor,
+        Self::Tensor,
+    );
+    /// Evaluation mode: normalises with running statistics.
+    fn batch_norm_eval(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        mean: &Self::Tensor,
+        var: &Self::Tensor,
+        eps: f64,
+    ) -> Self::Tensor;
+    /// Gradients `(dx, dgamma, dbeta)` of training-mode batch normalisation.
+    fn batch_norm_backward(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        saved: &BatchNormSaved<Self::Tensor>,
+        dy: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor, Self::Tensor);
+    /// `running = (1 - momentum) · running + momentum · batch`.
+    fn lerp_assign(&self, running: &mut Self::Tensor, batch: &Self::Tensor, momentum: f64);
+
+    // Rows: embeddings, pointer gathers.
+    /// `out[i] = table[rows[i]]`.
+    fn gather_rows(&self, table: &Self::Tensor, rows: &[u32]) -> Self::Tensor;
+    /// The gradient of `gather_rows`: `out[rows[i]] += dy[i]`, for a table of `table_rows` rows.
+    fn scatter_add_rows(&self, dy: &Self::Tensor, rows: &[u32], table_rows: usize) -> Self::Tensor;
+
+    // Concatenation and slicing along an axis.
+    fn concat(&self, parts: &[&Self::Tensor], axis: usize) -> Self::Tensor;
+    fn slice(&self, x: &Self::Tensor, axis: usize, start: usize, len: usize) -> Self::Tensor;
+
+    // LSTM cell (PyTorch's gate order i, f, g, o).
+    /// From the pre-activation gates `[B, 4H]` (input and recurrent projections plus biases)
+    /// and the previous cell state `[B, H]`: `(h, c, activated gates)`.
+    fn lstm_cell(
+        &self,
+        gates: &Self::Tensor,
+        c_prev: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor, Self::Tensor);
+    /// From the activated gates, the cell states and the gradients of `h` and `c`: the gradients
+    /// of the pre-activation gates and of `c_prev`.
+    fn lstm_cell_backward(
+        &self,
+        activated: &Self::Tensor,
+        c_prev: &Self::Tensor,
+        c: &Self::Tensor,
+        dh: &Self::Tensor,
+        dc: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor);
+    /// Keeps row `i` of `new` where `keep[i]`, else row `i` of `old` (variable-length batches).
+    fn select_rows(&self, keep: &[bool], new: &Self::Tensor, old: &Self::Tensor) -> Self::Tensor;
+
+    // Element-wise maximum over groups of rows (the IO examples of a task).
+    /// `x` is `[groups · size, D]`; returns `[groups, D]` and the winning row of each element.
+    fn max_groups(&self, x: &Self::Tensor, size: usize) -> (Self::Tensor, Vec<u32>);
+    /// Routes `dy [groups, D]` to the winning rows; `rows` is the number of rows of `x`.
+    fn max_groups_backward(&self, dy: &Self::Tensor, argmax: &[u32], rows: usize) -> Self::Tensor;
+
+    // The trace-to-token weighted sum.
+    /// `out [R, D] = S · x` for the sparse `S [R, x rows]`.
+    fn sparse_rows(&self, s: &SparseRows, x: &Self::Tensor) -> Self::Tensor;
+    /// `dx = Sᵀ · dy`, for `x` of `x_rows` rows.
+    fn sparse_rows_backward(
+        &self,
+        s: &SparseRows,
+        dy: &Self::Tensor,
+        x_rows: usize,
+    ) -> Self::Tensor;
+
+    // Loss.
+    /// Mean cross-entropy of `logits [N, C]` against `targets` (rows whose target is `ignore` do not
+    /// count), logits where `mask` is false treated as −∞. Returns the loss, its gradient, and the
+    /// number of rows counted.
+    fn cross_entropy(
+        &self,
+        logits: &Self::Tensor,
+        targets: &[u32],
+        ignore: u32,
+        mask: Option<&[bool]>,
+    ) -> (f64, Self::Tensor, usize);
+    /// Row-wise log-softmax (for decoding).
+    fn log_softmax(&self, logits: &Self::Tensor) -> Self::Tensor;
+
+    // Optimiser updates.
+    fn sgd_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, lr: f64);
+    fn adam_step(
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        hyper: &AdamStep,
+    );
+}

@@ -1,0 +1,703 @@
+//! The CPU backend: ndarray tensors, hand-written forward and backward passes, GEMM from the
+//! `gemm` crate, rayon threads. It is the numerical reference of every other backend.
+//!
+//! `CpuBackend<f32>` trains; `CpuBackend<f64>` exists so that gradient checks can use finite
+//! differences at double precision. Reductions whose order could depend on the thread count are
+//! done in a fixed order, so a computation gives the same bits on any number of threads.
+
+mod conv;
+pub mod gemm;
+
+use std::fmt::Debug;
+use std::iter::Sum;
+use std::marker::PhantomData;
+
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use num_traits::{Float, FromPrimitive, ToPrimitive};
+use rayon::prelude::*;
+
+use self::gemm::{gemm as gemm_into, MatRef};
+use super::backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
+
+/// Element types of the CPU backend.
+pub trait Elem:
+    Float
+    + FromPrimitive
+    + ToPrimitive
+    + Sum
+    + Default
+    + Debug
+    + Send
+    + Sync
+    + 'static
+    + std::ops::AddAssign
+{
+}
+
+impl Elem for f32 {}
+impl Elem for f64 {}
+
+fn cast<T: Elem>(x: f64) -> T {
+    T::from_f64(x).unwrap_or_else(T::nan)
+}
+
+/// The CPU backend over element type `T`.
+#[derive(Clone, Debug)]
+pub struct CpuBackend<T> {
+    threads: usize,
+    _elem: PhantomData<T>,
+}
+
+impl<T: Elem> Default for CpuBackend<T> {
+    fn default() -> Self {
+        CpuBackend::new()
+    }
+}
+
+impl<T: Elem> CpuBackend<T> {
+    /// A backend using rayon's current thread pool.
+    pub fn new() -> Self {
+        CpuBackend {
+            threads: rayon::current_num_threads(),
+            _elem: PhantomData,
+        }
+    }
+}
+
+/// The tensor type of the CPU backend.
+pub type CpuTensor<T> = ArrayD<T>;
+
+fn data<T: Elem>(t: &CpuTensor<T>) -> &[T] {
+    t.as_slice()
+        .expect("CPU tensors are kept in standard layout")
+}
+
+fn data_mut<T: Elem>(t: &mut CpuTensor<T>) -> &mut [T] {
+    t.as_slice_mut()
+        .expect("CPU tensors are kept in standard layout")
+}
+
+fn tensor<T: Elem>(shape: &[usize], values: Vec<T>) -> CpuTensor<T> {
+    ArrayD::from_shape_vec(IxDyn(shape), values).expect("the values fill the shape")
+}
+
+/// Rows and columns of a tensor seen as a matrix `[shape[0], rest]`.
+fn as_matrix<T: Elem>(t: &CpuTensor<T>) -> (usize, usize) {
+    let rows = t.shape().first().copied().unwrap_or(1);
+    (rows, t.len().checked_div(rows).unwrap_or(0))
+}
+
+fn sigmoid<T: Elem>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+impl<T: Elem> Backend for CpuBackend<T> {
+    type Tensor = CpuTensor<T>;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn zeros(&self, shape: &[usize]) -> Self::Tensor {
+        ArrayD::zeros(IxDyn(shape))
+    }
+
+    fn tensor_f32(&self, shape: &[usize], values: &[f32]) -> Self::Tensor {
+        tensor(shape, values.iter().map(|&v| cast(v as f64)).collect())
+    }
+
+    fn to_f32(&self, t: &Self::Tensor) -> Vec<f32> {
+        t.iter().map(|v| v.to_f32().unwrap_or(f32::NAN)).collect()
+    }
+
+    fn tensor_f64(&self, shape: &[usize], values: &[f64]) -> Self::Tensor {
+        tensor(shape, values.iter().map(|&v| cast(v)).collect())
+    }
+
+    fn to_f64(&self, t: &Self::Tensor) -> Vec<f64> {
+        t.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect()
+    }
+
+    fn shape(&self, t: &Self::Tensor) -> Vec<usize> {
+        t.shape().to_vec()
+    }
+
+    fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Self::Tensor {
+        tensor(shape, data(t).to_vec())
+    }
+
+    fn matmul(&self, a: &Self::Tensor, b: &Self::Tensor, ta: bool, tb: bool) -> Self::Tensor {
+        let (m, n) = (
+            if ta { a.shape()[1] } else { a.shape()[0] },
+            if tb { b.shape()[0] } else { b.shape()[1] },
+        );
+        let mut c = self.zeros(&[m, n]);
+        self.matmul_acc(&mut c, a, b, ta, tb);
+        c
+    }
+
+    fn matmul_acc(
+        &self,
+        c: &mut Self::Tensor,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        ta: bool,
+        tb: bool,
+    ) {
+        let (ar, ac) = (a.shape()[0], a.shape()[1]);
+        let (br, bc) = (b.shape()[0], b.shape()[1]);
+        let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+        let (k2, n) = if tb { (bc, br) } else { (br, bc) };
+        assert_eq!(k, k2, "matmul: inner dimensions {k} and {k2} differ");
+        assert_eq!(c.shape(), [m, n], "matmul: output shape");
+        gemm_into(
+            data_mut(c),
+            MatRef::new(data(a), m, k, ta),
+            MatRef::new(data(b), k, n, tb),
+            true,
+            self.threads,
+        );
+    }
+
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor {
+        let mut c = a.clone();
+        self.add_assign(&mut c, b);
+        c
+    }
+
+    fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor) {
+        assert_eq!(a.shape(), b.shape(), "add: shapes differ");
+        for (x, &y) in data_mut(a).iter_mut().zip(data(b)) {
+            *x += y;
+        }
+    }
+
+    fn scale(&self, a: &mut Self::Tensor, factor: f64) {
+        let f: T = cast(factor);
+        data_mut(a).iter_mut().for_each(|x| *x = *x * f);
+    }
+
+    fn add_bias(&self, x: &mut Self::Tensor, bias: &Self::Tensor) {
+        let (_, cols) = as_matrix(x);
+        let b = data(bias);
+        assert_eq!(b.len(), cols, "add_bias: bias length");
+        for row in data_mut(x).chunks_mut(cols.max(1)) {
+            for (v, &bv) in row.iter_mut().zip(b) {
+                *v += bv;
+            }
+        }
+    }
+
+    fn sum_rows(&self, x: &Self::Tensor) -> Self::Tensor {
+        let (_, cols) = as_matrix(x);
+        let mut out = vec![T::zero(); cols];
+        for row in data(x).chunks(cols.max(1)) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+        tensor(&[cols], out)
+    }
+
+    fn relu(&self, x: &Self::Tensor) -> Self::Tensor {
+        x.mapv(|v| if v > T::zero() { v } else { T::zero() })
+    }
+
+    fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor {
+        let values = data(y)
+            .iter()
+            .zip(data(dy))
+            .map(|(&y, &d)| if y > T::zero() { d } else { T::zero() })
+            .collect();
+        tensor(y.shape(), values)
+    }
+
+    fn sum_squares(&self, x: &Self::Tensor) -> f64 {
+        data(x)
+            .iter()
+            .map(|v| {
+                let v = v.to_f64().unwrap_or(f64::NAN);
+                v * v
+            })
+            .sum()
+    }
+
+    fn conv3x3(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: &Self::Tensor,
+    ) -> Self::Tensor {
+        let s = x.shape();
+        let dims = [s[0], s[1], s[2], s[3]];
+        let out = weight.shape()[0];
+        assert_eq!(weight.shape(), [out, s[1], 3, 3], "conv3x3: weight shape");
+        let y = conv::forward(data(x), dims, data(weight), out, data(bias));
+        tensor(&[s[0], out, s[2], s[3]], y)
+    }
+
+    fn conv3x3_backward(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        dy: &Self::Tensor,
+        input_grad: bool,
+    ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor) {
+        let s = x.shape();
+        let out = weight.shape()[0];
+        let (dx, dw, db) = conv::backward(
+            data(x),
+            [s[0], s[1], s[2], s[3]],
+            data(weight),
+            out,
+            data(dy),
+            input_grad,
+        );
+        (
+            dx.map(|dx| tensor(s, dx)),
+            tensor(weight.shape(), dw),
+            tensor(&[out], db),
+        )
+    }
+
+    fn batch_norm_train(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        eps: f64,
+    ) -> (
+        Self::Tensor,
+        BatchNormSaved<Self::Tensor>,
+        Self::Tensor,
+        Self::Tensor,
+    ) {
+        let s = x.shape();
+        let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+        let count = (n * hw) as f64;
+        let xs = data(x);
+        let stats: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let values = (0..n).flat_map(|i| xs[(i * c + ch) * hw..][..hw].iter());
+                let sum: f64 = values.clone().map(|v| v.to_f64().unwrap_or(0.0)).sum();
+                let mean = sum / count;
+                let var = values
+                    .map(|v| {
+                        let d = v.to_f64().unwrap_or(0.0) - mean;
+                        d * d
+                    })
+                    .sum::<f64>()
+                    / count;
+                (mean, var)
+            })
+            .collect();
+        let (g, b) = (data(gamma), data(beta));
+        let mut y = vec![T::zero(); xs.len()];
+        for i in 0..n {
+            for ch in 0..c {
+                let (mean, var) = stats[ch];
+                let inv_std = 1.0 / (var + eps).sqrt();
+                let scale: T = cast(inv_std);
+                let mean: T = cast(mean);
+                let base = (i * c + ch) * hw;
+                for j in base..base + hw {
+                    y[j] = (xs[j] - mean) * scale * g[ch] + b[ch];
+                }
+            }
+        }
+        let mean = tensor(&[c], stats.iter().map(|s| cast(s.0)).collect());
+        let inv_std = tensor(
+            &[c],
+            stats
+                .iter()
+                .map(|s| cast(1.0 / (s.1 + eps).sqrt()))
+                .collect(),
+        );
+        let unbiased = count / (count - 1.0).max(1.0);
+        let var = tensor(&[c], stats.iter().map(|s| cast(s.1 * unbiased)).collect());
+        (
+            tensor(s, y),
+            BatchNormSaved {
+                mean: mean.clone(),
+                inv_std,
+            },
+            mean,
+            var,
+        )
+    }
+
+    fn batch_norm_eval(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        mean: &Self::Tensor,
+        var: &Self::Tensor,
+        eps: f64,
+    ) -> Self::Tensor {
+        let s = x.shape();
+        let (c, hw) = (s[1], s[2] * s[3]);
+        let (g, b, m, v) = (data(gamma), data(beta), data(mean), data(var));
+        let eps: T = cast(eps);
+        let mut y = data(x).to_vec();
+        for (plane_index, plane) in y.chunks_mut(hw).enumerate() {
+            let ch = plane_index % c;
+            let scale = g[ch] / (v[ch] + eps).sqrt();
+            for value in plane {
+                *value = (*value - m[ch]) * scale + b[ch];
+            }
+        }
+        tensor(s, y)
+    }
+
+    fn batch_norm_backward(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        saved: &BatchNormSaved<Self::Tensor>,
+        dy: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor, Self::Tensor) {
+        let s = x.shape();
+        let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+        let count: T = cast((n * hw) as f64);
+        let (xs, dys) = (data(x), data(dy));
+        let (g, mean, inv_std) = (data(gamma), data(&saved.mean), data(&saved.inv_std));
+        // Per channel: Σ dy and Σ dy · x̂.
+        let sums: Vec<(T, T)> = (0..c)
+            .map(|ch| {
+                let mut sum = T::zero();
+                let mut dot = T::zero();
+                for i in 0..n {
+                    let base = (i * c + ch) * hw;
+                    for j in base..base + hw {
+                        sum += dys[j];
+                        dot += dys[j] * (xs[j] - mean[ch]) * inv_std[ch];
+                    }
+                }
+                (sum, dot)
+            })
+            .collect();
+        let mut dx = vec![T::zero(); xs.len()];
+        for i in 0..n {
+            for ch in 0..c {
+                let (sum, dot) = sums[ch];
+                let k = g[ch] * inv_std[ch] / count;
+                let base = (i * c + ch) * hw;
+                for j in base..base + hw {
+                    let xhat = (xs[j] - mean[ch]) * inv_std[ch];
+                    dx[j] = k * (count * dys[j] - sum - xhat * dot);
+                }
+            }
+        }
+        let dgamma = tensor(&[c], sums.iter().map(|s| s.1).collect());
+        let dbeta = tensor(&[c], sums.iter().map(|s| s.0).collect());
+        (tensor(s, dx), dgamma, dbeta)
+    }
+
+    fn lerp_assign(&self, running: &mut Self::Tensor, batch: &Self::Tensor, momentum: f64) {
+        let m: T = cast(momentum);
+        for (r, &b) in data_mut(running).iter_mut().zip(data(batch)) {
+            *r = (T::one() - m) * *r + m * b;
+        }
+    }
+
+    fn gather_rows(&self, table: &Self::Tensor, rows: &[u32]) -> Self::Tensor {
+        let (n, width) = as_matrix(table);
+        let t = data(table);
+        let mut out = Vec::with_capacity(rows.len() * width);
+        for &r in rows {
+            assert!((r as usize) < n, "gather_rows: row {r} of {n}");
+            out.extend_from_slice(&t[r as usize * width..(r as usize + 1) * width]);
+        }
+        let mut shape = table.shape().to_vec();
+        shape[0] = rows.len();
+        tensor(&shape, out)
+    }
+
+    fn scatter_add_rows(&self, dy: &Self::Tensor, rows: &[u32], table_rows: usize) -> Self::Tensor {
+        let (_, width) = as_matrix(dy);
+        let d = data(dy);
+        let mut out = vec![T::zero(); table_rows * width];
+        for (i, &r) in rows.iter().enumerate() {
+            let target = &mut out[r as usize * width..(r as usize + 1) * width];
+            for (o, &v) in target.iter_mut().zip(&d[i * width..(i + 1) * width]) {
+                *o += v;
+            }
+        }
+        let mut shape = dy.shape().to_vec();
+        shape[0] = table_rows;
+        tensor(&shape, out)
+    }
+
+    fn concat(&self, parts: &[&Self::Tensor], axis: usize) -> Self::Tensor {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(Axis(axis), &views)
+            .expect("concat: shapes agree off the axis")
+            .as_standard_layout()
+            .into_owned()
+    }
+
+    fn slice(&self, x: &Self::Tensor, axis: usize, start: usize, len: usize) -> Self::Tensor {
+        x.slice_axis(Axis(axis), Slice::from(start..start + len))
+            .as_standard_layout()
+            .into_owned()
+    }
+
+    fn lstm_cell(
+        &self,
+        gates: &Self::Tensor,
+        c_prev: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor, Self::Tensor) {
+        let (b, h) = (c_prev.shape()[0], c_prev.shape()[1]);
+        assert_eq!(gates.shape(), [b, 4 * h], "lstm_cell: gates shape");
+        let mut act = data(gates).to_vec();
+        let mut hs = vec![T::zero(); b * h];
+        let mut cs = vec![T::zero(); b * h];
+        let cp = data(c_prev);
+        act.par_chunks_mut(4 * h)
+            .zip(hs.par_chunks_mut(h))
+            .zip(cs.par_chunks_mut(h))
+            .enumerate()
+            .for_each(|(row, ((a, h_out), c_out))| {
+                for j in 0..h {
+                    let i = sigmoid(a[j]);
+                    let f = sigmoid(a[h + j]);
+                    let g = a[2 * h + j].tanh();
+                    let o = sigmoid(a[3 * h + j]);
+                    a[j] = i;
+                    a[h + j] = f;
+                    a[2 * h + j] = g;
+                    a[3 * h + j] = o;
+                    let c = f * cp[row * h + j] + i * g;
+                    c_out[j] = c;
+                    h_out[j] = o * c.tanh();
+                }
+            });
+        (
+            tensor(&[b, h], hs),
+            tensor(&[b, h], cs),
+            tensor(&[b, 4 * h], act),
+        )
+    }
+
+    fn lstm_cell_backward(
+        &self,
+        activated: &Self::Tensor,
+        c_prev: &Self::Tensor,
+        c: &Self::Tensor,
+        dh: &Self::Tensor,
+        dc: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor) {
+        let (b, h) = (c.shape()[0], c.shape()[1]);
+        let (act, cp, cs, dhs, dcs) = (data(activated), data(c_prev), data(c), data(dh), data(dc));
+        let mut dgates = vec![T::zero(); b * 4 * h];
+        let mut dc_prev = vec![T::zero(); b * h];
+        let one = T::one();
+        dgates
+            .par_chunks_mut(4 * h)
+            .zip(dc_prev.par_chunks_mut(h))
+            .enumerate()
+            .for_each(|(row, (dg, dcp))| {
+                let a = &act[row * 4 * h..(row + 1) * 4 * h];
+                for j in 0..h {
+                    let k = row * h + j;
+                    let (i, f, g, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+                    let tc = cs[k].tanh();
+                    let d_o = dhs[k] * tc;
+                    let dct = dcs[k] + dhs[k] * o * (one - tc * tc);
+                    dg[j] = dct * g * i * (one - i);
+                    dg[h + j] = dct * cp[k] * f * (one - f);
+                    dg[2 * h + j] = dct * i * (one - g * g);
+                    dg[3 * h + j] = d_o * o * (one - o);
+                    dcp[j] = dct * f;
+                }
+            });
+        (tensor(&[b, 4 * h], dgates), tensor(&[b, h], dc_prev))
+    }
+
+    fn select_rows(&self, keep: &[bool], new: &Self::Tensor, old: &Self::Tensor) -> Self::Tensor {
+        let (rows, width) = as_matrix(new);
+        assert_eq!(keep.len(), rows, "select_rows: one flag per row");
+        let (n, o) = (data(new), data(old));
+        let mut out = Vec::with_capacity(n.len());
+        for (r, &k) in keep.iter().enumerate() {
+            let src = if k { n } else { o };
+            out.extend_from_slice(&src[r * width..(r + 1) * width]);
+        }
+        tensor(new.shape(), out)
+    }
+
+    fn max_groups(&self, x: &Self::Tensor, size: usize) -> (Self::Tensor, Vec<u32>) {
+        let (rows, width) = as_matrix(x);
+        assert!(
+            size > 0 && rows % size == 0,
+            "max_groups: rows not a multiple of the group size"
+        );
+        let groups = rows / size;
+        let xs = data(x);
+        let mut out = vec![T::zero(); groups * width];
+        let mut argmax = vec![0u32; groups * width];
+        for g in 0..groups {
+            for d in 0..width {
+                let mut best = g * size;
+                for r in g * size + 1..(g + 1) * size {
+                    if xs[r * width + d] > xs[best * width + d] {
+                        best = r;
+                    }
+                }
+                out[g * width + d] = xs[best * width + d];
+                argmax[g * width + d] = best as u32;
+            }
+        }
+        let mut shape = x.shape().to_vec();
+        shape[0] = groups;
+        (tensor(&shape, out), argmax)
+    }
+
+    fn max_groups_backward(&self, dy: &Self::Tensor, argmax: &[u32], rows: usize) -> Self::Tensor {
+        let (_, width) = as_matrix(dy);
+        let d = data(dy);
+        let mut out = vec![T::zero(); rows * width];
+        for (i, &r) in argmax.iter().enumerate() {
+            out[r as usize * width + i % width] += d[i];
+        }
+        let mut shape = dy.shape().to_vec();
+        shape[0] = rows;
+        tensor(&shape, out)
+    }
+
+    fn sparse_rows(&self, s: &SparseRows, x: &Self::Tensor) -> Self::Tensor {
+        let (_, width) = as_matrix(x);
+        let xs = data(x);
+        let mut out = vec![T::zero(); s.rows() * width];
+        for r in 0..s.rows() {
+            let row = &mut out[r * width..(r + 1) * width];
+            for e in s.offsets[r] as usize..s.offsets[r + 1] as usize {
+                let (col, w) = (s.cols[e] as usize, cast::<T>(s.weights[e] as f64));
+                for (o, &v) in row.iter_mut().zip(&xs[col * width..(col + 1) * width]) {
+                    *o += w * v;
+                }
+            }
+        }
+        let mut shape = x.shape().to_vec();
+        shape[0] = s.rows();
+        tensor(&shape, out)
+    }
+
+    fn sparse_rows_backward(
+        &self,
+        s: &SparseRows,
+        dy: &Self::Tensor,
+        x_rows: usize,
+    ) -> Self::Tensor {
+        let (_, width) = as_matrix(dy);
+        let d = data(dy);
+        let mut out = vec![T::zero(); x_rows * width];
+        for r in 0..s.rows() {
+            for e in s.offsets[r] as usize..s.offsets[r + 1] as usize {
+                let (col, w) = (s.cols[e] as usize, cast::<T>(s.weights[e] as f64));
+                let target = &mut out[col * width..(col + 1) * width];
+                for (o, &v) in target.iter_mut().zip(&d[r * width..(r + 1) * width]) {
+                    *o += w * v;
+                }
+            }
+        }
+        let mut shape = dy.shape().to_vec();
+        shape[0] = x_rows;
+        tensor(&shape, out)
+    }
+
+    fn cross_entropy(
+        &self,
+        logits: &Self::Tensor,
+        targets: &[u32],
+        ignore: u32,
+        mask: Option<&[bool]>,
+    ) -> (f64, Self::Tensor, usize) {
+        let (rows, classes) = as_matrix(logits);
+        assert_eq!(targets.len(), rows, "cross_entropy: one target per row");
+        if let Some(mask) = mask {
+            assert_eq!(mask.len(), rows * classes, "cross_entropy: mask shape");
+        }
+        let xs = data(logits);
+        let counted = targets.iter().filter(|&&t| t != ignore).count();
+        let denominator = counted.max(1) as f64;
+        let mut grad = vec![T::zero(); xs.len()];
+        let mut loss = 0.0f64;
+        for r in 0..rows {
+            if targets[r] == ignore {
+                continue;
+            }
+            let row = &xs[r * classes..(r + 1) * classes];
+            let allowed = |j: usize| mask.is_none_or(|m| m[r * classes + j]);
+            let max = (0..classes)
+                .filter(|&j| allowed(j))
+                .map(|j| row[j].to_f64().unwrap_or(f64::NAN))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = (0..classes)
+                .filter(|&j| allowed(j))
+                .map(|j| (row[j].to_f64().unwrap_or(f64::NAN) - max).exp())
+                .sum();
+            let log_z = max + sum.ln();
+            let t = targets[r] as usize;
+            loss -= row[t].to_f64().unwrap_or(f64::NAN) - log_z;
+            for j in (0..classes).filter(|&j| allowed(j)) {
+                let p = (row[j].to_f64().unwrap_or(f64::NAN) - log_z).exp();
+                let onehot = if j == t { 1.0 } else { 0.0 };
+                grad[r * classes + j] = cast((p - onehot) / denominator);
+            }
+        }
+        (loss / denominator, tensor(logits.shape(), grad), counted)
+    }
+
+    fn log_softmax(&self, logits: &Self::Tensor) -> Self::Tensor {
+        let (_, classes) = as_matrix(logits);
+        let mut out = data(logits).to_vec();
+        for row in out.chunks_mut(classes.max(1)) {
+            let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+            let log_z = max + row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+            row.iter_mut().for_each(|v| *v = *v - log_z);
+        }
+        tensor(logits.shape(), out)
+    }
+
+    fn sgd_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, lr: f64) {
+        let lr: T = cast(lr);
+        for (p, &g) in data_mut(param).iter_mut().zip(data(grad)) {
+            *p = *p - lr * g;
+        }
+    }
+
+    fn adam_step(
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        h: &AdamStep,
+    ) {
+        let (b1, b2) = (h.beta1 as f64, h.beta2 as f64);
+        let step = h.step.max(1) as i32;
+        let correction1 = 1.0 - b1.powi(step);
+        let correction2 = 1.0 - b2.powi(step);
+        let (b1t, b2t): (T, T) = (cast(b1), cast(b2));
+        let lr: T = cast(h.lr as f64);
+        let decay: T = cast(1.0 - h.lr as f64 * h.weight_decay as f64);
+        let (c1, c2): (T, T) = (cast(correction1), cast(correction2.sqrt()));
+        let eps: T = cast(h.eps as f64);
+        let one = T::one();
+        let ps = data_mut(param);
+        let (ms, vs) = (data_mut(m), data_mut(v));
+        for (((p, &g), m), v) in ps
+            .iter_mut()
+            .zip(data(grad))
+            .zip(ms.iter_mut())
+            .zip(vs.iter_mut())
+        {
+            *m = b1t * *m + (one - b1t) * g;
+            *v = b2t * *v + (one - b2t) * g * g;
+            *p = *p * decay - lr * (*m / c1) / ((*v).sqrt() / c2 + eps);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Multi-layer, optionally bidirectional LSTM over variable-length batches (`nn.LSTM` with
+//! packed sequences), forward and backward.
+//!
+//! Weights use PyTorch's layout and names: per layer `l` and direction (`_reverse` for the
+//! backward one) `weight_ih_l{l}` `[4H, in]`, `weight_hh_l{l}` `[4H, H]`, `bias_ih_l{l}` and
+//! `bias_hh_l{l}` `[4H]`, gates in the order input, forget, cell, output. Inputs are time-major:
+//! one `[B, in]` tensor per step. Row `b` of the batch is a sequence of `lengths[b]` steps: past
+//! its end its outputs are zero and its state is frozen (as with packed sequences), and the
+//! backward direction starts at its own last step. Initial states are zero.
+
+use rand::Rng;
+
+use crate::nn::backend::Backend;
+use crate::nn::param::{join, uniform, Module, Param};
+
+/// The weights of one layer and direction.
+#[derive(Clone, Debug)]
+pub struct LstmDirection<B: Backend> {
+    pub weight_ih: Param<B>,
+    pub weight_hh: Param<B>,
+    pub bias_ih: Param<B>,
+    pub bias_hh: Param<B>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Lstm<B: Backend> {
+    pub input_size: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub bidirectional: bool,
+    /// `cells[layer * directions + direction]`.
+    pub cells: Vec<LstmDirection<B>>,
+}
+
+/// What one step of one direction saved.
+#[derive(Clone, Debug)]
+struct StepCache<B: Backend> {
+    h_prev: B::Tensor,
+    c_prev: B::Tensor,
+    c: B::Tensor,
+    activated: B::Tensor,
+}
+
+/// What the forward pass saved for the backward pass.
+#[derive(Clone, Debug)]
+pub struct LstmCache<B: Backend> {
+    lengths: Vec<usize>,
+    /// The input of every layer, stacked over time: `[T·B, in]`.
+    layer_inputs: Vec<B::Tensor>,
+    /// `steps[layer * directions + direction][t]`.
+    steps: Vec<Vec<StepCache<B>>>,
+    /// Which rows are inside their sequence at step `t`.
+    keep: Vec<Vec<bool>>,
+}
+
+/// The outputs of the forward pass.
+#[derive(Clone, Debug)]
+pub struct LstmOutput<B: Backend> {
+    /// One `[B, directions · H]` tensor per step: the last layer's hidden states (forward ‖
+    /// backward), zero past each sequence's end.
+    pub outputs: Vec<B::Tensor>,
+    /// Final hidden and cell states, `[layers · directions, B, H]`, each sequence's at its end.
+    pub h_n: B::Tensor,
+    pub c_n: B::Tensor,
+}
+
+impl<B: Backend> Lstm<B> {
+    /// PyTorch's default initialisation: every weight and bias uniform in ±1/√H.
+    pub fn new<R: Rng + ?Sized>(
+        backend: &B,
+        input_size: usize,
+        hidden: usize,
+        layers: usize,
+        bidirectional: bool,
+        rng: &mut R,
+    ) -> Self {
+        let directions = if bidirectional { 2 } else { 1 };
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let mut cells = Vec::with_capacity(layers * directions);
+        for layer in 0..layers {
+            let inputs = if layer == 0 {
+                input_size
+            } else {
+                hidden * directions
+            };
+            for _ in 0..directions {
+                let mut param =
+                    |shape: &[usize]| Param::new(backend, uniform(backend, shape, bound, rng));
+                cells.push(LstmDirection {
+                    weight_ih: param(&[4 * hidden, inputs]),
+                    weight_hh: param(&[4 * hidden, hidden]),
+                    bias_ih: param(&[4 * hidden]),
+                    bias_hh: param(&[4 * hidden]),
+                });
+            }
+        }
+        Lstm {
+            input_size,
+            hidden,
+            layers,
+            bidirectional,
+            cells,
+        }
+    }
+
+    pub fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Runs the LSTM over `inputs` (one `[B, input_size]` tensor per step; at least one step).
+    pub fn forward(
+        &self,
+        backend: &B,
+        inputs: &[B::Tensor],
+        lengths: &[usize],
+    ) -> (LstmOutput<B>, LstmCache<B>) {
+        let steps = inputs.len();
+        let batch = lengths.len();
+        let h = self.hidden;
+        let keep: Vec<Vec<bool>> = (0..steps)
+            .map(|t| lengths.iter().map(|&l| t < l).collect())
+            .collect();
+        let mut cache = LstmCache {
+            lengths: lengths.to_vec(),
+            layer_inputs: Vec::with_capacity(self.layers),
+            steps: Vec::with_capacity(self.cells.len()),
+            keep: keep.clone(),
+        };
+        let zero_state = backend.zeros(&[batch, h]);
+        let mut layer_input: Vec<B::Tensor> = inputs.to_vec();
+        let mut finals_h = Vec::with_capacity(self.cells.len());
+        let mut finals_c = Vec::with_capacity(self.cells.len());
+        for layer in 0..self.layers {
+            let stacked = backend.concat(&layer_input.iter().collect::<Vec<_>>(), 0);
+            let mut direction_outputs: Vec<Vec<B::Tensor>> = Vec::with_capacity(self.directions());
+            for direction in 0..self.directions() {
+                let cell = &self.cells[layer * self.directions() + direction];
+                // Input projections of all steps at once: [T·B, 4H].
+                let mut projected = backend.matmul(&stacked, &cell.weight_ih.value, false, true);
+                backend.add_bias(&mut projected, &cell.bias_ih.value);
+                backend.add_bias(&mut projected, &cell.bias_hh.value);
+                let mut h_state = zero_state.clone();
+                let mut c_state = zero_state.clone();
+                let mut outputs = vec![zero_state.clone(); steps];
+                let mut step_caches: Vec<Option<StepCache<B>>> = vec![None; steps];
+                let order: Vec<usize> = if direction == 0 {
+                    (0..steps).collect()
+                } else {
+                    (0..steps).rev().collect()
+                };
+                for t in order {
+                    let mut gates = backend.slice(&projected, 0, t * batch, batch);
+                    backend.matmul_acc(&mut gates, &h_state, &cell.weight_hh.value, false, true);
+                    let (h_new, c_new, activated) = backend.lstm_cell(&gates, &c_state);
+                    outputs[t] = backend.select_rows(&keep[t], &h_new, &zero_state);
+                    let h_next = backend.select_rows(&keep[t], &h_new, &h_state);
+                    let c_next = backend.select_rows(&keep[t], &c_new, &c_state);
+                    step_caches[t] = Some(StepCache {
+                        h_prev: std::mem::replace(&mut h_state, h_next),
+                        c_prev: std::mem::replace(&mut c_state, c_next),
+                        c: c_new,
+                        activated,
+                    });
+                }
+                finals_h.push(h_state);
+                finals_c.push(c_state);
+                cache.steps.push(
+                    step_caches
+                        .into_iter()
+                        .map(|s| s.expect("every step ran"))
+                        .collect(),
+                );
+                direction_outputs.push(outputs);
+            }
+            cache.layer_inputs.push(stacked);
+            layer_input = (0..steps)
+                .map(|t| {
+                    let parts: Vec<&B::Tensor> = direction_outputs.iter().map(|o| &o[t]).collect();
+                    if parts.len() == 1 {
+                        parts[0].clone()
+                    } else {
+                        backend.concat(&parts, 1)
+                    }
+                })
+                .collect();
+        }
+        let stack = |states: &[B::Tensor]| {
+            let reshaped: Vec<B::Tensor> = states
+                .iter()
+                .map(|s| backend.reshape(s, &[1, batch, h]))
+                .collect();
+            backend.concat(&reshaped.iter().collect::<Vec<_>>(), 0)
+        };
+        let output = LstmOutput {
+            outputs: layer_input,
+            h_n: stack(&finals_h),
+            c_n: stack(&finals_c),
+        };
+        (output, cache)
+    }
+
+    /// Backward pass from the gradients of the outputs (one `[B, directions·H]` per step) and,
+    /// optionally, of the final states (`[layers·directions, B, H]` each). Accumulates the weight
+    /// gradients and returns the gradients of the inputs, one `[B, input_size]` per step.
+    pub fn backward(
+        &mut self,
+        backend: &B,
+        cache: &LstmCache<B>,
+        d_outputs: &[B::Tensor],
+        d_h_n: Option<&B::Tensor>,
+        d_c_n: Option<&B::Tensor>,
+    ) -> Vec<B::Tensor> {
+        let steps = d_outputs.len();
+        let batch = cache.lengths.len();
+        let h = self.hidden;
+        let directions = self.directions();
+        let zero_state = backend.zeros(&[batch, h]);
+        let mut d_layer_out: Vec<B::Tensor> = d_outputs.to_vec();
+        for layer in (0..self.layers).rev() {
+            let stacked = &cache.layer_inputs[layer];
+            let inputs = backend.shape(stacked)[1];
+            let mut d_input = backend.zeros(&[steps * batch, inputs]);
+            for direction in 0..directions {
+                let index = layer * directions + direction;
+                let cell = &mut self.cells[index];
+                let step_caches = &cache.steps[index];
+                let final_grad = |d: Option<&B::Tensor>| match d {
+                    Some(d) => backend.reshape(&backend.slice(d, 0, index, 1), &[batch, h]),
+                    None => zero_state.clone(),
+                };
+                let mut dh_next = final_grad(d_h_n);
+                let mut dc_next = final_grad(d_c_n);
+                let mut d_gates_all: Vec<B::Tensor> = vec![backend.zeros(&[batch, 4 * h]); steps];
+                // Reverse of the processing order.
+                let order: Vec<usize> = if direction == 0 {
+                    (0..steps).rev().collect()
+                } else {
+                    (0..steps).collect()
+                };
+                for t in order {
+                    let step = &step_caches[t];
+                    let keep = &cache.keep[t];
+                    let d_out = if directions == 1 {
+                        d_layer_out[t].clone()
+                    } else {
+                        backend.slice(&d_layer_out[t], 1, direction * h, h)
+                    };
+                    let dh_total = backend.add(&d_out, &dh_next);
+                    let dh = backend.select_rows(keep, &dh_total, &zero_state);
+                    let dc = backend.select_rows(keep, &dc_next, &zero_state);
+                    let (d_gates, dc_prev) = backend.lstm_cell_backward(
+                        &step.activated,
+                        &step.c_prev,
+                        &step.c,
+                        &dh,
+                        &dc,
+                    );
+                    backend.matmul_acc(
+                        &mut cell.weight_hh.grad,
+                        &d_gates,
+                        &step.h_prev,
+                        true,
+                        false,
+                    );
+                    let dh_prev = backend.matmul(&d_gates, &cell.weight_hh.value, false, false);
+                    // Past a sequence's end its output is a constant zero and its state passes
+                    // through unchanged: only the state's gradient flows on.
+                    dh_next = backend.select_rows(keep, &dh_prev, &dh_next);
+                    dc_next = backend.select_rows(keep, &dc_prev, &dc_next);
+                    d_gates_all[t] = d_gates;
+                }
+                let d_gates = backend.concat(&d_gates_all.iter().collect::<Vec<_>>(), 0);
+                backend.matmul_acc(&mut cell.weight_ih.grad, &d_gates, stacked, true, false);
+                let db = backend.sum_rows(&d_gates);
+                backend.add_assign(&mut cell.bias_ih.grad, &db);
+                backend.add_assign(&mut cell.bias_hh.grad, &db);
+                backend.matmul_acc(&mut d_input, &d_gates, &cell.weight_ih.value, false, false);
+            }
+            d_layer_out = (0..steps)
+                .map(|t| backend.slice(&d_input, 0, t * batch, batch))
+                .collect();
+        }
+        d_layer_out
+    }
+}
+
+impl<B: Backend> Module<B> for Lstm<B> {
+    fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param<B>)) {
+        let directions = self.directions();
+        for (index, cell) in self.cells.iter_mut().enumerate() {
+            let (layer, direction) = (index / directions, index % directions);
+            let suffix = if direction == 1 { "_reverse" } else { "" };
+            f(
+                &join(prefix, &format!("weight_ih_l{layer}{suffix}")),
+                &mut cell.weight_ih,
+            );
+            f(
+                &join(prefix, &format!("weight_hh_l{layer}{suffix}")),
+                &mut cell.weight_hh,
+            );
+            f(
+                &join(prefix, &format!("bias_ih_l{layer}{suffix}")),
+                &mut cell.bias_ih,
+            );
+            f(
+                &join(prefix, &format!("bias_hh_l{layer}{suffix}")),
+                &mut cell.bias_hh,
+            );
+        }
+    }
+}

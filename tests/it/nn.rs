@@ -1,0 +1,275 @@
+//! The neural engine: every backward pass against central finite differences in f64 on random
+//! shapes; optimisers; checkpoints.
+
+use karel::nn::backend::SparseRows;
+use karel::nn::layers::{BatchNorm2d, Conv2d, Embedding, Linear, Lstm};
+use karel::nn::param::Module;
+use karel::nn::{Backend, CpuBackend};
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type B64 = CpuBackend<f64>;
+
+fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..n).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect()
+}
+
+/// Compares `analytic` with central differences of `f` around `x`.
+fn check_gradient(
+    name: &str,
+    x: &[f64],
+    analytic: &[f64],
+    f: impl Fn(&[f64]) -> f64,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(x.len(), analytic.len(), "{}: gradient length", name);
+    let h = 1e-6;
+    for i in 0..x.len() {
+        let mut plus = x.to_vec();
+        let mut minus = x.to_vec();
+        plus[i] += h;
+        minus[i] -= h;
+        let numeric = (f(&plus) - f(&minus)) / (2.0 * h);
+        let error = (numeric - analytic[i]).abs();
+        let scale = numeric.abs().max(analytic[i].abs()).max(1.0);
+        prop_assert!(
+            error <= 1e-6 * scale,
+            "{}: element {} analytic {} numeric {}",
+            name,
+            i,
+            analytic[i],
+            numeric
+        );
+    }
+    Ok(())
+}
+
+/// `Σ y ⊙ r` for a fixed random `r`: a scalar loss whose gradient with respect to `y` is `r`.
+fn weighted_sum(y: &[f64], r: &[f64]) -> f64 {
+    y.iter().zip(r).map(|(a, b)| a * b).sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn conv3x3_gradients(n in 1usize..3, c in 1usize..4, o in 1usize..4, h in 1usize..5, w in 1usize..5, seed in any::<u64>()) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (x, wt, bias) = (random(n * c * h * w, &mut rng), random(o * c * 9, &mut rng), random(o, &mut rng));
+        let r = random(n * o * h * w, &mut rng);
+        let forward = |x: &[f64], wt: &[f64], bias: &[f64]| {
+            let y = b.conv3x3(&b.tensor_f64(&[n, c, h, w], x), &b.tensor_f64(&[o, c, 3, 3], wt), &b.tensor_f64(&[o], bias));
+            weighted_sum(&b.to_f64(&y), &r)
+        };
+        let (dx, dw, db) = b.conv3x3_backward(&b.tensor_f64(&[n, c, h, w], &x), &b.tensor_f64(&[o, c, 3, 3], &wt), &b.tensor_f64(&[n, o, h, w], &r), true);
+        check_gradient("conv dx", &x, &b.to_f64(&dx.unwrap()), |v| forward(v, &wt, &bias))?;
+        check_gradient("conv dw", &wt, &b.to_f64(&dw), |v| forward(&x, v, &bias))?;
+        check_gradient("conv db", &bias, &b.to_f64(&db), |v| forward(&x, &wt, v))?;
+    }
+
+    #[test]
+    fn batch_norm_gradients(n in 1usize..4, c in 1usize..4, hw in 1usize..4, seed in any::<u64>()) {
+        prop_assume!(n * hw * hw > 1);
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let shape = [n, c, hw, hw];
+        let (x, g, beta) = (random(n * c * hw * hw, &mut rng), random(c, &mut rng), random(c, &mut rng));
+        let r = random(x.len(), &mut rng);
+        let forward = |x: &[f64], g: &[f64], beta: &[f64]| {
+            let (y, ..) = b.batch_norm_train(&b.tensor_f64(&shape, x), &b.tensor_f64(&[c], g), &b.tensor_f64(&[c], beta), 1e-5);
+            weighted_sum(&b.to_f64(&y), &r)
+        };
+        let xt = b.tensor_f64(&shape, &x);
+        let gt = b.tensor_f64(&[c], &g);
+        let (_, saved, mean, var) = b.batch_norm_train(&xt, &gt, &b.tensor_f64(&[c], &beta), 1e-5);
+        let (dx, dg, dbeta) = b.batch_norm_backward(&xt, &gt, &saved, &b.tensor_f64(&shape, &r));
+        check_gradient("bn dx", &x, &b.to_f64(&dx), |v| forward(v, &g, &beta))?;
+        check_gradient("bn dgamma", &g, &b.to_f64(&dg), |v| forward(&x, v, &beta))?;
+        check_gradient("bn dbeta", &beta, &b.to_f64(&dbeta), |v| forward(&x, &g, v))?;
+        // Evaluation with the batch's own statistics (biased variance) gives the training output.
+        let count = (n * hw * hw) as f64;
+        let biased: Vec<f64> = b.to_f64(&var).iter().map(|v| v * (count - 1.0) / count).collect();
+        let eval = b.batch_norm_eval(&xt, &gt, &b.tensor_f64(&[c], &beta), &mean, &b.tensor_f64(&[c], &biased), 1e-5);
+        let (train, ..) = b.batch_norm_train(&xt, &gt, &b.tensor_f64(&[c], &beta), 1e-5);
+        for (a, e) in b.to_f64(&train).iter().zip(b.to_f64(&eval)) {
+            prop_assert!((a - e).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn linear_relu_embedding_gradients(n in 1usize..4, i in 1usize..5, o in 1usize..5, vocab in 1usize..6, seed in any::<u64>()) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layer = Linear::new(&b, i, o, true, &mut rng);
+        let x = random(n * i, &mut rng);
+        let r = random(n * o, &mut rng);
+        let (w0, b0) = (b.to_f64(&layer.weight.value), b.to_f64(&layer.bias.as_ref().unwrap().value));
+        let forward = |x: &[f64], w: &[f64], bias: &[f64]| {
+            let mut y = b.matmul(&b.tensor_f64(&[n, i], x), &b.tensor_f64(&[o, i], w), false, true);
+            b.add_bias(&mut y, &b.tensor_f64(&[o], bias));
+            weighted_sum(&b.to_f64(&b.relu(&y)), &r)
+        };
+        let xt = b.tensor_f64(&[n, i], &x);
+        let y = b.relu(&layer.forward(&b, &xt));
+        let dy = b.relu_backward(&y, &b.tensor_f64(&[n, o], &r));
+        let dx = layer.backward(&b, &xt, &dy, true).unwrap();
+        check_gradient("linear dx", &x, &b.to_f64(&dx), |v| forward(v, &w0, &b0))?;
+        check_gradient("linear dw", &w0, &b.to_f64(&layer.weight.grad), |v| forward(&x, v, &b0))?;
+        check_gradient("linear db", &b0, &b.to_f64(&layer.bias.as_ref().unwrap().grad), |v| forward(&x, &w0, v))?;
+
+        let mut emb = Embedding::new(&b, vocab, o, &mut rng);
+        let ids: Vec<u32> = (0..n + 2).map(|_| rng.random_range(0..vocab as u32)).collect();
+        let r = random(ids.len() * o, &mut rng);
+        let table = b.to_f64(&emb.weight.value);
+        emb.backward(&b, &ids, &b.tensor_f64(&[ids.len(), o], &r));
+        check_gradient("embedding", &table, &b.to_f64(&emb.weight.grad), |t| {
+            weighted_sum(&b.to_f64(&b.gather_rows(&b.tensor_f64(&[vocab, o], t), &ids)), &r)
+        })?;
+    }
+
+    #[test]
+    fn lstm_cell_gradients(batch in 1usize..4, h in 1usize..5, seed in any::<u64>()) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (gates, c_prev) = (random(batch * 4 * h, &mut rng), random(batch * h, &mut rng));
+        let (rh, rc) = (random(batch * h, &mut rng), random(batch * h, &mut rng));
+        let forward = |g: &[f64], cp: &[f64]| {
+            let (hs, cs, _) = b.lstm_cell(&b.tensor_f64(&[batch, 4 * h], g), &b.tensor_f64(&[batch, h], cp));
+            weighted_sum(&b.to_f64(&hs), &rh) + weighted_sum(&b.to_f64(&cs), &rc)
+        };
+        let cpt = b.tensor_f64(&[batch, h], &c_prev);
+        let (_, c, act) = b.lstm_cell(&b.tensor_f64(&[batch, 4 * h], &gates), &cpt);
+        let (dg, dcp) = b.lstm_cell_backward(&act, &cpt, &c, &b.tensor_f64(&[batch, h], &rh), &b.tensor_f64(&[batch, h], &rc));
+        check_gradient("lstm dgates", &gates, &b.to_f64(&dg), |v| forward(v, &c_prev))?;
+        check_gradient("lstm dc_prev", &c_prev, &b.to_f64(&dcp), |v| forward(&gates, v))?;
+    }
+
+    #[test]
+    fn lstm_layer_gradients(
+        lengths in prop::collection::vec(0usize..4, 1..4),
+        input in 1usize..4,
+        hidden in 1usize..4,
+        layers in 1usize..3,
+        bidirectional in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let steps = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let batch = lengths.len();
+        let mut lstm = Lstm::new(&b, input, hidden, layers, bidirectional, &mut rng);
+        let dirs = lstm.directions();
+        let x = random(steps * batch * input, &mut rng);
+        let r = random(steps * batch * dirs * hidden, &mut rng);
+        let rh = random(layers * dirs * batch * hidden, &mut rng);
+        let rc = random(layers * dirs * batch * hidden, &mut rng);
+        let to_steps = |x: &[f64]| -> Vec<_> {
+            (0..steps).map(|t| b.tensor_f64(&[batch, input], &x[t * batch * input..(t + 1) * batch * input])).collect()
+        };
+        let loss = |lstm: &Lstm<B64>, x: &[f64]| {
+            let (out, _) = lstm.forward(&b, &to_steps(x), &lengths);
+            let ys: Vec<f64> = out.outputs.iter().flat_map(|y| b.to_f64(y)).collect();
+            weighted_sum(&ys, &r) + weighted_sum(&b.to_f64(&out.h_n), &rh) + weighted_sum(&b.to_f64(&out.c_n), &rc)
+        };
+        let (_, cache) = lstm.forward(&b, &to_steps(&x), &lengths);
+        let d_out: Vec<_> = (0..steps)
+            .map(|t| b.tensor_f64(&[batch, dirs * hidden], &r[t * batch * dirs * hidden..(t + 1) * batch * dirs * hidden]))
+            .collect();
+        let shape = [layers * dirs, batch, hidden];
+        let dx = lstm.backward(&b, &cache, &d_out, Some(&b.tensor_f64(&shape, &rh)), Some(&b.tensor_f64(&shape, &rc)));
+        let dx: Vec<f64> = dx.iter().flat_map(|d| b.to_f64(d)).collect();
+        check_gradient("lstm dx", &x, &dx, |v| loss(&lstm, v))?;
+        // Every weight, by name.
+        let mut names = Vec::new();
+        lstm.visit_params("", &mut |name, p| names.push((name.to_string(), b.to_f64(&p.value), b.to_f64(&p.grad), b.shape(&p.value))));
+        for (name, value, grad, shape) in names {
+            check_gradient(&name, &value, &grad, |v| {
+                let mut copy = lstm.clone();
+                copy.visit_params("", &mut |n, p| if n == name { p.value = b.tensor_f64(&shape, v) });
+                loss(&copy, &x)
+            })?;
+        }
+        // Outputs past a sequence's end are zero.
+        let (out, _) = lstm.forward(&b, &to_steps(&x), &lengths);
+        for (t, y) in out.outputs.iter().enumerate() {
+            let y = b.to_f64(y);
+            for (row, &len) in lengths.iter().enumerate() {
+                if t >= len {
+                    prop_assert!(y[row * dirs * hidden..(row + 1) * dirs * hidden].iter().all(|&v| v == 0.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn max_gather_sparse_and_loss_gradients(groups in 1usize..4, size in 1usize..4, d in 1usize..4, classes in 2usize..6, seed in any::<u64>()) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rows = groups * size;
+        let x = random(rows * d, &mut rng);
+        let r = random(groups * d, &mut rng);
+        let xt = b.tensor_f64(&[rows, d], &x);
+        let (_, argmax) = b.max_groups(&xt, size);
+        let dx = b.max_groups_backward(&b.tensor_f64(&[groups, d], &r), &argmax, rows);
+        check_gradient("max", &x, &b.to_f64(&dx), |v| weighted_sum(&b.to_f64(&b.max_groups(&b.tensor_f64(&[rows, d], v), size).0), &r))?;
+
+        let picks: Vec<u32> = (0..5).map(|_| rng.random_range(0..rows as u32)).collect();
+        let r = random(picks.len() * d, &mut rng);
+        let dx = b.scatter_add_rows(&b.tensor_f64(&[picks.len(), d], &r), &picks, rows);
+        check_gradient("gather", &x, &b.to_f64(&dx), |v| weighted_sum(&b.to_f64(&b.gather_rows(&b.tensor_f64(&[rows, d], v), &picks)), &r))?;
+
+        let triples: Vec<(u32, u32, f32)> = (0..7).map(|_| (rng.random_range(0..3), rng.random_range(0..rows as u32), rng.random::<f32>())).collect();
+        let s = SparseRows::from_triples(3, &triples);
+        let r = random(3 * d, &mut rng);
+        let dx = b.sparse_rows_backward(&s, &b.tensor_f64(&[3, d], &r), rows);
+        check_gradient("sparse", &x, &b.to_f64(&dx), |v| weighted_sum(&b.to_f64(&b.sparse_rows(&s, &b.tensor_f64(&[rows, d], v))), &r))?;
+
+        let logits = random(rows * classes, &mut rng);
+        let targets: Vec<u32> = (0..rows).map(|i| if i % 3 == 2 { 99 } else { rng.random_range(0..classes as u32) }).collect();
+        // Mask out one wrong class per row.
+        let mask: Vec<bool> = (0..rows * classes).map(|k| k % classes != (targets[k / classes] as usize + 1) % classes).collect();
+        let (_, grad, counted) = b.cross_entropy(&b.tensor_f64(&[rows, classes], &logits), &targets, 99, Some(&mask));
+        prop_assert_eq!(counted, targets.iter().filter(|&&t| t != 99).count());
+        check_gradient("cross entropy", &logits, &b.to_f64(&grad), |v| b.cross_entropy(&b.tensor_f64(&[rows, classes], v), &targets, 99, Some(&mask)).0)?;
+    }
+}
+
+#[test]
+fn concat_and_slice_are_inverse() {
+    let b = B64::new();
+    let x = b.tensor_f64(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let y = b.tensor_f64(&[2, 1], &[7.0, 8.0]);
+    let c = b.concat(&[&x, &y], 1);
+    assert_eq!(b.to_f64(&c), [1.0, 2.0, 3.0, 7.0, 4.0, 5.0, 6.0, 8.0]);
+    assert_eq!(b.to_f64(&b.slice(&c, 1, 3, 1)), [7.0, 8.0]);
+    assert_eq!(b.slice(&c, 1, 0, 3), x);
+    let rows = b.concat(&[&x, &x], 0);
+    assert_eq!(b.shape(&rows), [4, 3]);
+    assert_eq!(b.slice(&rows, 0, 2, 2), x);
+}
+
+#[test]
+fn batch_norm_tracks_running_statistics_like_pytorch() {
+    let b = B64::new();
+    let mut bn = BatchNorm2d::new(&b, 1);
+    let x = b.tensor_f64(&[2, 1, 1, 2], &[1.0, 2.0, 3.0, 4.0]);
+    bn.forward_train(&b, &x);
+    // mean 2.5, unbiased variance 5/3; momentum 0.1 from (0, 1).
+    let mean = b.to_f64(&bn.running_mean)[0];
+    let var = b.to_f64(&bn.running_var)[0];
+    assert!((mean - 0.25).abs() < 1e-12 && (var - (0.9 + 0.1 * 5.0 / 3.0)).abs() < 1e-12);
+    let mut conv = Conv2d::new(&b, 3, 4, &mut ChaCha8Rng::seed_from_u64(0));
+    let mut names = Vec::new();
+    conv.visit_params("io.conv", &mut |n, _| names.push(n.to_string()));
+    bn.visit_buffers("bn", &mut |n, _| names.push(n.to_string()));
+    assert_eq!(
+        names,
+        [
+            "io.conv.weight",
+            "io.conv.bias",
+            "bn.running_mean",
+            "bn.running_var"
+        ]
+    );
+}

@@ -273,3 +273,132 @@ fn batch_norm_tracks_running_statistics_like_pytorch() {
         ]
     );
 }
+
+mod checkpoints {
+    use karel::model::io_encoder::{IoEncoder, IoEncoderConfig};
+    use karel::nn::checkpoint::{self, CheckpointError, Metadata};
+    use karel::nn::layers::Linear;
+    use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
+    use karel::nn::param::{join, zero_grads, Module, Param};
+    use karel::nn::{Backend, CpuBackend};
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    type B = CpuBackend<f32>;
+
+    /// A small IO encoder with a linear head, trained to predict a random target.
+    struct Tiny {
+        encoder: IoEncoder<B>,
+        head: Linear<B>,
+    }
+
+    impl Module<B> for Tiny {
+        fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param<B>)) {
+            self.encoder.visit_params(&join(prefix, "encoder"), f);
+            self.head.visit_params(&join(prefix, "head"), f);
+        }
+    }
+
+    fn tiny(b: &B, seed: u64) -> Tiny {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let config = IoEncoderConfig { grid_channels: 3, conv_channels: 2, height: 4, width: 4, output: 5 };
+        Tiny { encoder: IoEncoder::new(b, config, &mut rng), head: Linear::new(b, 5, 3, true, &mut rng) }
+    }
+
+    /// One training step on a batch drawn from `data`; returns the loss.
+    fn step(b: &B, model: &mut Tiny, opt: &mut Optimizer<B>, data: &mut ChaCha8Rng) -> f64 {
+        let grid = |rng: &mut ChaCha8Rng| {
+            let values: Vec<f32> = (0..2 * 3 * 16).map(|_| rng.random::<f32>()).collect();
+            b.tensor_f32(&[2, 3, 4, 4], &values)
+        };
+        let (inputs, outputs) = (grid(data), grid(data));
+        let targets: Vec<u32> = (0..2).map(|_| data.random_range(0..3)).collect();
+        zero_grads(b, model);
+        let (io, cache) = model.encoder.forward(b, &inputs, &outputs);
+        let logits = model.head.forward(b, &io);
+        let (loss, d_logits, _) = b.cross_entropy(&logits, &targets, u32::MAX, None);
+        let d_io = model.head.backward(b, &io, &d_logits, true).unwrap();
+        model.encoder.backward(b, &cache, &d_io);
+        clip_grad_norm(b, model, 1.0);
+        opt.update(b, model, 0.01);
+        loss
+    }
+
+    fn params(b: &B, model: &mut Tiny) -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        model.visit_params("", &mut |_, p| out.push(b.to_f32(&p.value)));
+        out
+    }
+
+    #[test]
+    fn resuming_from_a_checkpoint_continues_bit_for_bit() {
+        let b = B::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+
+        let mut straight = tiny(&b, 1);
+        let mut opt = Optimizer::new(OptimizerConfig::adam());
+        let mut data = ChaCha8Rng::seed_from_u64(99);
+        let mut losses = Vec::new();
+        for _ in 0..6 {
+            losses.push(step(&b, &mut straight, &mut opt, &mut data));
+        }
+        assert!(losses[5] < losses[0], "the loss goes down: {losses:?}");
+
+        let mut first = tiny(&b, 1);
+        let mut opt = Optimizer::new(OptimizerConfig::adam());
+        let mut data = ChaCha8Rng::seed_from_u64(99);
+        for _ in 0..3 {
+            step(&b, &mut first, &mut opt, &mut data);
+        }
+        let mut meta = Metadata::default();
+        meta.set("rng", serde_json::to_string(&data).unwrap());
+        meta.set("step", "3");
+        checkpoint::save(&path, &b, &mut first, Some(&opt), &meta).unwrap();
+
+        let mut resumed = tiny(&b, 7);
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd);
+        let meta = checkpoint::load(&path, &b, &mut resumed, Some(&mut opt)).unwrap();
+        assert_eq!(meta.get("step"), Some("3"));
+        assert_eq!(opt.step, 3);
+        let mut data: ChaCha8Rng = serde_json::from_str(meta.get("rng").unwrap()).unwrap();
+        for _ in 3..6 {
+            step(&b, &mut resumed, &mut opt, &mut data);
+        }
+        assert_eq!(params(&b, &mut resumed), params(&b, &mut straight));
+    }
+
+    #[test]
+    fn damaged_and_mismatched_checkpoints_are_clear_errors() {
+        let b = B::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        let mut model = tiny(&b, 1);
+        checkpoint::save(&path, &b, &mut model, None, &Metadata::default()).unwrap();
+        let mut copy = tiny(&b, 2);
+        checkpoint::load(&path, &b, &mut copy, None).unwrap();
+        assert_eq!(params(&b, &mut copy), params(&b, &mut model));
+
+        let bytes = std::fs::read(&path).unwrap();
+        let bad = dir.path().join("bad.safetensors");
+        std::fs::write(&bad, &bytes[..bytes.len() - 100]).unwrap();
+        let error = checkpoint::load(&bad, &b, &mut copy, None).unwrap_err();
+        assert!(matches!(error, CheckpointError::Format { .. }), "{error}");
+        assert!(error.to_string().contains("truncated"));
+        std::fs::write(&bad, b"garbage").unwrap();
+        assert!(matches!(checkpoint::load(&bad, &b, &mut copy, None), Err(CheckpointError::Format { .. })));
+        assert!(matches!(checkpoint::load(&dir.path().join("none"), &b, &mut copy, None), Err(CheckpointError::Io { .. })));
+
+        // A model of other sizes.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let config = IoEncoderConfig { grid_channels: 3, conv_channels: 3, height: 4, width: 4, output: 5 };
+        let mut other = Tiny { encoder: IoEncoder::new(&b, config, &mut rng), head: Linear::new(&b, 5, 3, true, &mut rng) };
+        let error = checkpoint::load(&path, &b, &mut other, None).unwrap_err().to_string();
+        assert!(error.contains("encoder.input_encoder.weight") && error.contains("shape"), "{error}");
+        // A model without the head's bias: the file holds a tensor the model lacks.
+        let mut headless = tiny(&b, 1);
+        headless.head.bias = None;
+        let error = checkpoint::load(&path, &b, &mut headless, None).unwrap_err().to_string();
+        assert!(error.contains("model.head.bias") && error.contains("does not belong"), "{error}");
+    }
+}

@@ -114,6 +114,8 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
     fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor);
     fn scale(&self, a: &mut Self::Tensor, factor: f64);
+    /// Sets every element to `value`, in place.
+    fn fill(&self, a: &mut Self::Tensor, value: f64);
     /// Adds `bias[j]` to every column `j` of a matrix.
     fn add_bias(&self, x: &mut Self::Tensor, bias: &Self::Tensor);
     /// Column sums of a matrix (a bias gradient).

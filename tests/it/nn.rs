@@ -177,7 +177,7 @@ proptest! {
             .map(|t| b.tensor_f64(&[batch, dirs * hidden], &r[t * batch * dirs * hidden..(t + 1) * batch * dirs * hidden]))
             .collect();
         let shape = [layers * dirs, batch, hidden];
-        let dx = lstm.backward(&b, &cache, &d_out, Some(&b.tensor_f64(&shape, &rh)), Some(&b.tensor_f64(&shape, &rc)));
+        let dx = lstm.backward(&b, &cache, &d_out, Some(&b.tensor_f64(&shape, &rh)), Some(&b.tensor_f64(&shape, &rc)), true);
         let dx: Vec<f64> = dx.iter().flat_map(|d| b.to_f64(d)).collect();
         check_gradient("lstm dx", &x, &dx, |v| loss(&lstm, v))?;
         // Every weight, by name.
@@ -301,8 +301,17 @@ mod checkpoints {
 
     fn tiny(b: &B, seed: u64) -> Tiny {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let config = IoEncoderConfig { grid_channels: 3, conv_channels: 2, height: 4, width: 4, output: 5 };
-        Tiny { encoder: IoEncoder::new(b, config, &mut rng), head: Linear::new(b, 5, 3, true, &mut rng) }
+        let config = IoEncoderConfig {
+            grid_channels: 3,
+            conv_channels: 2,
+            height: 4,
+            width: 4,
+            output: 5,
+        };
+        Tiny {
+            encoder: IoEncoder::new(b, config, &mut rng),
+            head: Linear::new(b, 5, 3, true, &mut rng),
+        }
     }
 
     /// One training step on a batch drawn from `data`; returns the loss.
@@ -386,19 +395,44 @@ mod checkpoints {
         assert!(matches!(error, CheckpointError::Format { .. }), "{error}");
         assert!(error.to_string().contains("truncated"));
         std::fs::write(&bad, b"garbage").unwrap();
-        assert!(matches!(checkpoint::load(&bad, &b, &mut copy, None), Err(CheckpointError::Format { .. })));
-        assert!(matches!(checkpoint::load(&dir.path().join("none"), &b, &mut copy, None), Err(CheckpointError::Io { .. })));
+        assert!(matches!(
+            checkpoint::load(&bad, &b, &mut copy, None),
+            Err(CheckpointError::Format { .. })
+        ));
+        assert!(matches!(
+            checkpoint::load(&dir.path().join("none"), &b, &mut copy, None),
+            Err(CheckpointError::Io { .. })
+        ));
 
         // A model of other sizes.
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let config = IoEncoderConfig { grid_channels: 3, conv_channels: 3, height: 4, width: 4, output: 5 };
-        let mut other = Tiny { encoder: IoEncoder::new(&b, config, &mut rng), head: Linear::new(&b, 5, 3, true, &mut rng) };
-        let error = checkpoint::load(&path, &b, &mut other, None).unwrap_err().to_string();
-        assert!(error.contains("encoder.input_encoder.weight") && error.contains("shape"), "{error}");
+        let config = IoEncoderConfig {
+            grid_channels: 3,
+            conv_channels: 3,
+            height: 4,
+            width: 4,
+            output: 5,
+        };
+        let mut other = Tiny {
+            encoder: IoEncoder::new(&b, config, &mut rng),
+            head: Linear::new(&b, 5, 3, true, &mut rng),
+        };
+        let error = checkpoint::load(&path, &b, &mut other, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("encoder.input_encoder.weight") && error.contains("shape"),
+            "{error}"
+        );
         // A model without the head's bias: the file holds a tensor the model lacks.
         let mut headless = tiny(&b, 1);
         headless.head.bias = None;
-        let error = checkpoint::load(&path, &b, &mut headless, None).unwrap_err().to_string();
-        assert!(error.contains("model.head.bias") && error.contains("does not belong"), "{error}");
+        let error = checkpoint::load(&path, &b, &mut headless, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("model.head.bias") && error.contains("does not belong"),
+            "{error}"
+        );
     }
 }

@@ -210,6 +210,7 @@ fn bidirectional_lstm_with_packed_sequences() {
         &steps(&b, &f, "r"),
         Some(&f.tensor(&b, "rh")),
         Some(&f.tensor(&b, "rc")),
+        true,
     );
     let dx: Vec<f32> = dx.iter().flat_map(|t| b.to_f32(t)).collect();
     assert_close("dx", &dx, f.values("dx"), 1e-5);
@@ -291,6 +292,7 @@ fn io_encoder_and_lstm_stack() {
         &steps(&b, &f, "r"),
         Some(&f.tensor(&b, "rh")),
         None,
+        true,
     );
     let mut d_pooled_rows = b.zeros(&[batch, 6]);
     for (ids, d) in token_steps.iter().zip(&d_inputs) {

@@ -9,6 +9,16 @@ use rayon::prelude::*;
 use super::gemm::{gemm, MatRef};
 use super::Elem;
 
+/// The columns `x_out` of an output row that read input column `x_out + kx - 1` inside the
+/// image, and the first input column they read.
+fn valid_span(kx: usize, w: usize) -> (std::ops::Range<usize>, usize) {
+    match kx {
+        0 => (1..w, 0),
+        1 => (0..w, 0),
+        _ => (0..w.saturating_sub(1), 1),
+    }
+}
+
 /// Fills `cols [C·9, H·W]` from one image `x [C, H, W]`.
 fn im2col<T: Elem>(x: &[T], channels: usize, h: usize, w: usize, cols: &mut [T]) {
     let hw = h * w;
@@ -17,22 +27,18 @@ fn im2col<T: Elem>(x: &[T], channels: usize, h: usize, w: usize, cols: &mut [T])
         for ky in 0..3 {
             for kx in 0..3 {
                 let row = &mut cols[(c * 9 + ky * 3 + kx) * hw..][..hw];
+                let (span, first) = valid_span(kx, w);
                 for y in 0..h {
-                    let sy = y as isize + ky as isize - 1;
                     let out = &mut row[y * w..(y + 1) * w];
-                    if sy < 0 || sy >= h as isize {
+                    let sy = y as isize + ky as isize - 1;
+                    if sy < 0 || sy >= h as isize || span.is_empty() {
                         out.fill(T::zero());
                         continue;
                     }
                     let src = &plane[sy as usize * w..(sy as usize + 1) * w];
-                    for (x_out, value) in out.iter_mut().enumerate() {
-                        let sx = x_out as isize + kx as isize - 1;
-                        *value = if sx < 0 || sx >= w as isize {
-                            T::zero()
-                        } else {
-                            src[sx as usize]
-                        };
-                    }
+                    out[..span.start].fill(T::zero());
+                    out[span.end..].fill(T::zero());
+                    out[span.clone()].copy_from_slice(&src[first..first + span.len()]);
                 }
             }
         }
@@ -47,17 +53,18 @@ fn col2im<T: Elem>(cols: &[T], channels: usize, h: usize, w: usize, dx: &mut [T]
         for ky in 0..3 {
             for kx in 0..3 {
                 let row = &cols[(c * 9 + ky * 3 + kx) * hw..][..hw];
+                let (span, first) = valid_span(kx, w);
                 for y in 0..h {
                     let sy = y as isize + ky as isize - 1;
-                    if sy < 0 || sy >= h as isize {
+                    if sy < 0 || sy >= h as isize || span.is_empty() {
                         continue;
                     }
-                    let base = c * hw + sy as usize * w;
-                    for x_out in 0..w {
-                        let sx = x_out as isize + kx as isize - 1;
-                        if sx >= 0 && sx < w as isize {
-                            dx[base + sx as usize] += row[y * w + x_out];
-                        }
+                    let target = &mut dx[c * hw + sy as usize * w..][first..first + span.len()];
+                    for (t, &v) in target
+                        .iter_mut()
+                        .zip(&row[y * w + span.start..y * w + span.end])
+                    {
+                        *t += v;
                     }
                 }
             }

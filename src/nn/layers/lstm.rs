@@ -51,6 +51,8 @@ pub struct LstmCache<B: Backend> {
     steps: Vec<Vec<StepCache<B>>>,
     /// Which rows are inside their sequence at step `t`.
     keep: Vec<Vec<bool>>,
+    /// Whether every row is inside its sequence at step `t` (no row selection needed).
+    full: Vec<bool>,
 }
 
 /// The outputs of the forward pass.
@@ -129,7 +131,9 @@ impl<B: Backend> Lstm<B> {
             layer_inputs: Vec::with_capacity(self.layers),
             steps: Vec::with_capacity(self.cells.len()),
             keep: keep.clone(),
+            full: keep.iter().map(|k| k.iter().all(|&x| x)).collect(),
         };
+        let full = cache.full.clone();
         let zero_state = backend.zeros(&[batch, h]);
         let mut layer_input: Vec<B::Tensor> = inputs.to_vec();
         let mut finals_h = Vec::with_capacity(self.cells.len());
@@ -156,9 +160,16 @@ impl<B: Backend> Lstm<B> {
                     let mut gates = backend.slice(&projected, 0, t * batch, batch);
                     backend.matmul_acc(&mut gates, &h_state, &cell.weight_hh.value, false, true);
                     let (h_new, c_new, activated) = backend.lstm_cell(&gates, &c_state);
-                    outputs[t] = backend.select_rows(&keep[t], &h_new, &zero_state);
-                    let h_next = backend.select_rows(&keep[t], &h_new, &h_state);
-                    let c_next = backend.select_rows(&keep[t], &c_new, &c_state);
+                    let (h_next, c_next) = if full[t] {
+                        outputs[t] = h_new.clone();
+                        (h_new, c_new.clone())
+                    } else {
+                        outputs[t] = backend.select_rows(&keep[t], &h_new, &zero_state);
+                        (
+                            backend.select_rows(&keep[t], &h_new, &h_state),
+                            backend.select_rows(&keep[t], &c_new, &c_state),
+                        )
+                    };
                     step_caches[t] = Some(StepCache {
                         h_prev: std::mem::replace(&mut h_state, h_next),
                         c_prev: std::mem::replace(&mut c_state, c_next),
@@ -205,7 +216,8 @@ impl<B: Backend> Lstm<B> {
 
     /// Backward pass from the gradients of the outputs (one `[B, directions·H]` per step) and,
     /// optionally, of the final states (`[layers·directions, B, H]` each). Accumulates the weight
-    /// gradients and returns the gradients of the inputs, one `[B, input_size]` per step.
+    /// gradients and, if `input_grad`, returns the gradients of the inputs, one `[B, input_size]`
+    /// per step (an empty vector otherwise).
     pub fn backward(
         &mut self,
         backend: &B,
@@ -213,6 +225,7 @@ impl<B: Backend> Lstm<B> {
         d_outputs: &[B::Tensor],
         d_h_n: Option<&B::Tensor>,
         d_c_n: Option<&B::Tensor>,
+        input_grad: bool,
     ) -> Vec<B::Tensor> {
         let steps = d_outputs.len();
         let batch = cache.lengths.len();
@@ -223,7 +236,11 @@ impl<B: Backend> Lstm<B> {
         for layer in (0..self.layers).rev() {
             let stacked = &cache.layer_inputs[layer];
             let inputs = backend.shape(stacked)[1];
-            let mut d_input = backend.zeros(&[steps * batch, inputs]);
+            let mut d_input = if layer > 0 || input_grad {
+                backend.zeros(&[steps * batch, inputs])
+            } else {
+                backend.zeros(&[0, inputs])
+            };
             for direction in 0..directions {
                 let index = layer * directions + direction;
                 let cell = &mut self.cells[index];
@@ -250,8 +267,14 @@ impl<B: Backend> Lstm<B> {
                         backend.slice(&d_layer_out[t], 1, direction * h, h)
                     };
                     let dh_total = backend.add(&d_out, &dh_next);
-                    let dh = backend.select_rows(keep, &dh_total, &zero_state);
-                    let dc = backend.select_rows(keep, &dc_next, &zero_state);
+                    let (dh, dc) = if cache.full[t] {
+                        (dh_total, dc_next.clone())
+                    } else {
+                        (
+                            backend.select_rows(keep, &dh_total, &zero_state),
+                            backend.select_rows(keep, &dc_next, &zero_state),
+                        )
+                    };
                     let (d_gates, dc_prev) = backend.lstm_cell_backward(
                         &step.activated,
                         &step.c_prev,
@@ -259,30 +282,39 @@ impl<B: Backend> Lstm<B> {
                         &dh,
                         &dc,
                     );
-                    backend.matmul_acc(
-                        &mut cell.weight_hh.grad,
-                        &d_gates,
-                        &step.h_prev,
-                        true,
-                        false,
-                    );
                     let dh_prev = backend.matmul(&d_gates, &cell.weight_hh.value, false, false);
                     // Past a sequence's end its output is a constant zero and its state passes
                     // through unchanged: only the state's gradient flows on.
-                    dh_next = backend.select_rows(keep, &dh_prev, &dh_next);
-                    dc_next = backend.select_rows(keep, &dc_prev, &dc_next);
+                    if cache.full[t] {
+                        dh_next = dh_prev;
+                        dc_next = dc_prev;
+                    } else {
+                        dh_next = backend.select_rows(keep, &dh_prev, &dh_next);
+                        dc_next = backend.select_rows(keep, &dc_prev, &dc_next);
+                    }
                     d_gates_all[t] = d_gates;
                 }
                 let d_gates = backend.concat(&d_gates_all.iter().collect::<Vec<_>>(), 0);
+                // The recurrent weights' gradient of all steps in one product:
+                // Σ_t dG_tᵀ · h_{t-1} = dGᵀ · H_prev.
+                let h_prev: Vec<&B::Tensor> = step_caches.iter().map(|s| &s.h_prev).collect();
+                let h_prev = backend.concat(&h_prev, 0);
+                backend.matmul_acc(&mut cell.weight_hh.grad, &d_gates, &h_prev, true, false);
                 backend.matmul_acc(&mut cell.weight_ih.grad, &d_gates, stacked, true, false);
                 let db = backend.sum_rows(&d_gates);
                 backend.add_assign(&mut cell.bias_ih.grad, &db);
                 backend.add_assign(&mut cell.bias_hh.grad, &db);
-                backend.matmul_acc(&mut d_input, &d_gates, &cell.weight_ih.value, false, false);
+                if layer > 0 || input_grad {
+                    backend.matmul_acc(&mut d_input, &d_gates, &cell.weight_ih.value, false, false);
+                }
             }
-            d_layer_out = (0..steps)
-                .map(|t| backend.slice(&d_input, 0, t * batch, batch))
-                .collect();
+            d_layer_out = if layer > 0 || input_grad {
+                (0..steps)
+                    .map(|t| backend.slice(&d_input, 0, t * batch, batch))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         }
         d_layer_out
     }

@@ -1,6 +1,7 @@
 //! Throughput of the CPU neural engine on the shapes of BENCHMARKS.md, for comparison with
 //! `scripts/torch_bench.py`: forward + backward + SGD update of (a) the IO encoder at batch
-//! 64 × 5 and (b) a 2-layer LSTM of hidden 256 (input 768) over 20 steps at batch 320.
+//! 64 × 5, (b) a 2-layer LSTM of hidden 256 (input 768) over 20 steps at batch 320, and (c) the
+//! whole synthesizer (paper sizes) at batch 64 on programs of 20 tokens.
 //!
 //! ```sh
 //! cargo run --release --example nn_throughput -- [STEPS]
@@ -9,7 +10,9 @@
 
 use std::time::Instant;
 
+use karel::lang::Token;
 use karel::model::io_encoder::{IoEncoder, IoEncoderConfig};
+use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
 use karel::nn::layers::Lstm;
 use karel::nn::optim::{Optimizer, OptimizerConfig};
 use karel::nn::param::zero_grads;
@@ -31,6 +34,7 @@ fn timed(steps: usize, mut step: impl FnMut()) -> (f64, f64) {
 }
 
 fn main() {
+    karel::nn::tune_allocator();
     let steps: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -89,6 +93,28 @@ fn main() {
     let per_step: u64 = 3 * ((768 * 1024 + 256 * 1024) + (256 * 1024 + 256 * 1024)) - 768 * 1024;
     let flops = (2 * per_step * 320 * 20) as f64;
     println!("lstm 2×256 over 20 steps, batch 320: best {best:.3} s, median {median:.3} s, {:.1} GFLOP/s ({threads} threads)", flops / best / 1e9);
+
+    let mut synthesizer = Synthesizer::new(&b, SynthesizerConfig::paper(), &mut rng);
+    let mut opt = Optimizer::new(OptimizerConfig::Sgd);
+    let programs: Vec<Vec<Token>> = (0..64)
+        .map(|_| {
+            (0..20)
+                .map(|_| Token::ALL[rng.random_range(4..43)])
+                .collect()
+        })
+        .collect();
+    let batch = SynthesizerBatch {
+        inputs: inputs.clone(),
+        outputs: outputs.clone(),
+        programs,
+    };
+    let (best, median) = timed(steps, || {
+        zero_grads(&b, &mut synthesizer);
+        let forward = synthesizer.forward_train(&b, &batch);
+        synthesizer.backward(&b, forward);
+        opt.update(&b, &mut synthesizer, 0.1);
+    });
+    println!("synthesizer batch 64 (× 5 pairs), 20 tokens: best {best:.3} s, median {median:.3} s ({threads} threads)");
 }
 
 #[global_allocator]

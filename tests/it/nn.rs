@@ -436,3 +436,174 @@ mod checkpoints {
         );
     }
 }
+
+mod models {
+    use karel::lang::Token;
+    use karel::model::io_encoder::{IoEncoder, IoEncoderConfig};
+    use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
+    use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
+    use karel::nn::param::{count_params, zero_grads, Module};
+    use karel::nn::{Backend, CpuBackend};
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn paper_parameter_counts() {
+        let b = CpuBackend::<f32>::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut encoder = IoEncoder::new(&b, IoEncoderConfig::paper(), &mut rng);
+        assert_eq!(count_params(&b, &mut encoder), 10_847_616);
+        let mut synthesizer = Synthesizer::new(&b, SynthesizerConfig::paper(), &mut rng);
+        assert_eq!(count_params(&b, &mut synthesizer), 12_446_592);
+    }
+
+    fn small() -> SynthesizerConfig {
+        let mut config = SynthesizerConfig::tiny();
+        config.io = IoEncoderConfig {
+            grid_channels: 3,
+            conv_channels: 2,
+            height: 4,
+            width: 4,
+            output: 6,
+        };
+        config.embedding = 5;
+        config.hidden = 4;
+        config.pairs = 2;
+        config
+    }
+
+    /// The synthesizer's backward pass against finite differences of its loss (f64).
+    #[test]
+    fn synthesizer_gradients() {
+        let b = CpuBackend::<f64>::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut model = Synthesizer::new(&b, small(), &mut rng);
+        let grid = |rng: &mut ChaCha8Rng| {
+            let v: Vec<f64> = (0..3 * 2 * 3 * 16).map(|_| rng.random::<f64>()).collect();
+            b.tensor_f64(&[6, 3, 4, 4], &v)
+        };
+        let batch = SynthesizerBatch {
+            inputs: grid(&mut rng),
+            outputs: grid(&mut rng),
+            programs: vec![
+                vec![Token::Def, Token::Run, Token::MOpen],
+                vec![Token::Move],
+                vec![
+                    Token::TurnLeft,
+                    Token::Move,
+                    Token::PutMarker,
+                    Token::MClose,
+                ],
+            ],
+        };
+        let forward = model.forward_train(&b, &batch);
+        assert_eq!(forward.tokens, 3 + 1 + 1 + 1 + 4 + 1);
+        model.backward(&b, forward);
+        let mut params = Vec::new();
+        model.visit_params("", &mut |name, p| {
+            params.push((
+                name.to_string(),
+                b.shape(&p.value),
+                b.to_f64(&p.value),
+                b.to_f64(&p.grad),
+            ))
+        });
+        for (name, shape, value, grad) in params {
+            // A few coordinates of every parameter.
+            for i in (0..value.len()).step_by((value.len() / 3).max(1)) {
+                let loss_at = |delta: f64| {
+                    let mut copy = model.clone();
+                    copy.visit_params("", &mut |n, p| {
+                        if n == name {
+                            let mut v = value.clone();
+                            v[i] += delta;
+                            p.value = b.tensor_f64(&shape, &v);
+                        }
+                    });
+                    copy.forward_train(&b, &batch).loss
+                };
+                let numeric = (loss_at(1e-6) - loss_at(-1e-6)) / 2e-6;
+                assert!(
+                    (numeric - grad[i]).abs() <= 1e-6 * numeric.abs().max(1.0),
+                    "{name}[{i}]: analytic {} numeric {numeric}",
+                    grad[i]
+                );
+            }
+        }
+    }
+
+    /// A few steps on a fixed tiny dataset: the loss goes down.
+    #[test]
+    fn synthesizer_loss_goes_down() {
+        let b = CpuBackend::<f32>::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut model = Synthesizer::new(&b, small(), &mut rng);
+        let v: Vec<f32> = (0..6 * 3 * 16).map(|_| rng.random::<f32>()).collect();
+        let batch = SynthesizerBatch {
+            inputs: b.tensor_f32(&[6, 3, 4, 4], &v),
+            outputs: b.tensor_f32(&[6, 3, 4, 4], &v),
+            programs: vec![
+                vec![Token::Move, Token::TurnLeft],
+                vec![Token::PutMarker],
+                vec![Token::Move],
+            ],
+        };
+        let mut opt = Optimizer::new(OptimizerConfig::adam());
+        let mut losses = Vec::new();
+        for _ in 0..30 {
+            zero_grads(&b, &mut model);
+            let forward = model.forward_train(&b, &batch);
+            losses.push(forward.loss);
+            model.backward(&b, forward);
+            clip_grad_norm(&b, &mut model, 1.0);
+            opt.update(&b, &mut model, 0.05);
+        }
+        assert!(losses[29] < losses[0] * 0.5, "{losses:?}");
+    }
+}
+
+#[test]
+fn lstm_static_input_equals_concatenated_input() {
+    let b = B64::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (batch, dynamic, fixed, hidden, steps) = (3, 2, 3, 4, 4);
+    let lengths = [4, 1, 3];
+    for bidirectional in [false, true] {
+        let lstm = Lstm::new(&b, dynamic + fixed, hidden, 2, bidirectional, &mut rng);
+        let xs: Vec<_> = (0..steps)
+            .map(|_| b.tensor_f64(&[batch, dynamic], &random(batch * dynamic, &mut rng)))
+            .collect();
+        let s = b.tensor_f64(&[batch, fixed], &random(batch * fixed, &mut rng));
+        let joined: Vec<_> = xs.iter().map(|x| b.concat(&[x, &s], 1)).collect();
+        let (a, cache_a) = lstm.forward(&b, &joined, &lengths);
+        let (c, cache_c) = lstm.forward_with_static(&b, &xs, Some(&s), &lengths);
+        let close = |x: &[f64], y: &[f64]| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-12);
+        for (ya, yc) in a.outputs.iter().zip(&c.outputs) {
+            assert!(close(&b.to_f64(ya), &b.to_f64(yc)));
+        }
+        let d: Vec<_> = (0..steps)
+            .map(|_| {
+                b.tensor_f64(
+                    &[batch, lstm.directions() * hidden],
+                    &random(batch * lstm.directions() * hidden, &mut rng),
+                )
+            })
+            .collect();
+        let (mut la, mut lc) = (lstm.clone(), lstm.clone());
+        let dx_a = la.backward(&b, &cache_a, &d, None, None, true);
+        let (dx_c, ds) = lc.backward_with_static(&b, &cache_c, &d, None, None, true);
+        let mut ds_expected = b.zeros(&[batch, fixed]);
+        for (da, dc) in dx_a.iter().zip(&dx_c) {
+            assert!(close(&b.to_f64(&b.slice(da, 1, 0, dynamic)), &b.to_f64(dc)));
+            b.add_assign(&mut ds_expected, &b.slice(da, 1, dynamic, fixed));
+        }
+        assert!(close(&b.to_f64(&ds.unwrap()), &b.to_f64(&ds_expected)));
+        let mut grads_a = Vec::new();
+        la.visit_params("", &mut |_, p| grads_a.push(b.to_f64(&p.grad)));
+        let mut grads_c = Vec::new();
+        lc.visit_params("", &mut |_, p| grads_c.push(b.to_f64(&p.grad)));
+        for (ga, gc) in grads_a.iter().zip(&grads_c) {
+            assert!(close(ga, gc));
+        }
+    }
+}

@@ -53,6 +53,8 @@ pub struct LstmCache<B: Backend> {
     keep: Vec<Vec<bool>>,
     /// Whether every row is inside its sequence at step `t` (no row selection needed).
     full: Vec<bool>,
+    /// The static part of the first layer's input, if any.
+    static_input: Option<B::Tensor>,
 }
 
 /// The outputs of the forward pass.
@@ -120,6 +122,21 @@ impl<B: Backend> Lstm<B> {
         inputs: &[B::Tensor],
         lengths: &[usize],
     ) -> (LstmOutput<B>, LstmCache<B>) {
+        self.forward_with_static(backend, inputs, None, lengths)
+    }
+
+    /// Like [`Lstm::forward`], with the first layer's input made of a part that changes with the
+    /// step (`inputs`, `[B, input_size − S]` each) followed by a part that does not
+    /// (`static_input`, `[B, S]`, the same at every step). The result is that of `forward` on the
+    /// concatenated inputs, but the static part's projection is computed once instead of at
+    /// every step.
+    pub fn forward_with_static(
+        &self,
+        backend: &B,
+        inputs: &[B::Tensor],
+        static_input: Option<&B::Tensor>,
+        lengths: &[usize],
+    ) -> (LstmOutput<B>, LstmCache<B>) {
         let steps = inputs.len();
         let batch = lengths.len();
         let h = self.hidden;
@@ -132,6 +149,7 @@ impl<B: Backend> Lstm<B> {
             steps: Vec::with_capacity(self.cells.len()),
             keep: keep.clone(),
             full: keep.iter().map(|k| k.iter().all(|&x| x)).collect(),
+            static_input: static_input.cloned(),
         };
         let full = cache.full.clone();
         let zero_state = backend.zeros(&[batch, h]);
@@ -143,8 +161,21 @@ impl<B: Backend> Lstm<B> {
             let mut direction_outputs: Vec<Vec<B::Tensor>> = Vec::with_capacity(self.directions());
             for direction in 0..self.directions() {
                 let cell = &self.cells[layer * self.directions() + direction];
-                // Input projections of all steps at once: [T·B, 4H].
-                let mut projected = backend.matmul(&stacked, &cell.weight_ih.value, false, true);
+                // Input projections of all steps at once: [T·B, 4H]; a static part of the
+                // first layer's input is projected once, [B, 4H], and added at every step.
+                let (dynamic_weight, static_projection) = match (layer, static_input) {
+                    (0, Some(s)) => {
+                        let (dynamic, fixed) = split_weight(backend, &cell.weight_ih.value, s);
+                        (Some(dynamic), Some(backend.matmul(s, &fixed, false, true)))
+                    }
+                    _ => (None, None),
+                };
+                let mut projected = backend.matmul(
+                    &stacked,
+                    dynamic_weight.as_ref().unwrap_or(&cell.weight_ih.value),
+                    false,
+                    true,
+                );
                 backend.add_bias(&mut projected, &cell.bias_ih.value);
                 backend.add_bias(&mut projected, &cell.bias_hh.value);
                 let mut h_state = zero_state.clone();
@@ -158,6 +189,9 @@ impl<B: Backend> Lstm<B> {
                 };
                 for t in order {
                     let mut gates = backend.slice(&projected, 0, t * batch, batch);
+                    if let Some(fixed) = &static_projection {
+                        backend.add_assign(&mut gates, fixed);
+                    }
                     backend.matmul_acc(&mut gates, &h_state, &cell.weight_hh.value, false, true);
                     let (h_new, c_new, activated) = backend.lstm_cell(&gates, &c_state);
                     let (h_next, c_next) = if full[t] {
@@ -227,6 +261,22 @@ impl<B: Backend> Lstm<B> {
         d_c_n: Option<&B::Tensor>,
         input_grad: bool,
     ) -> Vec<B::Tensor> {
+        self.backward_with_static(backend, cache, d_outputs, d_h_n, d_c_n, input_grad)
+            .0
+    }
+
+    /// [`Lstm::backward`] after [`Lstm::forward_with_static`]: also returns the gradient of the
+    /// static input (`[B, S]`, when `input_grad` and there was one).
+    pub fn backward_with_static(
+        &mut self,
+        backend: &B,
+        cache: &LstmCache<B>,
+        d_outputs: &[B::Tensor],
+        d_h_n: Option<&B::Tensor>,
+        d_c_n: Option<&B::Tensor>,
+        input_grad: bool,
+    ) -> (Vec<B::Tensor>, Option<B::Tensor>) {
+        let mut d_static: Option<B::Tensor> = None;
         let steps = d_outputs.len();
         let batch = cache.lengths.len();
         let h = self.hidden;
@@ -300,12 +350,53 @@ impl<B: Backend> Lstm<B> {
                 let h_prev: Vec<&B::Tensor> = step_caches.iter().map(|s| &s.h_prev).collect();
                 let h_prev = backend.concat(&h_prev, 0);
                 backend.matmul_acc(&mut cell.weight_hh.grad, &d_gates, &h_prev, true, false);
-                backend.matmul_acc(&mut cell.weight_ih.grad, &d_gates, stacked, true, false);
+                let static_part = if layer == 0 {
+                    cache.static_input.as_ref()
+                } else {
+                    None
+                };
+                let input_weight = match static_part {
+                    Some(s) => {
+                        // dW = [dGᵀ · X_dynamic ‖ (Σ_t dG_t)ᵀ · S]; dS = (Σ_t dG_t) · W_static.
+                        let (dynamic, fixed) = split_weight(backend, &cell.weight_ih.value, s);
+                        let mut d_sum = backend.slice(&d_gates, 0, 0, batch);
+                        for t in 1..steps {
+                            backend.add_assign(
+                                &mut d_sum,
+                                &backend.slice(&d_gates, 0, t * batch, batch),
+                            );
+                        }
+                        let d_dynamic = backend.matmul(&d_gates, stacked, true, false);
+                        let d_fixed = backend.matmul(&d_sum, s, true, false);
+                        backend.add_assign(
+                            &mut cell.weight_ih.grad,
+                            &backend.concat(&[&d_dynamic, &d_fixed], 1),
+                        );
+                        if input_grad {
+                            let d = backend.matmul(&d_sum, &fixed, false, false);
+                            match &mut d_static {
+                                Some(total) => backend.add_assign(total, &d),
+                                None => d_static = Some(d),
+                            }
+                        }
+                        dynamic
+                    }
+                    None => {
+                        backend.matmul_acc(
+                            &mut cell.weight_ih.grad,
+                            &d_gates,
+                            stacked,
+                            true,
+                            false,
+                        );
+                        cell.weight_ih.value.clone()
+                    }
+                };
                 let db = backend.sum_rows(&d_gates);
                 backend.add_assign(&mut cell.bias_ih.grad, &db);
                 backend.add_assign(&mut cell.bias_hh.grad, &db);
                 if layer > 0 || input_grad {
-                    backend.matmul_acc(&mut d_input, &d_gates, &cell.weight_ih.value, false, false);
+                    backend.matmul_acc(&mut d_input, &d_gates, &input_weight, false, false);
                 }
             }
             d_layer_out = if layer > 0 || input_grad {
@@ -316,8 +407,23 @@ impl<B: Backend> Lstm<B> {
                 Vec::new()
             };
         }
-        d_layer_out
+        (d_layer_out, d_static)
     }
+}
+
+/// Splits a first-layer input weight `[4H, in]` into the columns of the dynamic input and those
+/// of the static input `s` (`[B, S]`, the last `S` columns).
+fn split_weight<B: Backend>(
+    backend: &B,
+    weight: &B::Tensor,
+    s: &B::Tensor,
+) -> (B::Tensor, B::Tensor) {
+    let inputs = backend.shape(weight)[1];
+    let fixed = backend.shape(s)[1];
+    (
+        backend.slice(weight, 1, 0, inputs - fixed),
+        backend.slice(weight, 1, inputs - fixed, fixed),
+    )
 }
 
 impl<B: Backend> Module<B> for Lstm<B> {

@@ -91,7 +91,6 @@ pub struct TrainForward<B: Backend> {
 
 struct Cache<B: Backend> {
     io: IoEncoderCache<B>,
-    io_embedding: B::Tensor,
     /// Per step: the token of every stream.
     step_ids: Vec<Vec<u32>>,
     lstm: LstmCache<B>,
@@ -204,7 +203,6 @@ impl<B: Backend> Synthesizer<B> {
             correct,
             cache: Cache {
                 io,
-                io_embedding,
                 step_ids,
                 lstm,
                 pooled,

@@ -1,7 +1,15 @@
 //! SED's networks, built from the layers of [`crate::nn`].
 //!
 //! - [`io_encoder`]: the shared IO encoder ("IOEmbed", LGRL's task encoder);
-//! - [`synthesizer`]: the LGRL synthesizer.
+//! - [`synthesizer`]: the LGRL synthesizer;
+//! - [`trace_embed`]: TraceEmbed's encoder of execution-trace states;
+//! - [`debugger`]: the SED debugger (IOEmbed, program encoder, TraceEmbed, edit decoder);
+//! - [`grids`]: worlds to grid tensors;
+//! - [`preset`]: named model sizes (`paper`, `tiny`) and parameter summaries.
 
+pub mod debugger;
+pub mod grids;
 pub mod io_encoder;
+pub mod preset;
 pub mod synthesizer;
+pub mod trace_embed;

@@ -13,6 +13,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::debugger::count_correct;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
 use crate::lang::{Token, VOCAB_SIZE};
 use crate::nn::layers::{Embedding, Linear, Lstm, LstmCache};
@@ -186,17 +187,7 @@ impl<B: Backend> Synthesizer<B> {
             })
             .collect();
         let (loss, d_logits, tokens) = backend.cross_entropy(&logits, &targets, IGNORE, None);
-        let predictions = backend.to_f32(&logits);
-        let correct = targets
-            .iter()
-            .enumerate()
-            .filter(|&(row, &t)| {
-                let scores = &predictions[row * VOCAB_SIZE..(row + 1) * VOCAB_SIZE];
-                let best =
-                    (0..VOCAB_SIZE).fold(0, |b, j| if scores[j] > scores[b] { j } else { b });
-                t != IGNORE && best as u32 == t
-            })
-            .count();
+        let correct = count_correct(&backend.to_f32(&logits), &targets, VOCAB_SIZE, IGNORE);
         TrainForward {
             loss,
             tokens,
@@ -239,6 +230,57 @@ impl<B: Backend> Synthesizer<B> {
         }
         let d_io = d_io.expect("the decoder had a static input");
         self.encoder.backward(backend, &cache.io, &d_io);
+    }
+}
+
+impl<B: Backend> Synthesizer<B> {
+    /// Greedy decoding of `N` tasks (`[N · pairs, …]` grids): at each step the most likely token,
+    /// until `</S>` or `max_len` tokens. Returns the programs' tokens (without `<S>`/`</S>`).
+    pub fn decode_greedy(
+        &self,
+        backend: &B,
+        inputs: &B::Tensor,
+        outputs: &B::Tensor,
+        max_len: usize,
+    ) -> Vec<Vec<Token>> {
+        let pairs = self.config.pairs;
+        let n = backend.shape(inputs)[0] / pairs;
+        let (io_embedding, _) = self.encoder.forward(backend, inputs, outputs);
+        let stepper = self.decoder.stepper(backend, Some(&io_embedding));
+        let mut state = self.decoder.zero_state(backend, n * pairs);
+        let mut current = vec![Token::Start; n];
+        let mut programs: Vec<Vec<Token>> = vec![Vec::new(); n];
+        let mut done = vec![false; n];
+        for _ in 0..=max_len {
+            if done.iter().all(|&d| d) {
+                break;
+            }
+            let ids: Vec<u32> = current
+                .iter()
+                .flat_map(|t| std::iter::repeat_n(t.id() as u32, pairs))
+                .collect();
+            let x = self.embedding.forward(backend, &ids);
+            let (y, next) = self.decoder.step(backend, &stepper, &state, &x);
+            state = next;
+            let (pooled, _) = backend.max_groups(&y, pairs);
+            let logits = backend.to_f32(&self.output.forward(backend, &pooled));
+            for b in 0..n {
+                if done[b] {
+                    continue;
+                }
+                let scores = &logits[b * VOCAB_SIZE..(b + 1) * VOCAB_SIZE];
+                let best =
+                    (0..VOCAB_SIZE).fold(0, |a, j| if scores[j] > scores[a] { j } else { a });
+                let token = Token::from_id(best as u8).unwrap_or(Token::End);
+                if token == Token::End || programs[b].len() >= max_len {
+                    done[b] = true;
+                } else {
+                    programs[b].push(token);
+                    current[b] = token;
+                }
+            }
+        }
+        programs
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod conformance;
 mod data;
 mod lang;
+mod models;
 mod nn;
 mod props;
 mod regressions;

@@ -411,6 +411,140 @@ impl<B: Backend> Lstm<B> {
     }
 }
 
+/// The recurrent state of a unidirectional LSTM during step-by-step decoding: `h` and `c` of
+/// every layer, `[B, H]` each.
+#[derive(Clone, Debug)]
+pub struct LstmState<B: Backend> {
+    pub h: Vec<B::Tensor>,
+    pub c: Vec<B::Tensor>,
+}
+
+impl<B: Backend> LstmState<B> {
+    /// Keeps rows `rows` of every state, in that order (beam reordering).
+    pub fn select(&self, backend: &B, rows: &[u32]) -> LstmState<B> {
+        LstmState {
+            h: self
+                .h
+                .iter()
+                .map(|t| backend.gather_rows(t, rows))
+                .collect(),
+            c: self
+                .c
+                .iter()
+                .map(|t| backend.gather_rows(t, rows))
+                .collect(),
+        }
+    }
+}
+
+/// Step-by-step decoding with a unidirectional LSTM whose first-layer input may end with a static
+/// part (see [`Lstm::forward_with_static`]): the static projection and both biases are folded
+/// into one `[B, 4H]` term computed once.
+#[derive(Clone, Debug)]
+pub struct LstmStepper<B: Backend> {
+    /// The first layer's input weight restricted to the dynamic input.
+    dynamic_weight: B::Tensor,
+    /// `static · W_staticᵀ + b_ih + b_hh` of the first layer, `[B, 4H]` (or `[1, 4H]` without a
+    /// static input, broadcast by [`Backend::add_bias`]).
+    first_offset: B::Tensor,
+    static_rows: bool,
+}
+
+impl<B: Backend> LstmStepper<B> {
+    /// Keeps rows `rows` of the static term (beam reordering).
+    pub fn select(&self, backend: &B, rows: &[u32]) -> LstmStepper<B> {
+        let mut next = self.clone();
+        if self.static_rows {
+            next.first_offset = backend.gather_rows(&self.first_offset, rows);
+        }
+        next
+    }
+}
+
+impl<B: Backend> Lstm<B> {
+    /// The zero state of `batch` sequences.
+    pub fn zero_state(&self, backend: &B, batch: usize) -> LstmState<B> {
+        let zero = backend.zeros(&[batch, self.hidden]);
+        LstmState {
+            h: vec![zero.clone(); self.layers],
+            c: vec![zero; self.layers],
+        }
+    }
+
+    /// Prepares step-by-step decoding; `static_input` is `[B, S]` as in
+    /// [`Lstm::forward_with_static`]. Unidirectional LSTMs only.
+    pub fn stepper(&self, backend: &B, static_input: Option<&B::Tensor>) -> LstmStepper<B> {
+        assert!(
+            !self.bidirectional,
+            "step-by-step decoding needs a unidirectional LSTM"
+        );
+        let cell = &self.cells[0];
+        let biases = backend.add(&cell.bias_ih.value, &cell.bias_hh.value);
+        match static_input {
+            Some(s) => {
+                let (dynamic, fixed) = split_weight(backend, &cell.weight_ih.value, s);
+                let mut offset = backend.matmul(s, &fixed, false, true);
+                backend.add_bias(&mut offset, &biases);
+                LstmStepper {
+                    dynamic_weight: dynamic,
+                    first_offset: offset,
+                    static_rows: true,
+                }
+            }
+            None => LstmStepper {
+                dynamic_weight: cell.weight_ih.value.clone(),
+                first_offset: backend.reshape(&biases, &[4 * self.hidden]),
+                static_rows: false,
+            },
+        }
+    }
+
+    /// One step: `input` is `[B, dynamic input]`; returns the last layer's output `[B, H]` and the
+    /// new state. Equal to one step of [`Lstm::forward_with_static`].
+    pub fn step(
+        &self,
+        backend: &B,
+        stepper: &LstmStepper<B>,
+        state: &LstmState<B>,
+        input: &B::Tensor,
+    ) -> (B::Tensor, LstmState<B>) {
+        let mut next = LstmState {
+            h: Vec::with_capacity(self.layers),
+            c: Vec::with_capacity(self.layers),
+        };
+        let mut x = input.clone();
+        for layer in 0..self.layers {
+            let cell = &self.cells[layer];
+            let mut gates = if layer == 0 {
+                let mut g = backend.matmul(&x, &stepper.dynamic_weight, false, true);
+                if stepper.static_rows {
+                    backend.add_assign(&mut g, &stepper.first_offset);
+                } else {
+                    backend.add_bias(&mut g, &stepper.first_offset);
+                }
+                g
+            } else {
+                let mut g = backend.matmul(&x, &cell.weight_ih.value, false, true);
+                backend.add_bias(&mut g, &cell.bias_ih.value);
+                backend.add_bias(&mut g, &cell.bias_hh.value);
+                g
+            };
+            backend.matmul_acc(
+                &mut gates,
+                &state.h[layer],
+                &cell.weight_hh.value,
+                false,
+                true,
+            );
+            let (h, c, _) = backend.lstm_cell(&gates, &state.c[layer]);
+            x = h.clone();
+            next.h.push(h);
+            next.c.push(c);
+        }
+        (x, next)
+    }
+}
+
 /// Splits a first-layer input weight `[4H, in]` into the columns of the dynamic input and those
 /// of the static input `s` (`[B, S]`, the last `S` columns).
 fn split_weight<B: Backend>(

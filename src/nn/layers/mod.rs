@@ -12,4 +12,4 @@ pub use batchnorm::BatchNorm2d;
 pub use conv::Conv2d;
 pub use embedding::Embedding;
 pub use linear::Linear;
-pub use lstm::{Lstm, LstmCache, LstmOutput};
+pub use lstm::{Lstm, LstmCache, LstmOutput, LstmState, LstmStepper};

@@ -8,7 +8,8 @@
 //!   traces and the token ↔ trace-step links of TraceEmbed, and an AST-walking oracle.
 //! - [`data`]: tasks and dataset formats, the task generator, the mutator, edit sequences.
 //! - [`nn`]: the neural engine: backend trait, CPU backend, layers, optimisers, checkpoints.
-//! - [`model`]: SED's networks (the IO encoder so far).
+//! - [`model`]: SED's networks: the LGRL synthesizer and the debugger with TraceEmbed; presets.
+//! - [`train`]: training runs (checkpoints, exact resumption, validation, metrics, plots).
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
 //! - [`fuzzing`]: the oracles of the fuzz targets, shared with the regression tests.
@@ -22,5 +23,6 @@ pub mod fuzzing;
 pub mod lang;
 pub mod model;
 pub mod nn;
+pub mod train;
 pub mod vm;
 pub mod world;

@@ -7,8 +7,10 @@ mod batch;
 mod data;
 mod edit;
 mod gen;
+mod infer;
 mod program;
 mod run;
+mod train;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -49,6 +51,16 @@ enum Command {
     Mutate(edit::MutateArgs),
     /// Edit ops between two programs (python-Levenshtein's alignment and the debugger's ops).
     Edits(edit::EditsArgs),
+    /// Train the synthesizer or the debugger (checkpoints, --resume, validation, metrics log).
+    Train(train::TrainArgs),
+    /// Inspect model presets (parameter counts per component).
+    Model(train::ModelArgs),
+    /// Draw the loss and accuracy curves of training runs (SVG).
+    Plot(train::PlotArgs),
+    /// Synthesize programs for a split with a trained synthesizer; write its wrong programs.
+    Synthesize(infer::SynthesizeArgs),
+    /// Evaluate trained models on a split, or on the mutation benchmark.
+    Eval(infer::EvalArgs),
 }
 
 /// Exit status of a command that completed but whose subject failed (e.g. a crash).
@@ -68,6 +80,11 @@ pub fn main() -> ExitCode {
         Command::Data(args) => data::data(args),
         Command::Mutate(args) => edit::mutate(args),
         Command::Edits(args) => edit::edits(args),
+        Command::Train(args) => train::train_command(args),
+        Command::Model(args) => train::model_command(args),
+        Command::Plot(args) => train::plot_command(args),
+        Command::Synthesize(args) => infer::synthesize(args),
+        Command::Eval(args) => infer::eval(args),
     };
     match result {
         Ok(code) => code,

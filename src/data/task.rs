@@ -52,6 +52,30 @@ impl Task {
         &self.examples[self.examples.len().min(GIVEN_EXAMPLES)..]
     }
 
+    /// Whether `program` turns each example's input into its output (strict mode, 1000 steps: a
+    /// crash or a timeout fails the example).
+    pub fn passes(program: &Program, examples: &[Example]) -> Vec<bool> {
+        let chunk = vm::compile(program);
+        let mut machine = Vm::new();
+        examples
+            .iter()
+            .map(|example| {
+                let mut world = example.input.clone();
+                let run = machine.run(&chunk, &mut world, &RunConfig::default());
+                matches!(run.outcome(), Outcome::Ok) && world == example.output
+            })
+            .collect()
+    }
+
+    /// Parses `tokens` and counts the given examples it passes and whether it passes all
+    /// examples (given and held out); `None` if the tokens do not parse.
+    pub fn score(&self, tokens: &[crate::lang::Token]) -> Option<(usize, bool)> {
+        let program = crate::lang::parse_tokens(tokens, &Default::default()).ok()?;
+        let passed = Task::passes(&program, &self.examples);
+        let given = passed[..self.given().len()].iter().filter(|&&p| p).count();
+        Some((given, passed.iter().all(|&p| p)))
+    }
+
     /// Checks that the program turns every input into its output (strict mode, 1000 steps).
     pub fn replay(&self) -> Result<(), ReplayError> {
         let chunk = vm::compile(&self.program);

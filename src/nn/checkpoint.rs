@@ -176,6 +176,8 @@ pub fn load<B: Backend>(
     };
     module.visit_params("model", &mut |name, p| read(name, &mut p.value));
     module.visit_buffers("model", &mut |name, t| read(name, t));
+    // Without an optimizer to fill, its tensors are simply not read (loading for inference).
+    let with_optimizer = optimizer.is_some();
     if let Some(opt) = optimizer {
         let config: Option<OptimizerConfig> = info
             .get("optimizer")
@@ -209,18 +211,52 @@ pub fn load<B: Backend>(
     if let Some(extra) = file
         .names()
         .into_iter()
-        .find(|n| !used.contains(*n) && (n.starts_with("model.") || n.starts_with("optim.")))
+        .find(|n| {
+            !used.contains(*n)
+                && (n.starts_with("model.") || (with_optimizer && n.starts_with("optim.")))
+        })
     {
         return Err(CheckpointError::Mismatch {
             path: display,
             message: format!("tensor `{extra}` does not belong to this model"),
         });
     }
+    Ok(user_metadata(info))
+}
+
+/// The trainer's entries of a checkpoint's metadata (without the format and optimizer keys).
+fn user_metadata(info: HashMap<String, String>) -> Metadata {
     let mut metadata = Metadata::default();
     for (k, v) in info {
         if k != FORMAT_KEY && k != "optimizer" && k != "optimizer_step" {
             metadata.entries.insert(k, v);
         }
     }
-    Ok(metadata)
+    metadata
+}
+
+/// Reads only the metadata of a checkpoint (to learn which model and configuration it holds),
+/// checking that the file is a whole karel-sed checkpoint.
+pub fn read_metadata(path: &Path) -> Result<Metadata, CheckpointError> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
+        path: display.clone(),
+        message: e.to_string(),
+    };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format_error)?;
+    SafeTensors::deserialize(&bytes).map_err(format_error)?;
+    let info = header.metadata().clone().unwrap_or_default();
+    if info.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) {
+        return Err(CheckpointError::Mismatch {
+            path: display,
+            message: format!(
+                "not a karel-sed checkpoint (expected metadata {FORMAT_KEY} = {FORMAT:?})"
+            ),
+        });
+    }
+    Ok(user_metadata(info))
 }

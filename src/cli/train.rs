@@ -1,0 +1,522 @@
+//! `karel train`, `karel model`, `karel plot`: training runs, model summaries, metric curves.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::dataset::read_all;
+use crate::data::edits::FirstToken;
+use crate::data::mutate::MutatorConfig;
+use crate::data::repair::RepairConfig;
+use crate::data::task::Task;
+use crate::model::debugger::{Debugger, DebuggerConfig};
+use crate::model::preset::{preset_summary, ParamSummary, Preset};
+use crate::model::synthesizer::{Synthesizer, SynthesizerConfig};
+use crate::nn::checkpoint;
+use crate::nn::optim::{Optimizer, OptimizerConfig, StepDecay};
+use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
+use crate::train::synthesizer::SynthesizerSource;
+use crate::train::{
+    checkpoint_config, checkpoint_step, model_metadata, read_metadata, train, Cpu, Outcome, Run,
+    RunDir, TrainSettings,
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainArgs {
+    #[command(subcommand)]
+    model: TrainModel,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrainModel {
+    /// Train the LGRL synthesizer on a task split.
+    Synthesizer {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Train the debugger: mutation pre-training, or fine-tuning on a synthesizer's wrong programs.
+    Debugger {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// `pretrain`: fresh mutants of the training programs (--data is a task split);
+        /// `finetune`: wrong programs written by `karel synthesize --wrong-out` (--data and --val
+        /// are such files).
+        #[arg(long, value_enum, default_value_t = Stage::Pretrain)]
+        stage: Stage,
+        /// Leave out TraceEmbed (the paper's "No TraceEmbed" debugger).
+        #[arg(long)]
+        no_trace_embed: bool,
+        /// Start from this checkpoint's weights and optimizer state, with the step counter at 0
+        /// (SED's `--pretrained entire-model::…` for fine-tuning).
+        #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
+        init: Option<PathBuf>,
+        /// Relative weights of 1, 2, 3, … mutations per pre-training example.
+        #[arg(long, value_name = "W1,W2,...", default_value = "1,1,1")]
+        mutations: String,
+        /// Step limit of the traces given to the debugger (SED's loaders cut at 250).
+        #[arg(long, default_value_t = 250)]
+        trace_steps: u32,
+        /// Reproduce the original mutator's quirks (see `karel mutate --help`).
+        #[arg(long)]
+        compat_original: bool,
+        /// Feed `<UNK>` as the first "last token", as SED's training code does by mistake.
+        #[arg(long)]
+        compat_first_token: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    Pretrain,
+    Finetune,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Training data.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation data.
+    #[arg(long)]
+    val: PathBuf,
+    /// Use only the first N validation items (validation decodes every item).
+    #[arg(long, default_value_t = 500)]
+    val_size: usize,
+    /// Run directory: settings.json, checkpoint.safetensors, metrics.jsonl.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Model sizes.
+    #[arg(long, value_enum, default_value_t = Preset::Tiny)]
+    preset: Preset,
+    /// Total optimizer steps.
+    #[arg(long, default_value_t = 10_000)]
+    steps: u64,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Optimizer (default: SGD for the paper preset, as SED; Adam for tiny, which trains faster).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Learning rate (default: 1 for SGD, 0.001 for Adam).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Multiply the learning rate by --decay-rate every this many steps.
+    #[arg(long, default_value_t = 100_000)]
+    decay_every: u64,
+    #[arg(long, default_value_t = 0.5)]
+    decay_rate: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Go through the data in file order instead of a fresh permutation per epoch (as SED).
+    #[arg(long)]
+    no_shuffle: bool,
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    #[arg(long, default_value_t = 1000)]
+    validate_every: u64,
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    /// Continue the run in --out from its checkpoint (its settings and model configuration are
+    /// kept; --steps may extend it).
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl CommonArgs {
+    fn settings(&self) -> TrainSettings {
+        let kind = self.optimizer.unwrap_or(match self.preset {
+            Preset::Paper => OptimizerKind::Sgd,
+            Preset::Tiny => OptimizerKind::Adam,
+        });
+        let (optimizer, lr) = match kind {
+            OptimizerKind::Sgd => (OptimizerConfig::Sgd, 1.0),
+            OptimizerKind::Adam => (OptimizerConfig::adam(), 1e-3),
+        };
+        TrainSettings {
+            steps: self.steps,
+            batch: self.batch,
+            optimizer,
+            schedule: StepDecay {
+                lr: self.lr.unwrap_or(lr),
+                every: self.decay_every,
+                rate: self.decay_rate,
+            },
+            clip: self.clip,
+            seed: self.seed,
+            checkpoint_every: self.checkpoint_every,
+            validate_every: self.validate_every,
+            log_every: self.log_every,
+        }
+    }
+}
+
+/// A run's starting point: fresh, resumed, or initialised from another checkpoint.
+struct Start<C> {
+    config: C,
+    settings: TrainSettings,
+    step: u64,
+    /// Checkpoint to load weights (and optimizer state) from.
+    load: Option<PathBuf>,
+}
+
+fn start<C>(
+    common: &CommonArgs,
+    kind: &str,
+    fresh: C,
+    init: Option<&Path>,
+    extra: &[(&str, String)],
+) -> Result<Start<C>>
+where
+    C: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let dir = RunDir::new(&common.out);
+    let checkpoint = dir.checkpoint();
+    if common.resume {
+        let metadata = read_metadata(&checkpoint)
+            .with_context(|| format!("cannot resume from {}", checkpoint.display()))?;
+        let config: C = checkpoint_config(&checkpoint, &metadata, kind)?;
+        for (key, value) in extra {
+            if metadata.get(key) != Some(value.as_str()) {
+                bail!(
+                    "{} was trained with {key} = {}, not {value}",
+                    checkpoint.display(),
+                    metadata.get(key).unwrap_or("(unset)")
+                );
+            }
+        }
+        let mut settings: TrainSettings = serde_json::from_str(
+            metadata
+                .get("settings")
+                .context("the checkpoint has no training settings")?,
+        )?;
+        settings.steps = common.steps.max(settings.steps);
+        let step = checkpoint_step(&metadata)?;
+        return Ok(Start {
+            config,
+            settings,
+            step,
+            load: Some(checkpoint),
+        });
+    }
+    if checkpoint.exists() {
+        bail!(
+            "{} already holds a run; continue it with --resume, or choose another --out",
+            common.out.display()
+        );
+    }
+    let config = match init {
+        Some(path) => {
+            let metadata = read_metadata(path)?;
+            let config: C = checkpoint_config(path, &metadata, kind)?;
+            config
+        }
+        None => fresh,
+    };
+    Ok(Start {
+        config,
+        settings: common.settings(),
+        step: 0,
+        load: init.map(Path::to_path_buf),
+    })
+}
+
+fn load_tasks(path: &Path) -> Result<Vec<Task>> {
+    let (tasks, _) = read_all(path, None, false)?;
+    if tasks.is_empty() {
+        bail!("{} holds no tasks", path.display());
+    }
+    Ok(tasks)
+}
+
+fn report(outcome: Outcome, dir: &Path) -> ExitCode {
+    match outcome {
+        Outcome::Finished => {
+            eprintln!(
+                "done: {} (metrics in {})",
+                RunDir::new(dir).checkpoint().display(),
+                RunDir::new(dir).metrics().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Outcome::Interrupted(step) => {
+            eprintln!(
+                "interrupted: checkpoint of step {step} saved in {}; continue with --resume",
+                RunDir::new(dir).checkpoint().display()
+            );
+            ExitCode::from(130)
+        }
+    }
+}
+
+fn write_settings(dir: &Path, value: serde_json::Value) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = RunDir::new(dir).settings();
+    crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&value)?.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
+    let backend = Cpu::new();
+    match args.model {
+        TrainModel::Synthesizer { common } => {
+            let start = start::<SynthesizerConfig>(
+                &common,
+                "synthesizer",
+                common.preset.synthesizer(),
+                None,
+                &[],
+            )?;
+            let tasks = Arc::new(load_tasks(&common.data)?);
+            let mut val = load_tasks(&common.val)?;
+            val.truncate(common.val_size);
+            let mut model = Synthesizer::new(
+                &backend,
+                start.config,
+                &mut ChaCha8Rng::seed_from_u64(start.settings.seed),
+            );
+            let mut optimizer = Optimizer::new(start.settings.optimizer);
+            if let Some(path) = &start.load {
+                checkpoint::load(path, &backend, &mut model, Some(&mut optimizer))?;
+            }
+            write_settings(
+                &common.out,
+                serde_json::json!({
+                    "model": "synthesizer", "config": start.config, "settings": start.settings,
+                    "data": common.data, "val": common.val, "val_size": val.len(),
+                }),
+            )?;
+            let source = Arc::new(SynthesizerSource {
+                tasks,
+                batch: start.settings.batch,
+                pairs: start.config.pairs,
+                seed: start.settings.seed,
+                shuffle: !common.no_shuffle,
+            });
+            let batch = start.settings.batch;
+            let run = Run {
+                dir: RunDir::new(&common.out),
+                settings: start.settings,
+                metadata: model_metadata("synthesizer", &start.config),
+                start: start.step,
+                validate: Box::new(move |b, m: &mut Synthesizer<Cpu>| {
+                    crate::train::synthesizer::validate(b, m, &val, batch)
+                }),
+                progress: !common.quiet,
+            };
+            let outcome = train(&backend, &mut model, &mut optimizer, source, run)?;
+            Ok(report(outcome, &common.out))
+        }
+        TrainModel::Debugger {
+            common,
+            stage,
+            no_trace_embed,
+            init,
+            mutations,
+            trace_steps,
+            compat_original,
+            compat_first_token,
+        } => {
+            let n_dist: Vec<f64> = mutations
+                .split(',')
+                .map(|w| w.trim().parse::<f64>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("--mutations `{mutations}` is not a list of weights"))?;
+            if n_dist.is_empty() || n_dist.iter().any(|&w| w < 0.0) || n_dist.iter().sum::<f64>() <= 0.0 {
+                bail!("--mutations needs non-negative weights with a positive sum");
+            }
+            let stage_name = match stage {
+                Stage::Pretrain => "pretrain",
+                Stage::Finetune => "finetune",
+            };
+            let start = start::<DebuggerConfig>(
+                &common,
+                "debugger",
+                common.preset.debugger(!no_trace_embed),
+                init.as_deref(),
+                &[("stage", stage_name.to_string())],
+            )?;
+            let repair = RepairConfig {
+                n_dist,
+                mutator: MutatorConfig { compat_original },
+                trace_steps,
+                first_token: if compat_first_token {
+                    FirstToken::CompatUnknown
+                } else {
+                    FirstToken::Start
+                },
+            };
+            let (data, val_data) = match stage {
+                Stage::Pretrain => (
+                    RepairData::Mutations(Arc::new(load_tasks(&common.data)?)),
+                    RepairData::Mutations(Arc::new({
+                        let mut v = load_tasks(&common.val)?;
+                        v.truncate(common.val_size);
+                        v
+                    })),
+                ),
+                Stage::Finetune => (
+                    RepairData::Records(Arc::new(read_records(&common.data)?)),
+                    RepairData::Records(Arc::new({
+                        let mut v = read_records(&common.val)?;
+                        v.truncate(common.val_size);
+                        v
+                    })),
+                ),
+            };
+            if data.is_empty() {
+                bail!("{} holds no training items", common.data.display());
+            }
+            let val = validation_items(&val_data, &repair);
+            let config = start.config;
+            let mut model =
+                Debugger::new(&backend, config, &mut ChaCha8Rng::seed_from_u64(start.settings.seed));
+            let mut optimizer = Optimizer::new(start.settings.optimizer);
+            if let Some(path) = &start.load {
+                checkpoint::load(path, &backend, &mut model, Some(&mut optimizer))?;
+                if !common.resume {
+                    // Fine-tuning from a pre-trained model: the step counter restarts at 0.
+                    optimizer.step = 0;
+                    optimizer.config = start.settings.optimizer;
+                    if !matches!(optimizer.config, OptimizerConfig::Adam { .. }) {
+                        optimizer.moments.clear();
+                    }
+                }
+            }
+            write_settings(
+                &common.out,
+                serde_json::json!({
+                    "model": "debugger", "stage": stage_name, "config": config,
+                    "settings": start.settings, "data": common.data, "val": common.val,
+                    "val_size": val.len(), "mutations": repair.n_dist, "trace_steps": trace_steps,
+                    "compat_original": compat_original, "compat_first_token": compat_first_token,
+                    "init": init,
+                }),
+            )?;
+            let source = Arc::new(DebuggerSource {
+                data,
+                config: repair,
+                batch: start.settings.batch,
+                pairs: config.pairs,
+                trace: config.trace.is_some(),
+                seed: start.settings.seed,
+                shuffle: !common.no_shuffle,
+            });
+            let mut metadata = model_metadata("debugger", &config);
+            metadata.set("stage", stage_name);
+            let batch = start.settings.batch;
+            let run = Run {
+                dir: RunDir::new(&common.out),
+                settings: start.settings,
+                metadata,
+                start: start.step,
+                validate: Box::new(move |b, m: &mut Debugger<Cpu>| {
+                    crate::train::debugger::validate(b, m, &val, batch)
+                }),
+                progress: !common.quiet,
+            };
+            let outcome = train(&backend, &mut model, &mut optimizer, source, run)?;
+            Ok(report(outcome, &common.out))
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    #[command(subcommand)]
+    command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Parameter counts of a preset's synthesizer, debugger and debugger without TraceEmbed, per
+    /// component.
+    Summary {
+        #[arg(long, value_enum, default_value_t = Preset::Paper)]
+        preset: Preset,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn model_command(args: ModelArgs) -> Result<ExitCode> {
+    match args.command {
+        ModelCommand::Summary { preset, json } => {
+            let summary = preset_summary(preset);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                let print = |name: &str, s: &ParamSummary| {
+                    println!("{name}: {} parameters", group(s.total));
+                    for (component, count) in &s.components {
+                        println!("  {component:<26} {:>12}", group(*count));
+                    }
+                };
+                println!("preset {}", preset.name());
+                print("synthesizer", &summary.synthesizer);
+                print("debugger", &summary.debugger);
+                print("debugger without TraceEmbed", &summary.debugger_no_trace_embed);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `12446592` as `12,446,592`.
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlotArgs {
+    /// Metrics logs (`metrics.jsonl` of run directories, or run directories).
+    #[arg(required = true)]
+    logs: Vec<PathBuf>,
+    /// Metrics to draw, one panel each.
+    #[arg(long, value_delimiter = ',', default_value = "loss,accuracy")]
+    metrics: Vec<String>,
+    /// Output picture (SVG).
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+pub(crate) fn plot_command(args: PlotArgs) -> Result<ExitCode> {
+    let logs: Vec<PathBuf> = args
+        .logs
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                RunDir::new(p).metrics()
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    crate::train::metrics::plot(&logs, &args.metrics, &args.out)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}

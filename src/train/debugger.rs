@@ -1,0 +1,326 @@
+//! Training the SED debugger.
+//!
+//! - **Pre-training** (stage 1): every time a task is drawn, its gold program is mutated afresh
+//!   (1–3 mutations by default, [`RepairConfig::n_dist`]); the source is the mutant, with its
+//!   traces on the 5 given inputs (cut at [`RepairConfig::trace_steps`], 250 as in SED), and the
+//!   target is the gold program.
+//! - **Fine-tuning** (stage 2): fixed records of a task and a wrong program the synthesizer
+//!   wrote for it (`karel synthesize --data … --wrong-out …`: the program parses and fails at least
+//!   one given example).
+//!
+//! Validation measures the teacher-forced loss and op accuracy, and the share of validation
+//! items whose greedy repair passes all 6 examples.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use super::{batch_indices, stream_rng, BatchSource, Cpu, StepStats, Trainee};
+use crate::data::edits::{FirstToken, TeacherForcing};
+use crate::data::jsonl::{parse_task, task_to_line};
+use crate::data::repair::{bench_item, given_traces, repair_example, task_rng, RepairConfig};
+use crate::data::task::{Example, Task};
+use crate::lang::{parse_tokens, Token};
+use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
+use crate::vm::Trace;
+
+/// Longest op sequence greedy repair produces (the reference's debugger beam search stops at 100).
+pub const MAX_EDIT_OPS: usize = 100;
+
+/// A program to repair, ready for the debugger.
+#[derive(Clone, Debug)]
+pub struct RepairItem {
+    pub source: Vec<Token>,
+    /// The task's given examples.
+    pub examples: Vec<Example>,
+    pub traces: Vec<Trace>,
+    pub teacher: TeacherForcing,
+}
+
+impl RepairItem {
+    /// The item that repairs `source` (which must parse) into `task`'s program.
+    pub fn new(task: &Task, source: Vec<Token>, trace_steps: u32, first: FirstToken) -> Option<Self> {
+        let program = parse_tokens(&source, &Default::default()).ok()?;
+        Some(RepairItem {
+            traces: given_traces(&program, task, trace_steps),
+            teacher: TeacherForcing::new(&source, &task.program.tokens(), first),
+            examples: task.given().to_vec(),
+            source,
+        })
+    }
+}
+
+/// A training batch: the debugger's inputs and the teacher-forced targets.
+pub struct RepairBatch {
+    pub batch: DebuggerBatch<Cpu>,
+    pub targets: Vec<TeacherForcing>,
+}
+
+/// Builds the batch of `items`.
+pub fn repair_batch(backend: &Cpu, items: &[RepairItem], pairs: usize, trace: bool) -> RepairBatch {
+    let views: Vec<DebugItem> = items
+        .iter()
+        .map(|i| DebugItem {
+            source: &i.source,
+            examples: &i.examples,
+            traces: &i.traces,
+        })
+        .collect();
+    RepairBatch {
+        batch: DebuggerBatch::new(backend, &views, pairs, trace),
+        targets: items.iter().map(|i| i.teacher.clone()).collect(),
+    }
+}
+
+/// A task and a wrong program for it (fine-tuning data).
+#[derive(Clone, Debug)]
+pub struct RepairRecord {
+    pub task: Task,
+    pub source: Vec<Token>,
+}
+
+impl RepairRecord {
+    /// The record as a standard dataset line with a `source_tokens` field.
+    pub fn to_line(&self) -> String {
+        let mut record: Value = serde_json::from_str(&task_to_line(&self.task)).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &mut record {
+            let tokens: Vec<&str> = self.source.iter().map(|t| t.text()).collect();
+            fields.insert("source_tokens".into(), json!(tokens));
+        }
+        record.to_string()
+    }
+}
+
+/// Reads fine-tuning records (standard dataset lines with `source_tokens`).
+pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut records = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), number + 1);
+        let task = parse_task(line, &Default::default()).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let value: Value = serde_json::from_str(line).with_context(at)?;
+        let Some(tokens) = value["source_tokens"].as_array() else {
+            bail!("{}: no `source_tokens` (is this a fine-tuning file written by `karel synthesize --wrong-out`?)", at());
+        };
+        let source = tokens
+            .iter()
+            .map(|t| t.as_str().and_then(Token::from_text))
+            .collect::<Option<Vec<Token>>>()
+            .with_context(|| format!("{}: `source_tokens` holds something that is not a token", at()))?;
+        records.push(RepairRecord { task, source });
+    }
+    Ok(records)
+}
+
+/// Where the debugger's training programs come from.
+pub enum RepairData {
+    /// Fresh mutants of the gold programs (pre-training).
+    Mutations(Arc<Vec<Task>>),
+    /// Fixed wrong programs (fine-tuning).
+    Records(Arc<Vec<RepairRecord>>),
+}
+
+impl RepairData {
+    pub fn len(&self) -> usize {
+        match self {
+            RepairData::Mutations(t) => t.len(),
+            RepairData::Records(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Training batches of the debugger.
+pub struct DebuggerSource {
+    pub data: RepairData,
+    pub config: RepairConfig,
+    pub batch: usize,
+    pub pairs: usize,
+    pub trace: bool,
+    pub seed: u64,
+    pub shuffle: bool,
+}
+
+impl DebuggerSource {
+    /// The item of slot `slot` of step `step`, for data index `index` (`None` if the program
+    /// cannot be mutated, or a record's program does not parse).
+    fn item(&self, step: u64, slot: usize, index: usize) -> Option<RepairItem> {
+        match &self.data {
+            RepairData::Mutations(tasks) => {
+                let task = &tasks[index];
+                let mut rng = stream_rng(self.seed, step, slot as u64);
+                let example = repair_example(task, None, &self.config, &mut rng).ok()?;
+                Some(RepairItem {
+                    source: example.mutant.tokens(),
+                    examples: task.given().to_vec(),
+                    traces: example.traces,
+                    teacher: example.teacher,
+                })
+            }
+            RepairData::Records(records) => {
+                let r = &records[index];
+                RepairItem::new(&r.task, r.source.clone(), self.config.trace_steps, self.config.first_token)
+            }
+        }
+    }
+}
+
+impl BatchSource for DebuggerSource {
+    type Batch = RepairBatch;
+
+    fn batch(&self, backend: &Cpu, step: u64) -> RepairBatch {
+        let indices = batch_indices(self.seed, step, self.batch, self.data.len(), self.shuffle);
+        let items: Vec<RepairItem> = indices
+            .par_iter()
+            .enumerate()
+            .filter_map(|(slot, &index)| self.item(step, slot, index))
+            .collect();
+        repair_batch(backend, &items, self.pairs, self.trace)
+    }
+}
+
+impl Trainee for Debugger<Cpu> {
+    type Batch = RepairBatch;
+
+    fn train_step(&mut self, backend: &Cpu, batch: &RepairBatch) -> StepStats {
+        let forward = self.forward_train(backend, &batch.batch, &batch.targets);
+        let stats = StepStats {
+            loss: forward.loss,
+            tokens: forward.tokens,
+            correct: forward.correct,
+        };
+        self.backward(backend, forward, &batch.batch);
+        stats
+    }
+}
+
+/// Fixed validation items: one mutant per task drawn from the task's own random stream (seeded
+/// by its guid, like SED's validation mutations), or the records' programs.
+pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, RepairItem)> {
+    match data {
+        RepairData::Mutations(tasks) => tasks
+            .par_iter()
+            .filter_map(|task| {
+                let example = repair_example(task, None, config, &mut task_rng(&task.guid)).ok()?;
+                Some((
+                    task.clone(),
+                    RepairItem {
+                        source: example.mutant.tokens(),
+                        examples: task.given().to_vec(),
+                        traces: example.traces,
+                        teacher: example.teacher,
+                    },
+                ))
+            })
+            .collect(),
+        RepairData::Records(records) => records
+            .par_iter()
+            .filter_map(|r| {
+                let item = RepairItem::new(&r.task, r.source.clone(), config.trace_steps, config.first_token)?;
+                Some((r.task.clone(), item))
+            })
+            .collect(),
+    }
+}
+
+/// Greedy repairs of `items`, in batches.
+pub fn repair_items(backend: &Cpu, model: &Debugger<Cpu>, items: &[RepairItem], batch: usize) -> Vec<Vec<Token>> {
+    let trace = model.trace_embed.is_some();
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(batch.max(1)) {
+        let b = repair_batch(backend, chunk, model.config.pairs, trace);
+        out.extend(model.repair_greedy(backend, &b.batch, MAX_EDIT_OPS));
+    }
+    out
+}
+
+/// Validation metrics: teacher-forced loss and op accuracy (batch statistics, on a copy of the
+/// model so that the running statistics are not touched), the share of items whose greedy repair
+/// passes all 6 examples, and the share repaired to exactly the gold program.
+pub fn validate(
+    backend: &Cpu,
+    model: &Debugger<Cpu>,
+    items: &[(Task, RepairItem)],
+    batch: usize,
+) -> Vec<(String, f64)> {
+    let pairs = model.config.pairs;
+    let trace = model.trace_embed.is_some();
+    let plain: Vec<RepairItem> = items.iter().map(|(_, i)| i.clone()).collect();
+    let mut scratch = model.clone();
+    let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
+    for chunk in plain.chunks(batch.max(1)) {
+        let b = repair_batch(backend, chunk, pairs, trace);
+        let forward = scratch.forward_train(backend, &b.batch, &b.targets);
+        loss += forward.loss * forward.tokens as f64;
+        tokens += forward.tokens;
+        correct += forward.correct;
+    }
+    let repaired = repair_items(backend, model, &plain, batch);
+    let (mut passed, mut exact) = (0usize, 0usize);
+    for ((task, _), program) in items.iter().zip(&repaired) {
+        passed += matches!(task.score(program), Some((_, true))) as usize;
+        exact += (*program == task.program.tokens()) as usize;
+    }
+    let n = items.len().max(1) as f64;
+    vec![
+        ("loss".into(), loss / tokens.max(1) as f64),
+        ("accuracy".into(), correct as f64 / tokens.max(1) as f64),
+        ("repaired".into(), passed as f64 / n),
+        ("exact_match".into(), exact as f64 / n),
+    ]
+}
+
+/// One row of the mutation benchmark: items with `k` mutations, how many greedy repair made pass
+/// all 6 examples, and how many it turned back into the gold program.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BenchRow {
+    pub k: usize,
+    pub items: usize,
+    pub repaired: usize,
+    pub exact: usize,
+}
+
+/// The mutation benchmark (the paper's Figure 3) with greedy repair, for k = 1..=`max_k`.
+pub fn mutation_bench(
+    backend: &Cpu,
+    model: &Debugger<Cpu>,
+    tasks: &[Task],
+    max_k: usize,
+    config: &RepairConfig,
+    batch: usize,
+) -> Vec<BenchRow> {
+    (1..=max_k)
+        .map(|k| {
+            let items: Vec<(Task, RepairItem)> = tasks
+                .par_iter()
+                .filter_map(|task| {
+                    let bench = bench_item(task, k, &config.mutator).ok()?;
+                    let item = RepairItem::new(task, bench.mutant.tokens(), config.trace_steps, config.first_token)?;
+                    Some((task.clone(), item))
+                })
+                .collect();
+            let plain: Vec<RepairItem> = items.iter().map(|(_, i)| i.clone()).collect();
+            let repaired = repair_items(backend, model, &plain, batch);
+            let mut row = BenchRow {
+                k,
+                items: items.len(),
+                repaired: 0,
+                exact: 0,
+            };
+            for ((task, _), program) in items.iter().zip(&repaired) {
+                row.repaired += matches!(task.score(program), Some((_, true))) as usize;
+                row.exact += (*program == task.program.tokens()) as usize;
+            }
+            row
+        })
+        .collect()
+}

@@ -1,0 +1,410 @@
+//! Training runs: the loop shared by the synthesizer and the debugger, with checkpoints, exact
+//! resumption, validation, a JSON-lines metrics log and progress bars.
+//!
+//! - [`synthesizer`]: LGRL training batches and validation (loss, token accuracy, greedy exact
+//!   match and generalization);
+//! - [`debugger`]: mutation pre-training and fine-tuning batches, validation (loss, op accuracy,
+//!   share of validation mutants repaired);
+//! - [`metrics`]: the metrics log and `karel plot`.
+//!
+//! **A run directory** holds `settings.json` (what the run was started with), `checkpoint.safetensors`
+//! (the latest checkpoint: model, optimizer, and in its metadata the model configuration, the
+//! settings and the step) and `metrics.jsonl`. **Resumption is exact**: the batch of step `s` is
+//! a pure function of the run's seed, `s` and the data (an epoch's order is a permutation seeded
+//! by the epoch; an example's mutations by its step and slot), so the data position and every
+//! random stream are restored from the step alone; the model and optimizer come from the
+//! checkpoint. A run resumed from step `s` therefore computes exactly what the uninterrupted run
+//! computes after step `s`. Checkpoints are written atomically every `checkpoint_every` steps,
+//! at the end, and when Ctrl-C stops the run; a non-finite loss or gradient stops it with an
+//! error and leaves the last good checkpoint in place.
+
+pub mod debugger;
+pub mod metrics;
+pub mod synthesizer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::nn::checkpoint::{self, Metadata};
+use crate::nn::optim::{clip_grad_norm, grad_norm, Optimizer, OptimizerConfig, StepDecay};
+use crate::nn::param::{zero_grads, Module};
+use crate::nn::CpuBackend;
+
+/// The backend training runs on.
+pub type Cpu = CpuBackend<f32>;
+
+/// Hyper-parameters and bookkeeping intervals of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// Total optimizer steps.
+    pub steps: u64,
+    pub batch: usize,
+    pub optimizer: OptimizerConfig,
+    /// Learning rate `lr · rate^⌊step / every⌋`.
+    pub schedule: StepDecay,
+    /// Global gradient-norm clip (0: none).
+    pub clip: f64,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub validate_every: u64,
+    pub log_every: u64,
+}
+
+impl TrainSettings {
+    /// SED's recipe: SGD, lr 1, clip 1, batch 64, lr halved every 100k steps.
+    pub fn paper(steps: u64) -> TrainSettings {
+        TrainSettings {
+            steps,
+            batch: 64,
+            optimizer: OptimizerConfig::Sgd,
+            schedule: StepDecay {
+                lr: 1.0,
+                every: 100_000,
+                rate: 0.5,
+            },
+            clip: 1.0,
+            seed: 0,
+            checkpoint_every: 1000,
+            validate_every: 1000,
+            log_every: 50,
+        }
+    }
+}
+
+/// What one training step measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    pub loss: f64,
+    /// Predictions counted in the loss, and how many were ranked first.
+    pub tokens: usize,
+    pub correct: usize,
+}
+
+/// A model that the loop can train: forward and backward of one batch.
+pub trait Trainee: Module<Cpu> {
+    type Batch: Send + 'static;
+    /// Runs forward and backward on `batch`, accumulating gradients.
+    fn train_step(&mut self, backend: &Cpu, batch: &Self::Batch) -> StepStats;
+}
+
+/// Where the batches come from: the batch of step `s` must depend on `s` only.
+pub trait BatchSource: Send + Sync + 'static {
+    type Batch: Send + 'static;
+    fn batch(&self, backend: &Cpu, step: u64) -> Self::Batch;
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped by Ctrl-C after checkpointing this step.
+    Interrupted(u64),
+}
+
+/// The paths of a run directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: &Path) -> RunDir {
+        RunDir {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.safetensors")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    pub fn settings(&self) -> PathBuf {
+        self.root.join("settings.json")
+    }
+}
+
+/// Set by Ctrl-C: the loop checkpoints and stops at the end of the current step.
+fn interrupt_flag() -> &'static AtomicBool {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler_flag = flag.clone();
+        // Without a handler (e.g. one is already installed) Ctrl-C simply ends the process; the
+        // last periodic checkpoint is intact either way.
+        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+        flag
+    })
+}
+
+/// A deterministic random stream for `(seed, a, b)`.
+pub fn stream_rng(seed: u64, a: u64, b: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    rng.set_stream(b);
+    rng
+}
+
+/// The example indices of step `step`'s batch over a dataset of `len` items: epochs go through a
+/// permutation seeded by the epoch number (or in file order when `shuffle` is off).
+pub fn batch_indices(seed: u64, step: u64, batch: usize, len: usize, shuffle: bool) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let len = len.max(1) as u64;
+    let mut cached: Option<(u64, Vec<usize>)> = None;
+    (0..batch as u64)
+        .map(|slot| {
+            let global = step * batch as u64 + slot;
+            let (epoch, position) = (global / len, (global % len) as usize);
+            if !shuffle {
+                return position;
+            }
+            let perm = match &cached {
+                Some((e, p)) if *e == epoch => p,
+                _ => {
+                    let mut p: Vec<usize> = (0..len as usize).collect();
+                    p.shuffle(&mut stream_rng(seed, epoch, u64::MAX));
+                    cached = Some((epoch, p));
+                    &cached.as_ref().expect("just set").1
+                }
+            };
+            perm[position]
+        })
+        .collect()
+}
+
+/// Everything a run needs besides the model.
+pub struct Run<'a, M> {
+    pub dir: RunDir,
+    pub settings: TrainSettings,
+    /// Entries saved in every checkpoint's metadata (model kind and configuration, stage, …).
+    pub metadata: Metadata,
+    /// First step to run (the checkpoint's step when resuming).
+    pub start: u64,
+    /// Validation: returns named metrics of the model.
+    pub validate: Box<dyn FnMut(&Cpu, &mut M) -> Vec<(String, f64)> + 'a>,
+    pub progress: bool,
+}
+
+/// Saves a run's checkpoint with its step.
+fn save<M: Module<Cpu>>(
+    run: &Run<M>,
+    backend: &Cpu,
+    model: &mut M,
+    optimizer: &Optimizer<Cpu>,
+    step: u64,
+) -> Result<()> {
+    let mut metadata = run.metadata.clone();
+    metadata.set("step", step.to_string());
+    metadata.set("settings", serde_json::to_string(&run.settings)?);
+    checkpoint::save(&run.dir.checkpoint(), backend, model, Some(optimizer), &metadata)?;
+    Ok(())
+}
+
+/// Trains `model` from `run.start` to `run.settings.steps`.
+pub fn train<M, S>(
+    backend: &Cpu,
+    model: &mut M,
+    optimizer: &mut Optimizer<Cpu>,
+    source: Arc<S>,
+    mut run: Run<M>,
+) -> Result<Outcome>
+where
+    M: Trainee<Batch = S::Batch> + 'static,
+    S: BatchSource,
+{
+    let settings = run.settings.clone();
+    std::fs::create_dir_all(&run.dir.root)
+        .with_context(|| format!("cannot create {}", run.dir.root.display()))?;
+    let mut log = metrics::MetricsLog::open(&run.dir.metrics(), run.start)?;
+    let interrupted = interrupt_flag();
+    interrupted.store(false, Ordering::SeqCst);
+    // Batches are made on another thread while the model computes.
+    let (sender, receiver) = sync_channel::<S::Batch>(2);
+    let loader_backend = backend.clone();
+    let (start, total) = (run.start, settings.steps);
+    let loader = std::thread::spawn(move || {
+        for step in start..total {
+            if sender.send(source.batch(&loader_backend, step)).is_err() {
+                break;
+            }
+        }
+    });
+    let bar = if run.progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(start);
+    bar.reset_eta();
+    let started = Instant::now();
+    let (mut loss_sum, mut tokens, mut correct, mut norm_sum, mut window) = (0.0, 0, 0, 0.0, 0);
+    let mut window_start = Instant::now();
+    let mut outcome = Outcome::Finished;
+    for step in start..total {
+        let batch = receiver
+            .recv()
+            .context("the data loader stopped unexpectedly")?;
+        zero_grads(backend, model);
+        let stats = model.train_step(backend, &batch);
+        let norm = if settings.clip > 0.0 {
+            clip_grad_norm(backend, model, settings.clip)
+        } else {
+            grad_norm(backend, model)
+        };
+        if !stats.loss.is_finite() || !norm.is_finite() {
+            drop(receiver);
+            let _ = loader.join();
+            bail!(
+                "training diverged at step {step}: loss {}, gradient norm {norm}; the last good \
+                 checkpoint is kept in {} (lower the learning rate or the clip and resume)",
+                stats.loss,
+                run.dir.checkpoint().display()
+            );
+        }
+        let lr = settings.schedule.at(step);
+        optimizer.update(backend, model, lr);
+        let done = step + 1;
+        loss_sum += stats.loss;
+        norm_sum += norm;
+        tokens += stats.tokens;
+        correct += stats.correct;
+        window += 1;
+        bar.set_position(done);
+        if done % settings.log_every.max(1) == 0 || done == total {
+            let seconds = window_start.elapsed().as_secs_f64();
+            let mean_loss = loss_sum / window as f64;
+            log.write(json!({
+                "step": done,
+                "split": "train",
+                "loss": mean_loss,
+                "accuracy": correct as f64 / tokens.max(1) as f64,
+                "grad_norm": norm_sum / window as f64,
+                "lr": lr,
+                "steps_per_s": window as f64 / seconds.max(1e-9),
+                "elapsed_s": started.elapsed().as_secs_f64(),
+            }))?;
+            bar.set_message(format!(
+                "loss {mean_loss:.4} acc {:.3}",
+                correct as f64 / tokens.max(1) as f64
+            ));
+            (loss_sum, tokens, correct, norm_sum, window) = (0.0, 0, 0, 0.0, 0);
+            window_start = Instant::now();
+        }
+        if done % settings.validate_every.max(1) == 0 || done == total {
+            let values = (run.validate)(backend, model);
+            let mut record = serde_json::Map::new();
+            record.insert("step".into(), json!(done));
+            record.insert("split".into(), json!("val"));
+            for (name, value) in &values {
+                record.insert(name.clone(), json!(value));
+            }
+            log.write(serde_json::Value::Object(record))?;
+            let summary: Vec<String> = values
+                .iter()
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
+            bar.println(format!("step {done}: validation {}", summary.join(", ")));
+        }
+        let stop = interrupted.load(Ordering::SeqCst);
+        if done % settings.checkpoint_every.max(1) == 0 || done == total || stop {
+            save(&run, backend, model, optimizer, done)?;
+        }
+        if stop {
+            outcome = Outcome::Interrupted(done);
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    drop(receiver);
+    let _ = loader.join();
+    Ok(outcome)
+}
+
+/// Reads a checkpoint's metadata without loading a model.
+pub fn read_metadata(path: &Path) -> Result<Metadata> {
+    Ok(checkpoint::read_metadata(path)?)
+}
+
+/// The step a checkpoint was saved at.
+pub fn checkpoint_step(metadata: &Metadata) -> Result<u64> {
+    metadata
+        .get("step")
+        .context("the checkpoint has no step")?
+        .parse()
+        .context("the checkpoint's step is not a number")
+}
+
+/// Metadata key naming the model a checkpoint holds (`synthesizer` or `debugger`).
+pub const KIND_KEY: &str = "model";
+/// Metadata key of the model configuration (JSON).
+pub const CONFIG_KEY: &str = "model_config";
+
+/// The metadata that identifies a model in a checkpoint.
+pub fn model_metadata(kind: &str, config: &impl Serialize) -> Metadata {
+    let mut metadata = Metadata::default();
+    metadata.set(KIND_KEY, kind);
+    metadata.set(
+        CONFIG_KEY,
+        serde_json::to_string(config).expect("configurations serialize"),
+    );
+    metadata
+}
+
+/// The configuration of a checkpoint's model, checking that it holds a `kind` model.
+pub fn checkpoint_config<C: serde::de::DeserializeOwned>(
+    path: &Path,
+    metadata: &Metadata,
+    kind: &str,
+) -> Result<C> {
+    match metadata.get(KIND_KEY) {
+        Some(k) if k == kind => {}
+        Some(other) => bail!("{} holds a {other}, not a {kind}", path.display()),
+        None => bail!("{} does not say which model it holds", path.display()),
+    }
+    let text = metadata
+        .get(CONFIG_KEY)
+        .with_context(|| format!("{} has no model configuration", path.display()))?;
+    serde_json::from_str(text)
+        .with_context(|| format!("{}: unreadable model configuration", path.display()))
+}
+
+/// Loads a synthesizer checkpoint for inference.
+pub fn load_synthesizer(
+    backend: &Cpu,
+    path: &Path,
+) -> Result<crate::model::synthesizer::Synthesizer<Cpu>> {
+    let metadata = read_metadata(path)?;
+    let config = checkpoint_config(path, &metadata, "synthesizer")?;
+    let mut model = crate::model::synthesizer::Synthesizer::new(
+        backend,
+        config,
+        &mut ChaCha8Rng::seed_from_u64(0),
+    );
+    checkpoint::load(path, backend, &mut model, None)?;
+    Ok(model)
+}
+
+/// Loads a debugger checkpoint for inference.
+pub fn load_debugger(backend: &Cpu, path: &Path) -> Result<crate::model::debugger::Debugger<Cpu>> {
+    let metadata = read_metadata(path)?;
+    let config = checkpoint_config(path, &metadata, "debugger")?;
+    let mut model =
+        crate::model::debugger::Debugger::new(backend, config, &mut ChaCha8Rng::seed_from_u64(0));
+    checkpoint::load(path, backend, &mut model, None)?;
+    Ok(model)
+}

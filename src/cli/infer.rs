@@ -188,14 +188,20 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         let synthesizer = load_synthesizer(&backend, path)?;
         let programs = decode_all(&backend, &synthesizer, &tasks, args.batch);
         let n = tasks.len().max(1) as f64;
-        let scores: Vec<Option<(usize, bool)>> =
-            tasks.iter().zip(&programs).map(|(t, p)| t.score(p)).collect();
+        let scores: Vec<Option<(usize, bool)>> = tasks
+            .iter()
+            .zip(&programs)
+            .map(|(t, p)| t.score(p))
+            .collect();
         let exact = tasks
             .iter()
             .zip(&programs)
             .filter(|(t, p)| **p == t.program.tokens())
             .count();
-        let general = scores.iter().filter(|s| matches!(s, Some((_, true)))).count();
+        let general = scores
+            .iter()
+            .filter(|s| matches!(s, Some((_, true))))
+            .count();
         println!(
             "synthesizer (greedy): exact match {:.2} %, generalization {:.2} %",
             100.0 * exact as f64 / n,
@@ -211,8 +217,13 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
             let items: Vec<(usize, RepairItem)> = failing
                 .iter()
                 .filter_map(|&i| {
-                    RepairItem::new(&tasks[i], programs[i].clone(), args.trace_steps, FirstToken::Start)
-                        .map(|item| (i, item))
+                    RepairItem::new(
+                        &tasks[i],
+                        programs[i].clone(),
+                        args.trace_steps,
+                        FirstToken::Start,
+                    )
+                    .map(|item| (i, item))
                 })
                 .collect();
             let plain: Vec<RepairItem> = items.iter().map(|(_, it)| it.clone()).collect();

@@ -337,7 +337,10 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
                 .map(|w| w.trim().parse::<f64>())
                 .collect::<Result<_, _>>()
                 .with_context(|| format!("--mutations `{mutations}` is not a list of weights"))?;
-            if n_dist.is_empty() || n_dist.iter().any(|&w| w < 0.0) || n_dist.iter().sum::<f64>() <= 0.0 {
+            if n_dist.is_empty()
+                || n_dist.iter().any(|&w| w < 0.0)
+                || n_dist.iter().sum::<f64>() <= 0.0
+            {
                 bail!("--mutations needs non-negative weights with a positive sum");
             }
             let stage_name = match stage {
@@ -384,8 +387,11 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
             }
             let val = validation_items(&val_data, &repair);
             let config = start.config;
-            let mut model =
-                Debugger::new(&backend, config, &mut ChaCha8Rng::seed_from_u64(start.settings.seed));
+            let mut model = Debugger::new(
+                &backend,
+                config,
+                &mut ChaCha8Rng::seed_from_u64(start.settings.seed),
+            );
             let mut optimizer = Optimizer::new(start.settings.optimizer);
             if let Some(path) = &start.load {
                 checkpoint::load(path, &backend, &mut model, Some(&mut optimizer))?;
@@ -471,7 +477,10 @@ pub(crate) fn model_command(args: ModelArgs) -> Result<ExitCode> {
                 println!("preset {}", preset.name());
                 print("synthesizer", &summary.synthesizer);
                 print("debugger", &summary.debugger);
-                print("debugger without TraceEmbed", &summary.debugger_no_trace_embed);
+                print(
+                    "debugger without TraceEmbed",
+                    &summary.debugger_no_trace_embed,
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -208,14 +208,10 @@ pub fn load<B: Backend>(
             message,
         });
     }
-    if let Some(extra) = file
-        .names()
-        .into_iter()
-        .find(|n| {
-            !used.contains(*n)
-                && (n.starts_with("model.") || (with_optimizer && n.starts_with("optim.")))
-        })
-    {
+    if let Some(extra) = file.names().into_iter().find(|n| {
+        !used.contains(*n)
+            && (n.starts_with("model.") || (with_optimizer && n.starts_with("optim.")))
+    }) {
         return Err(CheckpointError::Mismatch {
             path: display,
             message: format!("tensor `{extra}` does not belong to this model"),

@@ -42,7 +42,12 @@ pub struct RepairItem {
 
 impl RepairItem {
     /// The item that repairs `source` (which must parse) into `task`'s program.
-    pub fn new(task: &Task, source: Vec<Token>, trace_steps: u32, first: FirstToken) -> Option<Self> {
+    pub fn new(
+        task: &Task,
+        source: Vec<Token>,
+        trace_steps: u32,
+        first: FirstToken,
+    ) -> Option<Self> {
         let program = parse_tokens(&source, &Default::default()).ok()?;
         Some(RepairItem {
             traces: given_traces(&program, task, trace_steps),
@@ -85,7 +90,8 @@ pub struct RepairRecord {
 impl RepairRecord {
     /// The record as a standard dataset line with a `source_tokens` field.
     pub fn to_line(&self) -> String {
-        let mut record: Value = serde_json::from_str(&task_to_line(&self.task)).unwrap_or(Value::Null);
+        let mut record: Value =
+            serde_json::from_str(&task_to_line(&self.task)).unwrap_or(Value::Null);
         if let Value::Object(fields) = &mut record {
             let tokens: Vec<&str> = self.source.iter().map(|t| t.text()).collect();
             fields.insert("source_tokens".into(), json!(tokens));
@@ -96,14 +102,16 @@ impl RepairRecord {
 
 /// Reads fine-tuning records (standard dataset lines with `source_tokens`).
 pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut records = Vec::new();
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let at = || format!("{}:{}", path.display(), number + 1);
-        let task = parse_task(line, &Default::default()).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let task =
+            parse_task(line, &Default::default()).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
         let value: Value = serde_json::from_str(line).with_context(at)?;
         let Some(tokens) = value["source_tokens"].as_array() else {
             bail!("{}: no `source_tokens` (is this a fine-tuning file written by `karel synthesize --wrong-out`?)", at());
@@ -112,7 +120,12 @@ pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
             .iter()
             .map(|t| t.as_str().and_then(Token::from_text))
             .collect::<Option<Vec<Token>>>()
-            .with_context(|| format!("{}: `source_tokens` holds something that is not a token", at()))?;
+            .with_context(|| {
+                format!(
+                    "{}: `source_tokens` holds something that is not a token",
+                    at()
+                )
+            })?;
         records.push(RepairRecord { task, source });
     }
     Ok(records)
@@ -168,7 +181,12 @@ impl DebuggerSource {
             }
             RepairData::Records(records) => {
                 let r = &records[index];
-                RepairItem::new(&r.task, r.source.clone(), self.config.trace_steps, self.config.first_token)
+                RepairItem::new(
+                    &r.task,
+                    r.source.clone(),
+                    self.config.trace_steps,
+                    self.config.first_token,
+                )
             }
         }
     }
@@ -225,7 +243,12 @@ pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, 
         RepairData::Records(records) => records
             .par_iter()
             .filter_map(|r| {
-                let item = RepairItem::new(&r.task, r.source.clone(), config.trace_steps, config.first_token)?;
+                let item = RepairItem::new(
+                    &r.task,
+                    r.source.clone(),
+                    config.trace_steps,
+                    config.first_token,
+                )?;
                 Some((r.task.clone(), item))
             })
             .collect(),
@@ -233,7 +256,12 @@ pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, 
 }
 
 /// Greedy repairs of `items`, in batches.
-pub fn repair_items(backend: &Cpu, model: &Debugger<Cpu>, items: &[RepairItem], batch: usize) -> Vec<Vec<Token>> {
+pub fn repair_items(
+    backend: &Cpu,
+    model: &Debugger<Cpu>,
+    items: &[RepairItem],
+    batch: usize,
+) -> Vec<Vec<Token>> {
     let trace = model.trace_embed.is_some();
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(batch.max(1)) {
@@ -304,7 +332,12 @@ pub fn mutation_bench(
                 .par_iter()
                 .filter_map(|task| {
                     let bench = bench_item(task, k, &config.mutator).ok()?;
-                    let item = RepairItem::new(task, bench.mutant.tokens(), config.trace_steps, config.first_token)?;
+                    let item = RepairItem::new(
+                        task,
+                        bench.mutant.tokens(),
+                        config.trace_steps,
+                        config.first_token,
+                    )?;
                     Some((task.clone(), item))
                 })
                 .collect();

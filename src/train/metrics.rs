@@ -103,7 +103,10 @@ fn curves(runs: &[(String, Vec<Value>)], metric: &str) -> Vec<Curve> {
 /// metric, to an SVG file.
 pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
     if out.extension().and_then(|e| e.to_str()) != Some("svg") {
-        bail!("{}: plots are written as SVG (name the file *.svg)", out.display());
+        bail!(
+            "{}: plots are written as SVG (name the file *.svg)",
+            out.display()
+        );
     }
     let runs: Vec<(String, Vec<Value>)> = logs
         .iter()

@@ -205,7 +205,13 @@ fn save<M: Module<Cpu>>(
     let mut metadata = run.metadata.clone();
     metadata.set("step", step.to_string());
     metadata.set("settings", serde_json::to_string(&run.settings)?);
-    checkpoint::save(&run.dir.checkpoint(), backend, model, Some(optimizer), &metadata)?;
+    checkpoint::save(
+        &run.dir.checkpoint(),
+        backend,
+        model,
+        Some(optimizer),
+        &metadata,
+    )?;
     Ok(())
 }
 
@@ -314,10 +320,7 @@ where
                 record.insert(name.clone(), json!(value));
             }
             log.write(serde_json::Value::Object(record))?;
-            let summary: Vec<String> = values
-                .iter()
-                .map(|(n, v)| format!("{n} {v:.4}"))
-                .collect();
+            let summary: Vec<String> = values.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
             bar.println(format!("step {done}: validation {}", summary.join(", ")));
         }
         let stop = interrupted.load(Ordering::SeqCst);

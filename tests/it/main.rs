@@ -12,4 +12,5 @@ mod props;
 mod regressions;
 mod strategies;
 mod torch_parity;
+mod train;
 mod vm;

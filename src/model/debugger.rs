@@ -70,9 +70,11 @@ impl DebuggerConfig {
             hidden: 64,
             layers: 2,
             pairs: 5,
+            // One block instead of three: the trace CNN runs on every state of every trace, and
+            // is most of a step's cost on a CPU.
             trace: trace.then_some(TraceEmbedConfig {
                 channels: 8,
-                blocks: 3,
+                blocks: 1,
                 output: 32,
             }),
         }

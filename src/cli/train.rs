@@ -99,9 +99,9 @@ struct CommonArgs {
     /// Model sizes.
     #[arg(long, value_enum, default_value_t = Preset::Tiny)]
     preset: Preset,
-    /// Total optimizer steps.
-    #[arg(long, default_value_t = 10_000)]
-    steps: u64,
+    /// Total optimizer steps [default: 10000; with --resume, the run's own].
+    #[arg(long)]
+    steps: Option<u64>,
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// Optimizer (default: SGD for the paper preset, as SED; Adam for tiny, which trains faster).
@@ -130,7 +130,7 @@ struct CommonArgs {
     #[arg(long, default_value_t = 50)]
     log_every: u64,
     /// Continue the run in --out from its checkpoint (its settings and model configuration are
-    /// kept; --steps may extend it).
+    /// kept; --steps may change its length).
     #[arg(long)]
     resume: bool,
     /// No progress bar.
@@ -149,7 +149,7 @@ impl CommonArgs {
             OptimizerKind::Adam => (OptimizerConfig::adam(), 1e-3),
         };
         TrainSettings {
-            steps: self.steps,
+            steps: self.steps.unwrap_or(10_000),
             batch: self.batch,
             optimizer,
             schedule: StepDecay {
@@ -205,7 +205,9 @@ where
                 .get("settings")
                 .context("the checkpoint has no training settings")?,
         )?;
-        settings.steps = common.steps.max(settings.steps);
+        if let Some(steps) = common.steps {
+            settings.steps = steps;
+        }
         let step = checkpoint_step(&metadata)?;
         return Ok(Start {
             config,

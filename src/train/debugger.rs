@@ -126,6 +126,9 @@ pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
                     at()
                 )
             })?;
+        if parse_tokens(&source, &Default::default()).is_err() {
+            bail!("{}: `source_tokens` is not a program that parses", at());
+        }
         records.push(RepairRecord { task, source });
     }
     Ok(records)
@@ -210,6 +213,10 @@ impl Trainee for Debugger<Cpu> {
     type Batch = RepairBatch;
 
     fn train_step(&mut self, backend: &Cpu, batch: &RepairBatch) -> StepStats {
+        if batch.targets.is_empty() {
+            // No program of the batch could be mutated: nothing to learn from this step.
+            return StepStats::default();
+        }
         let forward = self.forward_train(backend, &batch.batch, &batch.targets);
         let stats = StepStats {
             loss: forward.loss,

@@ -230,3 +230,33 @@ fn debugger_overfits_a_tiny_batch() {
         assert_eq!(got, &example.target.tokens());
     }
 }
+
+/// Greedy decoding agrees with the teacher-forced pass: fed its own output, the synthesizer ranks
+/// every decoded token first at every step.
+#[test]
+fn synthesizer_greedy_decoding_matches_teacher_forcing() {
+    use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
+    let b = CpuBackend::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut config = SynthesizerConfig::tiny();
+    config.io.conv_channels = 2;
+    config.io.output = 8;
+    config.embedding = 8;
+    config.hidden = 8;
+    let model = Synthesizer::new(&b, config, &mut rng);
+    let tasks = tasks(6);
+    let given = || tasks.iter().flat_map(|t| t.given().iter());
+    let inputs = karel::model::grids::grid_tensor(&b, given().map(|e| &e.input));
+    let outputs = karel::model::grids::grid_tensor(&b, given().map(|e| &e.output));
+    let max_len = 12;
+    let decoded = model.decode_greedy(&b, &inputs, &outputs, max_len);
+    let batch = SynthesizerBatch {
+        inputs,
+        outputs,
+        programs: decoded.clone(),
+    };
+    let forward = model.forward_train(&b, &batch);
+    // Programs cut at the maximum length end without `</S>`, whose prediction then differs.
+    let cut = decoded.iter().filter(|p| p.len() == max_len).count();
+    assert_eq!(forward.correct + cut, forward.tokens, "{decoded:?}");
+}

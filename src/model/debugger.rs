@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grids::grid_tensor;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
+use super::pooled::{self, PooledCache};
 use super::trace_embed::{TraceEmbed, TraceEmbedCache, TraceEmbedConfig};
 use crate::data::edits::{allowed, apply, EditOp, TeacherForcing, NUM_OPS};
 use crate::data::task::Example;
@@ -215,9 +216,7 @@ struct Cache<B: Backend> {
     prev_ids: Vec<Vec<u32>>,
     last_ids: Vec<Vec<u32>>,
     pointer_rows: Vec<u32>,
-    decoder: LstmCache<B>,
-    pooled: B::Tensor,
-    argmax: Vec<Vec<u32>>,
+    head: PooledCache<B>,
     d_logits: B::Tensor,
 }
 
@@ -379,21 +378,15 @@ impl<B: Backend> Debugger<B> {
             .iter()
             .flat_map(|t| std::iter::repeat_n(t.len(), pairs))
             .collect();
-        let (dec_out, decoder) = self.decoder.forward_with_static(
+        let (logits, head) = pooled::forward(
             backend,
+            &self.decoder,
+            &self.output,
             &dec_inputs,
-            Some(&io_embedding),
+            &io_embedding,
             &stream_lengths,
+            pairs,
         );
-        let mut pooled_steps = Vec::with_capacity(steps);
-        let mut argmax = Vec::with_capacity(steps);
-        for y in &dec_out.outputs {
-            let (p, a) = backend.max_groups(y, pairs);
-            pooled_steps.push(p);
-            argmax.push(a);
-        }
-        let pooled = backend.concat(&pooled_steps.iter().collect::<Vec<_>>(), 0);
-        let logits = self.output.forward(backend, &pooled);
         const IGNORE: u32 = u32::MAX;
         let target_ids: Vec<u32> = (0..steps)
             .flat_map(|k| {
@@ -418,9 +411,7 @@ impl<B: Backend> Debugger<B> {
                 prev_ids,
                 last_ids,
                 pointer_rows,
-                decoder,
-                pooled,
-                argmax,
+                head,
                 d_logits,
             },
         }
@@ -432,26 +423,12 @@ impl<B: Backend> Debugger<B> {
         let n = batch.len();
         let pairs = self.config.pairs;
         let (e, h) = (self.config.embedding, self.config.hidden);
-        let d_pooled = self
-            .output
-            .backward(backend, &cache.pooled, &cache.d_logits, true)
-            .expect("input gradient requested");
-        let d_outputs: Vec<B::Tensor> = cache
-            .argmax
-            .iter()
-            .enumerate()
-            .map(|(k, argmax)| {
-                let d = backend.slice(&d_pooled, 0, k * n, n);
-                backend.max_groups_backward(&d, argmax, n * pairs)
-            })
-            .collect();
-        let (d_inputs, d_io) = self.decoder.backward_with_static(
+        let (d_inputs, d_io) = pooled::backward(
             backend,
-            &cache.decoder,
-            &d_outputs,
-            None,
-            None,
-            true,
+            &mut self.decoder,
+            &mut self.output,
+            &cache.head,
+            &cache.d_logits,
         );
         let streams = stream_rows(n, pairs);
         let mut d_memory_parts = Vec::with_capacity(d_inputs.len());
@@ -493,9 +470,16 @@ impl<B: Backend> Debugger<B> {
         {
             let d_features = backend.concat(&d_trace_parts.iter().collect::<Vec<_>>(), 0);
             let d_states = backend.sparse_rows_backward(&tb.links, &d_features, *rows);
-            embed.backward(backend, trace_cache, &d_states);
+            let io_grids = backend.concat(&[&batch.inputs, &batch.outputs], 1);
+            embed.backward(
+                backend,
+                trace_cache,
+                &io_grids,
+                &tb.states,
+                &tb.pair_of_state,
+                &d_states,
+            );
         }
-        let d_io = d_io.expect("the decoder had a static input");
         self.io_encoder.backward(backend, &cache.io, &d_io);
     }
 
@@ -525,10 +509,16 @@ impl<B: Backend> Debugger<B> {
             }
             let rows: Vec<u32> = (0..n).map(|b| (pointers[b] * n + b) as u32).collect();
             let x = self.decoder_input(backend, &memory, &prev, &rows, &last);
-            let (y, next) = self.decoder.step(backend, &stepper, &state, &x);
+            let (logits, next) = pooled::step(
+                backend,
+                &self.decoder,
+                &self.output,
+                &stepper,
+                &state,
+                &x,
+                self.config.pairs,
+            );
             state = next;
-            let (pooled, _) = backend.max_groups(&y, self.config.pairs);
-            let logits = backend.to_f32(&self.output.forward(backend, &pooled));
             for b in 0..n {
                 if done[b] {
                     continue;

@@ -4,12 +4,14 @@
 //! - [`synthesizer`]: the LGRL synthesizer;
 //! - [`trace_embed`]: TraceEmbed's encoder of execution-trace states;
 //! - [`debugger`]: the SED debugger (IOEmbed, program encoder, TraceEmbed, edit decoder);
+//! - [`pooled`]: the decoder head both share (one LSTM stream per IO pair, max over pairs);
 //! - [`grids`]: worlds to grid tensors;
 //! - [`preset`]: named model sizes (`paper`, `tiny`) and parameter summaries.
 
 pub mod debugger;
 pub mod grids;
 pub mod io_encoder;
+pub mod pooled;
 pub mod preset;
 pub mod synthesizer;
 pub mod trace_embed;

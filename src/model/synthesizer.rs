@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::debugger::count_correct;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
+use super::pooled::{self, PooledCache};
 use crate::lang::{Token, VOCAB_SIZE};
-use crate::nn::layers::{Embedding, Linear, Lstm, LstmCache};
+use crate::nn::layers::{Embedding, Linear, Lstm};
 use crate::nn::param::{join, Module, Param};
 use crate::nn::Backend;
 
@@ -94,10 +95,7 @@ struct Cache<B: Backend> {
     io: IoEncoderCache<B>,
     /// Per step: the token of every stream.
     step_ids: Vec<Vec<u32>>,
-    lstm: LstmCache<B>,
-    /// `[T·N, hidden]`: the pooled decoder outputs, and their winning streams per step.
-    pooled: B::Tensor,
-    argmax: Vec<Vec<u32>>,
+    head: PooledCache<B>,
     d_logits: B::Tensor,
 }
 
@@ -161,21 +159,15 @@ impl<B: Backend> Synthesizer<B> {
             .iter()
             .flat_map(|&l| std::iter::repeat_n(l, pairs))
             .collect();
-        let (out, lstm) = self.decoder.forward_with_static(
+        let (logits, head) = pooled::forward(
             backend,
+            &self.decoder,
+            &self.output,
             &inputs,
-            Some(&io_embedding),
+            &io_embedding,
             &stream_lengths,
+            pairs,
         );
-        let mut pooled_steps = Vec::with_capacity(steps);
-        let mut argmax = Vec::with_capacity(steps);
-        for y in &out.outputs {
-            let (p, a) = backend.max_groups(y, pairs);
-            pooled_steps.push(p);
-            argmax.push(a);
-        }
-        let pooled = backend.concat(&pooled_steps.iter().collect::<Vec<_>>(), 0);
-        let logits = self.output.forward(backend, &pooled);
         const IGNORE: u32 = u32::MAX;
         let targets: Vec<u32> = (0..steps)
             .flat_map(|t| {
@@ -195,9 +187,7 @@ impl<B: Backend> Synthesizer<B> {
             cache: Cache {
                 io,
                 step_ids,
-                lstm,
-                pooled,
-                argmax,
+                head,
                 d_logits,
             },
         }
@@ -206,29 +196,16 @@ impl<B: Backend> Synthesizer<B> {
     /// Backward pass of a training step: accumulates every parameter gradient.
     pub fn backward(&mut self, backend: &B, forward: TrainForward<B>) {
         let cache = forward.cache;
-        let pairs = self.config.pairs;
-        let d_pooled = self
-            .output
-            .backward(backend, &cache.pooled, &cache.d_logits, true)
-            .expect("input gradient requested");
-        let tasks = backend.shape(&cache.pooled)[0] / cache.step_ids.len().max(1);
-        let streams = tasks * pairs;
-        let d_outputs: Vec<B::Tensor> = cache
-            .argmax
-            .iter()
-            .enumerate()
-            .map(|(t, argmax)| {
-                let d = backend.slice(&d_pooled, 0, t * tasks, tasks);
-                backend.max_groups_backward(&d, argmax, streams)
-            })
-            .collect();
-        let (d_inputs, d_io) =
-            self.decoder
-                .backward_with_static(backend, &cache.lstm, &d_outputs, None, None, true);
+        let (d_inputs, d_io) = pooled::backward(
+            backend,
+            &mut self.decoder,
+            &mut self.output,
+            &cache.head,
+            &cache.d_logits,
+        );
         for (ids, d) in cache.step_ids.iter().zip(&d_inputs) {
             self.embedding.backward(backend, ids, d);
         }
-        let d_io = d_io.expect("the decoder had a static input");
         self.encoder.backward(backend, &cache.io, &d_io);
     }
 }
@@ -260,10 +237,16 @@ impl<B: Backend> Synthesizer<B> {
                 .flat_map(|t| std::iter::repeat_n(t.id() as u32, pairs))
                 .collect();
             let x = self.embedding.forward(backend, &ids);
-            let (y, next) = self.decoder.step(backend, &stepper, &state, &x);
+            let (logits, next) = pooled::step(
+                backend,
+                &self.decoder,
+                &self.output,
+                &stepper,
+                &state,
+                &x,
+                pairs,
+            );
             state = next;
-            let (pooled, _) = backend.max_groups(&y, pairs);
-            let logits = backend.to_f32(&self.output.forward(backend, &pooled));
             for b in 0..n {
                 if done[b] {
                     continue;

@@ -72,11 +72,9 @@ struct BlockCache<B: Backend> {
     r2: B::Tensor,
 }
 
-/// What the training forward pass keeps for backward.
+/// What the training forward pass keeps for backward (the inputs themselves are given to
+/// [`TraceEmbed::backward`] again rather than copied).
 pub struct TraceEmbedCache<B: Backend> {
-    io_grids: B::Tensor,
-    states: B::Tensor,
-    pair_of_state: Vec<u32>,
     blocks: Vec<BlockCache<B>>,
     flat: B::Tensor,
 }
@@ -160,9 +158,6 @@ impl<B: Backend> TraceEmbed<B> {
         let flat = flatten(backend, &x);
         let embedding = self.fc.forward(backend, &flat);
         let cache = TraceEmbedCache {
-            io_grids: io_grids.clone(),
-            states: states.clone(),
-            pair_of_state: pair_of_state.to_vec(),
             blocks: caches,
             flat,
         };
@@ -187,13 +182,22 @@ impl<B: Backend> TraceEmbed<B> {
         self.fc.forward(backend, &flatten(backend, &x))
     }
 
-    /// Accumulates every parameter gradient from the embeddings' gradient `[S, output]`.
-    pub fn backward(&mut self, backend: &B, cache: &TraceEmbedCache<B>, d_embedding: &B::Tensor) {
+    /// Accumulates every parameter gradient from the embeddings' gradient `[S, output]`; the
+    /// inputs are those of [`TraceEmbed::forward_train`].
+    pub fn backward(
+        &mut self,
+        backend: &B,
+        cache: &TraceEmbedCache<B>,
+        io_grids: &B::Tensor,
+        states: &B::Tensor,
+        pair_of_state: &[u32],
+        d_embedding: &B::Tensor,
+    ) {
         let d_flat = self
             .fc
             .backward(backend, &cache.flat, d_embedding, true)
             .expect("input gradient requested");
-        let shape = backend.shape(&cache.states);
+        let shape = backend.shape(states);
         let (s, h, w) = (shape[0], shape[2], shape[3]);
         let mut dx = backend.reshape(&d_flat, &[s, self.config.channels, h, w]);
         for (block, c) in self.blocks.iter_mut().zip(&cache.blocks).rev() {
@@ -216,10 +220,10 @@ impl<B: Backend> TraceEmbed<B> {
         let weight = &self.initial.weight.value;
         let io_weight = backend.slice(weight, 1, 0, 2 * g);
         let state_weight = backend.slice(weight, 1, 2 * g, g);
-        let (_, dw_state, db) = backend.conv3x3_backward(&cache.states, &state_weight, &dx, false);
-        let pairs = backend.shape(&cache.io_grids)[0];
-        let d_io = backend.scatter_add_rows(&dx, &cache.pair_of_state, pairs);
-        let (_, dw_io, _) = backend.conv3x3_backward(&cache.io_grids, &io_weight, &d_io, false);
+        let (_, dw_state, db) = backend.conv3x3_backward(states, &state_weight, &dx, false);
+        let pairs = backend.shape(io_grids)[0];
+        let d_io = backend.scatter_add_rows(&dx, pair_of_state, pairs);
+        let (_, dw_io, _) = backend.conv3x3_backward(io_grids, &io_weight, &d_io, false);
         backend.add_assign(
             &mut self.initial.weight.grad,
             &backend.concat(&[&dw_io, &dw_state], 1),

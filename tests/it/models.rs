@@ -216,7 +216,7 @@ fn debugger_overfits_a_tiny_batch() {
     let batch = DebuggerBatch::new(&b, &items, 5, true);
     let mut opt = Optimizer::new(OptimizerConfig::adam());
     let mut losses = Vec::new();
-    for _ in 0..150 {
+    for _ in 0..250 {
         zero_grads(&b, &mut model);
         let forward = model.forward_train(&b, &batch, &targets);
         losses.push(forward.loss);
@@ -224,7 +224,7 @@ fn debugger_overfits_a_tiny_batch() {
         clip_grad_norm(&b, &mut model, 1.0);
         opt.update(&b, &mut model, 0.02);
     }
-    assert!(losses[149] < losses[0] * 0.05, "{losses:?}");
+    assert!(losses[249] < losses[0] * 0.02, "{losses:?}");
     let repaired = model.repair_greedy(&b, &batch, 100);
     for (got, example) in repaired.iter().zip(&examples) {
         assert_eq!(got, &example.target.tokens());

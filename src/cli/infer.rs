@@ -17,7 +17,7 @@ use crate::data::task::Task;
 use crate::lang::Token;
 use crate::train::debugger::{mutation_bench, repair_items, RepairItem, RepairRecord};
 use crate::train::synthesizer::decode_tasks;
-use crate::train::{load_debugger, load_synthesizer, Cpu};
+use crate::train::{check_examples, load_debugger, load_synthesizer, Cpu};
 
 fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
@@ -72,6 +72,7 @@ pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
     let backend = Cpu::new();
     let model = load_synthesizer(&backend, &args.synthesizer)?;
     let (tasks, _) = read_all(&args.data, None, false)?;
+    check_examples(&tasks, &args.data)?;
     let started = Instant::now();
     let programs = decode_all(&backend, &model, &tasks, args.batch);
     let (mut exact, mut general, mut wrong) = (0, 0, Vec::new());
@@ -148,6 +149,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     if let Some(limit) = args.limit {
         tasks.truncate(limit);
     }
+    check_examples(&tasks, &args.data)?;
     let repair = RepairConfig {
         trace_steps: args.trace_steps,
         first_token: FirstToken::Start,

@@ -22,8 +22,8 @@ use crate::nn::optim::{Optimizer, OptimizerConfig, StepDecay};
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
 use crate::train::{
-    checkpoint_config, checkpoint_step, model_metadata, read_metadata, train, Cpu, Outcome, Run,
-    RunDir, TrainSettings,
+    check_examples, checkpoint_config, checkpoint_step, model_metadata, read_metadata, train, Cpu,
+    Outcome, Run, RunDir, TrainSettings,
 };
 
 #[derive(Debug, Args)]
@@ -243,6 +243,7 @@ fn load_tasks(path: &Path) -> Result<Vec<Task>> {
     if tasks.is_empty() {
         bail!("{} holds no tasks", path.display());
     }
+    check_examples(&tasks, path)?;
     Ok(tasks)
 }
 

@@ -411,3 +411,24 @@ pub fn load_debugger(backend: &Cpu, path: &Path) -> Result<crate::model::debugge
     checkpoint::load(path, backend, &mut model, None)?;
     Ok(model)
 }
+
+/// Checks that every task has the given examples the models read (5), so that batching never
+/// meets a short task.
+pub fn check_examples<'a>(
+    tasks: impl IntoIterator<Item = &'a crate::data::Task>,
+    path: &Path,
+) -> Result<()> {
+    use crate::data::GIVEN_EXAMPLES;
+    for (i, task) in tasks.into_iter().enumerate() {
+        if task.given().len() < GIVEN_EXAMPLES {
+            bail!(
+                "{}: task {} (record {}) has {} examples; the models need {GIVEN_EXAMPLES} given examples",
+                path.display(),
+                task.guid,
+                i + 1,
+                task.examples.len()
+            );
+        }
+    }
+    Ok(())
+}

@@ -181,6 +181,15 @@ fn damaged_inputs_are_clear_errors() {
     ));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("bad.jsonl:25"), "{}", stderr(&out));
+    // A task with too few examples for the models.
+    let short = path(&dir, "short.jsonl");
+    let first = std::fs::read_to_string(&d).unwrap();
+    let mut record: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    record["examples"].as_array_mut().unwrap().truncate(3);
+    std::fs::write(&short, format!("{record}\n")).unwrap();
+    let out = karel(&train_args("synthesizer", &short, &v, &path(&dir, "run3"), "1"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has 3 examples"), "{}", stderr(&out));
 }
 
 /// A learning rate that blows the weights up stops the run with a clear message, and the last

@@ -1,9 +1,8 @@
-//! 3×3 convolution (padding 1, stride 1) as im2col + GEMM, parallel over blocks of images.
+//! 3×3 convolution (padding 1, stride 1) as im2col + GEMM, parallel over the images of a batch.
 //!
-//! Forward, per block of images: `cols [C·9, block·H·W]` gathers each output position's 3×3
-//! neighbourhoods, and `Y = W [O, C·9] · cols + b`, then reordered to `[block, O, H, W]`.
-//! Backward: `dW += dY · colsᵀ` (one partial per block, summed in block order), `db += Σ dY`, and
-//! `dX = col2im(Wᵀ · dY)`.
+//! Forward, per image: `cols [C·9, H·W]` gathers each output position's 3×3 neighbourhoods, and
+//! `y = W [O, C·9] · cols + b`. Backward: `dW += dY · colsᵀ` (accumulated per thread, then summed),
+//! `db += Σ dY`, and `dX = col2im(Wᵀ · dY)`.
 
 use rayon::prelude::*;
 
@@ -20,23 +19,14 @@ fn valid_span(kx: usize, w: usize) -> (std::ops::Range<usize>, usize) {
     }
 }
 
-/// Fills the columns of one image `x [C, H, W]` in a block of images: row `r` of the block's
-/// `cols [C·9, stride]` holds this image's `H·W` values at `offset..offset + H·W`.
-fn im2col<T: Elem>(
-    x: &[T],
-    channels: usize,
-    h: usize,
-    w: usize,
-    cols: &mut [T],
-    stride: usize,
-    offset: usize,
-) {
+/// Fills `cols [C·9, H·W]` from one image `x [C, H, W]`.
+fn im2col<T: Elem>(x: &[T], channels: usize, h: usize, w: usize, cols: &mut [T]) {
     let hw = h * w;
     for c in 0..channels {
         let plane = &x[c * hw..(c + 1) * hw];
         for ky in 0..3 {
             for kx in 0..3 {
-                let row = &mut cols[(c * 9 + ky * 3 + kx) * stride + offset..][..hw];
+                let row = &mut cols[(c * 9 + ky * 3 + kx) * hw..][..hw];
                 let (span, first) = valid_span(kx, w);
                 for y in 0..h {
                     let out = &mut row[y * w..(y + 1) * w];
@@ -55,23 +45,14 @@ fn im2col<T: Elem>(
     }
 }
 
-/// Adds one image's columns of a block (laid out as in [`im2col`]) back into its gradient
-/// `dx [C, H, W]` (the adjoint of im2col).
-fn col2im<T: Elem>(
-    cols: &[T],
-    channels: usize,
-    h: usize,
-    w: usize,
-    stride: usize,
-    offset: usize,
-    dx: &mut [T],
-) {
+/// Adds `cols [C·9, H·W]` back into an image gradient `dx [C, H, W]` (the adjoint of im2col).
+fn col2im<T: Elem>(cols: &[T], channels: usize, h: usize, w: usize, dx: &mut [T]) {
     let hw = h * w;
     dx[..channels * hw].fill(T::zero());
     for c in 0..channels {
         for ky in 0..3 {
             for kx in 0..3 {
-                let row = &cols[(c * 9 + ky * 3 + kx) * stride + offset..][..hw];
+                let row = &cols[(c * 9 + ky * 3 + kx) * hw..][..hw];
                 let (span, first) = valid_span(kx, w);
                 for y in 0..h {
                     let sy = y as isize + ky as isize - 1;
@@ -91,33 +72,6 @@ fn col2im<T: Elem>(
     }
 }
 
-/// Images per block: each block's columns form one matrix `[C·9, block·H·W]`, so that a product
-/// covers several images (wide products run much closer to the machine's peak than one image's
-/// `[O, C·9] · [C·9, H·W]`, especially for few channels). Blocks are also the unit of parallel
-/// work, and partial weight gradients are summed in block order, so results do not depend on the
-/// number of threads.
-const BLOCK: usize = 8;
-
-/// Copies a block's `[O, count·H·W]` matrix into its images' `[count, O, H·W]` layout.
-fn wide_to_images<T: Elem>(wide: &[T], images: &mut [T], out_channels: usize, hw: usize) {
-    let stride = images.len() / out_channels;
-    for (b, image) in images.chunks_mut(out_channels * hw).enumerate() {
-        for (o, plane) in image.chunks_mut(hw).enumerate() {
-            plane.copy_from_slice(&wide[o * stride + b * hw..][..hw]);
-        }
-    }
-}
-
-/// The inverse of [`wide_to_images`].
-fn images_to_wide<T: Elem>(images: &[T], wide: &mut [T], out_channels: usize, hw: usize) {
-    let stride = images.len() / out_channels;
-    for (b, image) in images.chunks(out_channels * hw).enumerate() {
-        for (o, plane) in image.chunks(hw).enumerate() {
-            wide[o * stride + b * hw..][..hw].copy_from_slice(plane);
-        }
-    }
-}
-
 /// `y [N, O, H, W]` from `x [N, C, H, W]`, `weight [O, C, 3, 3]`, `bias [O]`.
 pub fn forward<T: Elem>(
     x: &[T],
@@ -132,37 +86,30 @@ pub fn forward<T: Elem>(
     if n == 0 {
         return y;
     }
-    y.par_chunks_mut(BLOCK * out_channels * hw)
-        .zip(x.par_chunks(BLOCK * c * hw))
+    y.par_chunks_mut(out_channels * hw)
+        .zip(x.par_chunks(c * hw))
         .for_each_init(
-            || {
-                (
-                    vec![T::zero(); c * 9 * BLOCK * hw],
-                    vec![T::zero(); out_channels * BLOCK * hw],
-                )
-            },
-            |(cols, wide), (y_block, x_block)| {
-                let count = x_block.len() / (c * hw);
-                let stride = count * hw;
-                for (b, x_img) in x_block.chunks(c * hw).enumerate() {
-                    im2col(x_img, c, h, w, cols, stride, b * hw);
-                }
-                let wide = &mut wide[..out_channels * stride];
-                for (o, row) in wide.chunks_mut(stride).enumerate() {
-                    row.fill(bias[o]);
+            || vec![T::zero(); c * 9 * hw],
+            |cols, (y_img, x_img)| {
+                im2col(x_img, c, h, w, cols);
+                for (o, plane) in y_img.chunks_mut(hw).enumerate() {
+                    plane.fill(bias[o]);
                 }
                 gemm(
-                    wide,
+                    y_img,
                     MatRef::new(weight, out_channels, c * 9, false),
-                    MatRef::new(&cols[..c * 9 * stride], c * 9, stride, false),
+                    MatRef::new(cols, c * 9, hw, false),
                     true,
                     1,
                 );
-                wide_to_images(wide, y_block, out_channels, hw);
             },
         );
     y
 }
+
+/// Images per parallel task of the backward pass. Partial weight gradients are summed in chunk
+/// order, so results do not depend on the number of threads.
+const CHUNK: usize = 8;
 
 /// Gradients `(dx, dweight, dbias)`; `dx` only when `input_grad`.
 pub fn backward<T: Elem>(
@@ -176,40 +123,42 @@ pub fn backward<T: Elem>(
     let [n, c, h, w] = dims;
     let hw = h * w;
     let k = c * 9;
-    // The gradients of the block of images `first..first + count`; `dx` is the block's part of
-    // the input gradient, if wanted.
-    let block_grads = |first: usize, count: usize, dx: Option<&mut [T]>| {
-        let stride = count * hw;
+    // The gradients of the images `first..first + dx.len() / (c·hw)`, or of `first..first + count`
+    // without an input gradient.
+    let chunk_grads = |first: usize, count: usize, mut dx: Option<&mut [T]>| {
         let mut dw = vec![T::zero(); out_channels * k];
         let mut db = vec![T::zero(); out_channels];
-        let mut cols = vec![T::zero(); k * stride];
-        let mut wide = vec![T::zero(); out_channels * stride];
-        let x_block = &x[first * c * hw..(first + count) * c * hw];
-        let dy_block = &dy[first * out_channels * hw..(first + count) * out_channels * hw];
-        for (b, x_img) in x_block.chunks(c * hw).enumerate() {
-            im2col(x_img, c, h, w, &mut cols, stride, b * hw);
-        }
-        images_to_wide(dy_block, &mut wide, out_channels, hw);
-        gemm(
-            &mut dw,
-            MatRef::new(&wide, out_channels, stride, false),
-            MatRef::new(&cols, stride, k, true),
-            false,
-            1,
-        );
-        for (o, row) in wide.chunks(stride).enumerate() {
-            db[o] = row.iter().copied().fold(T::zero(), |a, b| a + b);
-        }
-        if let Some(dx) = dx {
+        let mut cols = vec![T::zero(); k * hw];
+        for i in first..first + count {
+            let x_img = &x[i * c * hw..(i + 1) * c * hw];
+            let dy_img = &dy[i * out_channels * hw..(i + 1) * out_channels * hw];
+            im2col(x_img, c, h, w, &mut cols);
             gemm(
-                &mut cols,
-                MatRef::new(weight, k, out_channels, true),
-                MatRef::new(&wide, out_channels, stride, false),
-                false,
+                &mut dw,
+                MatRef::new(dy_img, out_channels, hw, false),
+                MatRef::new(&cols, hw, k, true),
+                true,
                 1,
             );
-            for (b, dx_img) in dx.chunks_mut(c * hw).enumerate() {
-                col2im(&cols, c, h, w, stride, b * hw, dx_img);
+            for (o, plane) in dy_img.chunks(hw).enumerate() {
+                db[o] += plane.iter().copied().fold(T::zero(), |a, b| a + b);
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                gemm(
+                    &mut cols,
+                    MatRef::new(weight, k, out_channels, true),
+                    MatRef::new(dy_img, out_channels, hw, false),
+                    false,
+                    1,
+                );
+                let local = i - first;
+                col2im(
+                    &cols,
+                    c,
+                    h,
+                    w,
+                    &mut dx[local * c * hw..(local + 1) * c * hw],
+                );
             }
         }
         (dw, db)
@@ -217,13 +166,13 @@ pub fn backward<T: Elem>(
     let mut dx = input_grad.then(|| vec![T::zero(); n * c * hw]);
     let partials: Vec<(Vec<T>, Vec<T>)> = match dx.as_mut() {
         Some(dx) => dx
-            .par_chunks_mut(BLOCK * c * hw)
+            .par_chunks_mut(CHUNK * c * hw)
             .enumerate()
-            .map(|(bi, part)| block_grads(bi * BLOCK, part.len() / (c * hw), Some(part)))
+            .map(|(ci, part)| chunk_grads(ci * CHUNK, part.len() / (c * hw), Some(part)))
             .collect(),
-        None => (0..n.div_ceil(BLOCK))
+        None => (0..n.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|bi| block_grads(bi * BLOCK, BLOCK.min(n - bi * BLOCK), None))
+            .map(|ci| chunk_grads(ci * CHUNK, CHUNK.min(n - ci * CHUNK), None))
             .collect(),
     };
     let mut dw = vec![T::zero(); out_channels * k];

@@ -181,6 +181,9 @@ pub fn batch_indices(seed: u64, step: u64, batch: usize, len: usize, shuffle: bo
         .collect()
 }
 
+/// A validation callback: named metrics of the model.
+pub type Validate<'a, M> = Box<dyn FnMut(&Cpu, &mut M) -> Vec<(String, f64)> + 'a>;
+
 /// Everything a run needs besides the model.
 pub struct Run<'a, M> {
     pub dir: RunDir,
@@ -190,7 +193,7 @@ pub struct Run<'a, M> {
     /// First step to run (the checkpoint's step when resuming).
     pub start: u64,
     /// Validation: returns named metrics of the model.
-    pub validate: Box<dyn FnMut(&Cpu, &mut M) -> Vec<(String, f64)> + 'a>,
+    pub validate: Validate<'a, M>,
     pub progress: bool,
 }
 

@@ -187,7 +187,13 @@ fn damaged_inputs_are_clear_errors() {
     let mut record: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
     record["examples"].as_array_mut().unwrap().truncate(3);
     std::fs::write(&short, format!("{record}\n")).unwrap();
-    let out = karel(&train_args("synthesizer", &short, &v, &path(&dir, "run3"), "1"));
+    let out = karel(&train_args(
+        "synthesizer",
+        &short,
+        &v,
+        &path(&dir, "run3"),
+        "1",
+    ));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("has 3 examples"), "{}", stderr(&out));
 }

@@ -102,6 +102,7 @@ struct CommonArgs {
     /// Total optimizer steps [default: 10000; with --resume, the run's own].
     #[arg(long)]
     steps: Option<u64>,
+    /// Tasks (or programs to repair) per step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// Optimizer (default: SGD for the paper preset, as SED; Adam for tiny, which trains faster).
@@ -113,20 +114,25 @@ struct CommonArgs {
     /// Multiply the learning rate by --decay-rate every this many steps.
     #[arg(long, default_value_t = 100_000)]
     decay_every: u64,
+    /// Learning-rate decay factor.
     #[arg(long, default_value_t = 0.5)]
     decay_rate: f64,
     /// Clip the global gradient norm to this (0: no clipping).
     #[arg(long, default_value_t = 1.0)]
     clip: f64,
+    /// Seed of the initial weights, the data order and the mutations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Go through the data in file order instead of a fresh permutation per epoch (as SED).
     #[arg(long)]
     no_shuffle: bool,
+    /// Write the checkpoint every N steps (also at the end and on Ctrl-C).
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: u64,
+    /// Validate every N steps (and at the end).
     #[arg(long, default_value_t = 1000)]
     validate_every: u64,
+    /// Log the mean training loss and accuracy every N steps.
     #[arg(long, default_value_t = 50)]
     log_every: u64,
     /// Continue the run in --out from its checkpoint (its settings and model configuration are

@@ -435,3 +435,38 @@ pub fn check_examples<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every epoch visits every example once, in an order that depends on the epoch; without
+    /// shuffling the order is the file's.
+    #[test]
+    fn batches_cover_each_epoch_once() {
+        let (len, batch) = (10, 4);
+        let epochs: Vec<Vec<usize>> = (0..2)
+            .map(|epoch| {
+                let all: Vec<usize> = (0..5u64)
+                    .flat_map(|step| batch_indices(7, step, batch, len, true))
+                    .collect();
+                all[epoch * len..(epoch + 1) * len].to_vec()
+            })
+            .collect();
+        for order in &epochs {
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..len).collect::<Vec<_>>());
+        }
+        assert_ne!(epochs[0], epochs[1]);
+        assert_eq!(
+            batch_indices(7, 3, batch, len, true),
+            batch_indices(7, 3, batch, len, true)
+        );
+        assert_ne!(
+            batch_indices(7, 0, batch, len, true),
+            batch_indices(8, 0, batch, len, true)
+        );
+        assert_eq!(batch_indices(7, 2, batch, len, false), vec![8, 9, 0, 1]);
+    }
+}

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grids::grid_tensor;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
-use super::pooled::{self, PooledCache};
+use super::pooled::{self, count_correct, PooledCache};
 use super::trace_embed::{TraceEmbed, TraceEmbedCache, TraceEmbedConfig};
 use crate::data::edits::{allowed, apply, EditOp, TeacherForcing, NUM_OPS};
 use crate::data::task::Example;
@@ -573,19 +573,6 @@ impl<B: Backend> Debugger<B> {
         let memory = backend.concat(&out.outputs.iter().collect::<Vec<_>>(), 0);
         (memory, io_embedding)
     }
-}
-
-/// How many rows of `logits` (`classes` wide) have their target (not `ignore`) ranked first.
-pub(crate) fn count_correct(logits: &[f32], targets: &[u32], classes: usize, ignore: u32) -> usize {
-    targets
-        .iter()
-        .enumerate()
-        .filter(|&(row, &t)| {
-            let scores = &logits[row * classes..(row + 1) * classes];
-            let best = (0..classes).fold(0, |b, j| if scores[j] > scores[b] { j } else { b });
-            t != ignore && best as u32 == t
-        })
-        .count()
 }
 
 impl<B: Backend> Module<B> for Debugger<B> {

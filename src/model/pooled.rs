@@ -87,3 +87,19 @@ pub fn step<B: Backend>(
     let (pooled, _) = backend.max_groups(&y, pairs);
     (backend.to_f32(&output.forward(backend, &pooled)), next)
 }
+
+/// The index of the largest score (the first one on ties).
+pub fn argmax(scores: &[f32]) -> usize {
+    (0..scores.len()).fold(0, |best, j| if scores[j] > scores[best] { j } else { best })
+}
+
+/// How many rows of `logits` (`classes` wide) have their target (not `ignore`) ranked first.
+pub fn count_correct(logits: &[f32], targets: &[u32], classes: usize, ignore: u32) -> usize {
+    targets
+        .iter()
+        .enumerate()
+        .filter(|&(row, &t)| {
+            t != ignore && argmax(&logits[row * classes..(row + 1) * classes]) as u32 == t
+        })
+        .count()
+}

@@ -13,9 +13,8 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::debugger::count_correct;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
-use super::pooled::{self, PooledCache};
+use super::pooled::{self, argmax, count_correct, PooledCache};
 use crate::lang::{Token, VOCAB_SIZE};
 use crate::nn::layers::{Embedding, Linear, Lstm};
 use crate::nn::param::{join, Module, Param};
@@ -252,9 +251,7 @@ impl<B: Backend> Synthesizer<B> {
                     continue;
                 }
                 let scores = &logits[b * VOCAB_SIZE..(b + 1) * VOCAB_SIZE];
-                let best =
-                    (0..VOCAB_SIZE).fold(0, |a, j| if scores[j] > scores[a] { j } else { a });
-                let token = Token::from_id(best as u8).unwrap_or(Token::End);
+                let token = Token::from_id(argmax(scores) as u8).unwrap_or(Token::End);
                 if token == Token::End || programs[b].len() >= max_len {
                     done[b] = true;
                 } else {

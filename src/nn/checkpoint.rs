@@ -119,25 +119,11 @@ pub fn load<B: Backend>(
     optimizer: Option<&mut Optimizer<B>>,
 ) -> Result<Metadata, CheckpointError> {
     let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: display.clone(),
-        source,
-    })?;
-    let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
+    let (bytes, info) = read_checked(path)?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
         path: display.clone(),
         message: e.to_string(),
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format_error)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(format_error)?;
-    let info = header.metadata().clone().unwrap_or_default();
-    if info.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) {
-        return Err(CheckpointError::Mismatch {
-            path: display,
-            message: format!(
-                "not a karel-sed checkpoint (expected metadata {FORMAT_KEY} = {FORMAT:?})"
-            ),
-        });
-    }
+    })?;
     let mut used = std::collections::HashSet::new();
     let mut problem: Option<String> = None;
     let mut read = |name: &str, target: &mut B::Tensor| {
@@ -234,6 +220,12 @@ fn user_metadata(info: HashMap<String, String>) -> Metadata {
 /// Reads only the metadata of a checkpoint (to learn which model and configuration it holds),
 /// checking that the file is a whole karel-sed checkpoint.
 pub fn read_metadata(path: &Path) -> Result<Metadata, CheckpointError> {
+    Ok(user_metadata(read_checked(path)?.1))
+}
+
+/// Reads a checkpoint file and its metadata, checking that it is a whole safetensors file written
+/// by this crate.
+fn read_checked(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>), CheckpointError> {
     let display = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: display.clone(),
@@ -254,5 +246,5 @@ pub fn read_metadata(path: &Path) -> Result<Metadata, CheckpointError> {
             ),
         });
     }
-    Ok(user_metadata(info))
+    Ok((bytes, info))
 }

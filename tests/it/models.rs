@@ -12,7 +12,7 @@ use karel::model::preset::{preset_summary, Preset};
 use karel::model::trace_embed::TraceEmbedConfig;
 use karel::nn::layers::Lstm;
 use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
-use karel::nn::param::{count_params, zero_grads, Module};
+use karel::nn::param::{count_params, zero_grads};
 use karel::nn::{Backend, CpuBackend};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -126,36 +126,9 @@ fn debugger_gradients() {
         let expected: usize = targets.iter().map(|t| t.len()).sum();
         assert_eq!(forward.tokens, expected);
         model.backward(&b, forward, &batch);
-        let mut params = Vec::new();
-        model.visit_params("", &mut |name, p| {
-            params.push((
-                name.to_string(),
-                b.shape(&p.value),
-                b.to_f64(&p.value),
-                b.to_f64(&p.grad),
-            ))
+        crate::common::check_model_gradients(&mut model, 2, &format!("trace {trace}, "), |m| {
+            m.forward_train(&b, &batch, &targets).loss
         });
-        for (name, shape, value, grad) in params {
-            for i in (0..value.len()).step_by((value.len() / 2).max(1)) {
-                let loss_at = |delta: f64| {
-                    let mut copy = model.clone();
-                    copy.visit_params("", &mut |n, p| {
-                        if n == name {
-                            let mut v = value.clone();
-                            v[i] += delta;
-                            p.value = b.tensor_f64(&shape, &v);
-                        }
-                    });
-                    copy.forward_train(&b, &batch, &targets).loss
-                };
-                let numeric = (loss_at(1e-6) - loss_at(-1e-6)) / 2e-6;
-                assert!(
-                    (numeric - grad[i]).abs() <= 1e-6 * numeric.abs().max(1.0),
-                    "trace {trace}, {name}[{i}]: analytic {} numeric {numeric}",
-                    grad[i]
-                );
-            }
-        }
     }
 }
 

@@ -442,7 +442,7 @@ mod models {
     use karel::model::io_encoder::{IoEncoder, IoEncoderConfig};
     use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
     use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
-    use karel::nn::param::{count_params, zero_grads, Module};
+    use karel::nn::param::{count_params, zero_grads};
     use karel::nn::{Backend, CpuBackend};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -499,37 +499,9 @@ mod models {
         let forward = model.forward_train(&b, &batch);
         assert_eq!(forward.tokens, 3 + 1 + 1 + 1 + 4 + 1);
         model.backward(&b, forward);
-        let mut params = Vec::new();
-        model.visit_params("", &mut |name, p| {
-            params.push((
-                name.to_string(),
-                b.shape(&p.value),
-                b.to_f64(&p.value),
-                b.to_f64(&p.grad),
-            ))
+        crate::common::check_model_gradients(&mut model, 3, "", |m| {
+            m.forward_train(&b, &batch).loss
         });
-        for (name, shape, value, grad) in params {
-            // A few coordinates of every parameter.
-            for i in (0..value.len()).step_by((value.len() / 3).max(1)) {
-                let loss_at = |delta: f64| {
-                    let mut copy = model.clone();
-                    copy.visit_params("", &mut |n, p| {
-                        if n == name {
-                            let mut v = value.clone();
-                            v[i] += delta;
-                            p.value = b.tensor_f64(&shape, &v);
-                        }
-                    });
-                    copy.forward_train(&b, &batch).loss
-                };
-                let numeric = (loss_at(1e-6) - loss_at(-1e-6)) / 2e-6;
-                assert!(
-                    (numeric - grad[i]).abs() <= 1e-6 * numeric.abs().max(1.0),
-                    "{name}[{i}]: analytic {} numeric {numeric}",
-                    grad[i]
-                );
-            }
-        }
     }
 
     /// A few steps on a fixed tiny dataset: the loss goes down.

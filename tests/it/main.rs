@@ -10,6 +10,7 @@ mod models;
 mod nn;
 mod props;
 mod regressions;
+mod search;
 mod strategies;
 mod torch_parity;
 mod train;

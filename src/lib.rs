@@ -9,6 +9,7 @@
 //! - [`data`]: tasks and dataset formats, the task generator, the mutator, edit sequences.
 //! - [`nn`]: the neural engine: backend trait, CPU backend, layers, optimisers, checkpoints.
 //! - [`model`]: SED's networks: the LGRL synthesizer and the debugger with TraceEmbed; presets.
+//! - [`search`]: beam search of both models, SED's best-first and greedy search, eval reports.
 //! - [`train`]: training runs (checkpoints, exact resumption, validation, metrics, plots).
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
@@ -23,6 +24,7 @@ pub mod fuzzing;
 pub mod lang;
 pub mod model;
 pub mod nn;
+pub mod search;
 pub mod train;
 pub mod vm;
 pub mod world;

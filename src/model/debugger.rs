@@ -300,7 +300,7 @@ impl<B: Backend> Debugger<B> {
     }
 
     /// Decoder input of one step for `N` tasks, repeated for each task's streams.
-    fn decoder_input(
+    pub(crate) fn decoder_input(
         &self,
         backend: &B,
         memory: &B::Tensor,
@@ -554,7 +554,7 @@ impl<B: Backend> Debugger<B> {
     }
 
     /// The program memory `[T·N, 2H]` and the IO embedding `[N·pairs, ·]`, in evaluation mode.
-    fn encode(&self, backend: &B, batch: &DebuggerBatch<B>) -> (B::Tensor, B::Tensor) {
+    pub(crate) fn encode(&self, backend: &B, batch: &DebuggerBatch<B>) -> (B::Tensor, B::Tensor) {
         let (io_embedding, _) = self
             .io_encoder
             .forward(backend, &batch.inputs, &batch.outputs);

@@ -122,3 +122,376 @@ fn pda_follows_strictness_and_depth() {
     assert_eq!(allowed, vec![Token::MClose]);
     assert_eq!(pda.min_completion(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Beam search.
+
+use karel::data::generate::{candidate, GenConfig};
+use karel::data::task::Task;
+use karel::model::debugger::{DebugItem, Debugger, DebuggerBatch, DebuggerConfig};
+use karel::model::grids::grid_tensor;
+use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
+use karel::nn::CpuBackend;
+use karel::search::sed::{Ending, SearchResult};
+use karel::search::{repair, synthesis, SearchConfig, Strategy, SynthesisConfig, TaskSearch};
+
+/// Generated tasks (deterministic).
+fn tasks(count: usize) -> Vec<Task> {
+    let config = GenConfig::new();
+    (0..)
+        .filter_map(|i| candidate(&config, 11, i))
+        .take(count)
+        .collect()
+}
+
+fn small_synthesizer() -> Synthesizer<CpuBackend<f64>> {
+    let mut config = SynthesizerConfig::tiny();
+    config.io.conv_channels = 2;
+    config.io.output = 8;
+    config.embedding = 8;
+    config.hidden = 8;
+    Synthesizer::new(
+        &CpuBackend::<f64>::new(),
+        config,
+        &mut ChaCha8Rng::seed_from_u64(3),
+    )
+}
+
+fn small_debugger(trace: bool) -> DebuggerConfig {
+    let mut config = DebuggerConfig::tiny(trace);
+    config.io.conv_channels = 2;
+    config.io.output = 8;
+    config.embedding = 8;
+    config.hidden = 8;
+    config
+}
+
+/// A beam of width 1 is greedy decoding; a grammar-constrained beam only finishes programs that
+/// parse, within the length limit, best first.
+#[test]
+fn synthesizer_beam_search() {
+    let b = CpuBackend::<f64>::new();
+    let model = small_synthesizer();
+    let tasks = tasks(6);
+    let given = || tasks.iter().flat_map(|t| t.given().iter());
+    let inputs = grid_tensor(&b, given().map(|e| &e.input));
+    let outputs = grid_tensor(&b, given().map(|e| &e.output));
+    let max_len = 14;
+    let greedy = model.decode_greedy(&b, &inputs, &outputs, max_len);
+    let config = SynthesisConfig {
+        beam: 1,
+        max_len,
+        grammar: false,
+    };
+    let beams = synthesis::beam_search(&b, &model, &inputs, &outputs, &config);
+    let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
+    assert_eq!(top, greedy);
+
+    let config = SynthesisConfig {
+        beam: 5,
+        max_len: 30,
+        grammar: true,
+    };
+    let beams = synthesis::beam_search(&b, &model, &inputs, &outputs, &config);
+    for beam in &beams {
+        assert_eq!(beam.len(), 5);
+        let finished: Vec<_> = beam.iter().filter(|h| h.finished).collect();
+        assert!(!finished.is_empty(), "the mask forces programs to end");
+        for h in &finished {
+            assert!(h.hypothesis.len() <= 30);
+            assert!(parse_tokens(&h.hypothesis, &ParseOptions::default()).is_ok());
+        }
+    }
+}
+
+/// The debugger's beam of width 1 is its greedy repair, and every hypothesis of a wider beam is
+/// a valid op sequence (scores sorted when the beam filled up).
+#[test]
+fn debugger_beam_search() {
+    let b = CpuBackend::<f64>::new();
+    let tasks = tasks(5);
+    for trace in [false, true] {
+        let model = Debugger::new(&b, small_debugger(trace), &mut ChaCha8Rng::seed_from_u64(5));
+        let sources: Vec<Vec<Token>> = tasks.iter().map(|t| t.program.tokens()).collect();
+        let traces: Vec<_> = tasks
+            .iter()
+            .map(|t| karel::data::repair::given_traces(&t.program, t, 250))
+            .collect();
+        let items: Vec<DebugItem> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| DebugItem {
+                source: &sources[i],
+                examples: t.given(),
+                traces: &traces[i],
+            })
+            .collect();
+        let batch = DebuggerBatch::new(&b, &items, 5, trace);
+        let greedy = model.repair_greedy(&b, &batch, 20);
+        let beams = repair::beam_search(&b, &model, &batch, 1, 20);
+        let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
+        assert_eq!(top, greedy);
+        let beams = repair::beam_search(&b, &model, &batch, 8, 20);
+        for beam in &beams {
+            assert_eq!(beam.len(), 8);
+            if beam.iter().all(|h| h.finished) {
+                assert!(beam.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SED search, driven by scripted debuggers.
+
+/// Runs `search` to its end, answering each request with `debugger(program)`; returns the result
+/// and the programs sent to the debugger.
+fn drive(
+    mut search: TaskSearch,
+    debugger: impl Fn(&[Token]) -> Vec<Vec<Token>>,
+) -> (SearchResult, Vec<Vec<Token>>) {
+    let mut requests = Vec::new();
+    while let Some(program) = search.next_request() {
+        let program = program.to_vec();
+        let answer = debugger(&program);
+        requests.push(program);
+        search.receive(&answer);
+    }
+    (search.result(), requests)
+}
+
+fn config(strategy: Strategy, steps: usize, merge: bool) -> SearchConfig {
+    SearchConfig {
+        strategy,
+        steps,
+        merge,
+        ..SearchConfig::default()
+    }
+}
+
+/// `tokens` with `extra` inserted before the closing `m)`.
+fn with_suffix(tokens: &[Token], extra: &[Token]) -> Vec<Token> {
+    let mut out = tokens[..tokens.len() - 1].to_vec();
+    out.extend_from_slice(extra);
+    out.push(Token::MClose);
+    out
+}
+
+/// A no-op on every world: four left turns.
+const SPIN: [Token; 5] = [
+    Token::Repeat,
+    Token::R4,
+    Token::ROpen,
+    Token::TurnLeft,
+    Token::RClose,
+];
+
+/// A program that fails some given example of `task`: the gold program with a `putMarker`
+/// added at the end (it changes every output).
+fn broken(task: &Task) -> Vec<Token> {
+    with_suffix(&task.program.tokens(), &[Token::PutMarker])
+}
+
+#[test]
+fn search_finds_a_known_repair() {
+    let task = &tasks(1)[0];
+    let gold = task.program.tokens();
+    let wrong = broken(task);
+    let other_wrong = with_suffix(&wrong, &[Token::PutMarker]);
+    let script = |p: &[Token]| -> Vec<Vec<Token>> {
+        if p == wrong.as_slice() {
+            vec![vec![Token::Def], other_wrong.clone(), gold.clone()]
+        } else {
+            vec![]
+        }
+    };
+    for strategy in [Strategy::BestFirst, Strategy::Greedy] {
+        let search = TaskSearch::new(task, config(strategy, 5, false), &[wrong.clone()]);
+        let (result, requests) = drive(search, script);
+        assert_eq!(result.ending, Ending::Solved);
+        assert_eq!(result.program, gold);
+        assert!(result.passes_given);
+        assert_eq!(result.calls, 1);
+        assert_eq!(requests, vec![wrong.clone()]);
+        let path: Vec<&Vec<Token>> = result
+            .path
+            .iter()
+            .map(|&i| &result.candidates[i].tokens)
+            .collect();
+        assert_eq!(path, vec![&wrong, &gold]);
+        // The unparsable candidate is skipped; the two valid ones are executed.
+        assert_eq!(result.executed, 3);
+    }
+    // With no budget the first decision is all there is: the failing start is returned.
+    let search = TaskSearch::new(
+        task,
+        config(Strategy::BestFirst, 0, false),
+        &[wrong.clone()],
+    );
+    let (result, requests) = drive(search, script);
+    assert_eq!(
+        (result.ending, result.program, requests.len()),
+        (Ending::StepLimit, wrong.clone(), 0)
+    );
+    // A passing initial candidate is accepted at zero cost, even behind failing ones.
+    let search = TaskSearch::new(
+        task,
+        config(Strategy::BestFirst, 5, false),
+        &[wrong.clone(), gold.clone()],
+    );
+    let (result, requests) = drive(search, script);
+    assert_eq!((result.program, requests.len()), (gold.clone(), 0));
+}
+
+/// Best-first pops the highest bucket first: a program passing some examples is debugged before
+/// one passing none, whatever their order.
+#[test]
+fn best_first_prefers_more_examples_passed() {
+    let conditional = [
+        Token::If,
+        Token::COpen,
+        Token::FrontIsClear,
+        Token::CClose,
+        Token::IOpen,
+        Token::PutMarker,
+        Token::IClose,
+    ];
+    let passed = |task: &Task, tokens: &[Token]| task.score(tokens).unwrap().0;
+    // A task whose program with a conditional suffix passes some but not all given examples.
+    let (task, partly) = tasks(60)
+        .into_iter()
+        .find_map(|task| {
+            let partly = with_suffix(&task.program.tokens(), &conditional);
+            (1..5)
+                .contains(&passed(&task, &partly))
+                .then_some((task, partly))
+        })
+        .expect("some generated task");
+    let gold = task.program.tokens();
+    let wrong = broken(&task);
+    assert_eq!(passed(&task, &wrong), 0);
+    let script = |p: &[Token]| -> Vec<Vec<Token>> {
+        if p == partly.as_slice() {
+            vec![gold.clone()]
+        } else {
+            vec![with_suffix(p, &[Token::TurnLeft])]
+        }
+    };
+    let initial = [wrong.clone(), partly.clone()];
+    let (result, requests) = drive(
+        TaskSearch::new(&task, config(Strategy::BestFirst, 3, false), &initial),
+        script,
+    );
+    assert_eq!(result.program, gold);
+    assert_eq!(requests, vec![partly.clone()]);
+}
+
+/// No program is given to the debugger twice: the debugger here cycles between two programs.
+#[test]
+fn seen_set_prevents_re_expansion() {
+    let task = &tasks(3)[2];
+    let a = broken(task);
+    let b = with_suffix(&a, &[Token::PutMarker]);
+    let script = |p: &[Token]| -> Vec<Vec<Token>> {
+        if p == a.as_slice() {
+            vec![a.clone(), b.clone()]
+        } else {
+            vec![b.clone(), a.clone()]
+        }
+    };
+    for strategy in [Strategy::BestFirst, Strategy::Greedy] {
+        let (result, requests) = drive(
+            TaskSearch::new(task, config(strategy, 50, false), &[a.clone()]),
+            script,
+        );
+        assert_eq!(result.ending, Ending::Exhausted, "{strategy:?}");
+        assert_eq!(requests, vec![a.clone(), b.clone()], "{strategy:?}");
+        assert!(!result.passes_given);
+    }
+}
+
+/// Merging drops failing programs that behave like one already met, and saves their debugger
+/// calls; it never drops a passing program, even one that behaves like another passing one.
+#[test]
+fn observational_merging() {
+    let task = &tasks(4)[3];
+    let gold = task.program.tokens();
+    let gold_spin = with_suffix(&gold, &SPIN);
+    let wrong = broken(task);
+    let wrong_spin = with_suffix(&wrong, &SPIN);
+    let script = |p: &[Token]| -> Vec<Vec<Token>> {
+        if p == wrong.as_slice() {
+            vec![wrong_spin.clone()]
+        } else {
+            vec![gold_spin.clone(), gold.clone()]
+        }
+    };
+    for strategy in [Strategy::BestFirst, Strategy::Greedy] {
+        let (plain, plain_requests) = drive(
+            TaskSearch::new(task, config(strategy, 10, false), &[wrong.clone()]),
+            script,
+        );
+        assert_eq!(plain_requests, vec![wrong.clone(), wrong_spin.clone()]);
+        assert_eq!(plain.program, gold_spin);
+        let (merged, merged_requests) = drive(
+            TaskSearch::new(task, config(strategy, 10, true), &[wrong.clone()]),
+            script,
+        );
+        assert_eq!(merged_requests, vec![wrong.clone()], "{strategy:?}");
+        assert_eq!(merged.merged, 1);
+        assert_eq!(merged.ending, Ending::Exhausted);
+        // Passing programs are never merged away.
+        let initial = [gold_spin.clone(), gold.clone()];
+        let search = TaskSearch::new(task, config(strategy, 10, true), &initial);
+        let (result, _) = drive(search, script);
+        assert_eq!(result.program, gold_spin);
+        assert_eq!(result.candidates.len(), 2);
+        assert_eq!(result.merged, 0);
+    }
+}
+
+/// With K = 1 from a single program, best-first and greedy accept the same program (the first
+/// passing one of the debugger's list), whatever the debugger proposes.
+#[test]
+fn best_first_and_greedy_agree_at_one_step() {
+    let tasks = tasks(40);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut solved = 0;
+    for task in &tasks {
+        let gold = task.program.tokens();
+        let wrong = broken(task);
+        // A list of variants of the program, with the gold program somewhere or absent.
+        let mut list: Vec<Vec<Token>> = (0..6)
+            .map(|i| {
+                let extra = [Token::PutMarker, Token::Move, Token::TurnLeft][i % 3];
+                with_suffix(&gold, &vec![extra; 1 + i / 3])
+            })
+            .collect();
+        if rng.random_range(0..3) > 0 {
+            let at = rng.random_range(0..=list.len());
+            list.insert(at, gold.clone());
+            if rng.random_range(0..2) == 0 {
+                list.insert(0, with_suffix(&gold, &SPIN));
+            }
+        }
+        let script = |_: &[Token]| list.clone();
+        let (best_first, _) = drive(
+            TaskSearch::new(
+                task,
+                config(Strategy::BestFirst, 1, false),
+                &[wrong.clone()],
+            ),
+            script,
+        );
+        let (greedy, _) = drive(
+            TaskSearch::new(task, config(Strategy::Greedy, 1, false), &[wrong.clone()]),
+            script,
+        );
+        assert_eq!(best_first.passes_given, greedy.passes_given);
+        if best_first.passes_given {
+            assert_eq!(best_first.program, greedy.program);
+            solved += 1;
+        }
+    }
+    assert!(solved > 10 && solved < tasks.len(), "{solved}");
+}

@@ -1,0 +1,19 @@
+//! Inference: decoding the models and SED's search.
+//!
+//! - [`beam`]: beam bookkeeping with the reference's finishing and early-stop rules.
+//! - [`synthesis`]: the synthesizer's beam search (optionally grammar-constrained), batched
+//!   across tasks.
+//! - [`repair`]: the debugger's beam search over edit ops, batched across programs.
+//! - [`sed`]: best-first and greedy SED search, as resumable per-task state machines whose
+//!   debugger calls are batched across tasks.
+//! - [`report`]: per-task evaluation records and the tables and curves computed from them.
+
+pub mod beam;
+pub mod repair;
+pub mod report;
+pub mod sed;
+pub mod synthesis;
+
+pub use beam::Scored;
+pub use sed::{run_searches, SearchConfig, SearchResult, Strategy, TaskSearch};
+pub use synthesis::SynthesisConfig;

@@ -1,23 +1,33 @@
-//! `karel synthesize --data` and `karel eval`: run trained models over a split (greedy decoding).
+//! `karel synthesize` and `karel eval`: SED's main job (synthesize, execute, debug) on one task or
+//! a whole split, with the built-in models or trained checkpoints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::EXIT_PROGRAM_FAILED;
 use crate::data::dataset::read_all;
-use crate::data::edits::FirstToken;
+use crate::data::edits::{op_stream, EditOp, FirstToken};
 use crate::data::mutate::MutatorConfig;
 use crate::data::repair::RepairConfig;
 use crate::data::task::Task;
-use crate::lang::Token;
-use crate::train::debugger::{mutation_bench, repair_items, RepairItem, RepairRecord};
-use crate::train::synthesizer::decode_tasks;
-use crate::train::{check_examples, load_debugger, load_synthesizer, Cpu};
+use crate::lang::token::tokens_to_string;
+use crate::lang::{parse_tokens, Token};
+use crate::model::debugger::Debugger;
+use crate::model::grids::grid_tensor;
+use crate::model::synthesizer::Synthesizer;
+use crate::search::report::{ConfigReport, Report, TaskRecord};
+use crate::search::{
+    run_searches, synthesis, SearchConfig, SearchResult, Strategy, SynthesisConfig,
+};
+use crate::train::debugger::{mutation_bench, RepairRecord};
+use crate::train::metrics::{draw_panels, Curve, Panel};
+use crate::train::{check_examples, load_debugger, load_synthesizer, Cpu, ModelSource};
 
 fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
@@ -30,53 +40,450 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Greedy programs of `tasks`, in chunks, with a progress bar.
-fn decode_all(
-    backend: &Cpu,
-    model: &crate::model::synthesizer::Synthesizer<Cpu>,
-    tasks: &[Task],
-    batch: usize,
-) -> Vec<Vec<Token>> {
-    let bar = progress(tasks.len(), "tasks");
-    let mut out = Vec::with_capacity(tasks.len());
-    for chunk in tasks.chunks(batch * 8) {
-        out.extend(decode_tasks(backend, model, chunk, batch));
-        bar.inc(chunk.len() as u64);
+/// How the synthesizer decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Decode {
+    /// One program per task ("LGRL-GD").
+    Greedy,
+    /// Beam search ("LGRL"); its beams, in order, are the search's start.
+    Beam,
+    /// Both, as separate configurations (eval only).
+    Both,
+}
+
+/// Which search follows the synthesizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SearchChoice {
+    BestFirst,
+    Greedy,
+    /// Both, as separate configurations (eval only).
+    Both,
+    /// The synthesizer alone.
+    None,
+}
+
+impl SearchChoice {
+    fn strategies(self) -> Vec<Strategy> {
+        match self {
+            SearchChoice::BestFirst => vec![Strategy::BestFirst],
+            SearchChoice::Greedy => vec![Strategy::Greedy],
+            SearchChoice::Both => vec![Strategy::BestFirst, Strategy::Greedy],
+            SearchChoice::None => vec![],
+        }
     }
-    bar.finish_and_clear();
+}
+
+/// Options shared by `synthesize` and `eval`: models, decoding and search.
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    /// Synthesizer checkpoint [default: the built-in tiny synthesizer].
+    #[arg(long, value_name = "CKPT")]
+    synthesizer: Option<PathBuf>,
+    /// Debugger checkpoint [default: the built-in tiny debugger].
+    #[arg(long, value_name = "CKPT")]
+    debugger: Option<PathBuf>,
+    /// Synthesizer beam width (with beam decoding).
+    #[arg(long, default_value_t = 32)]
+    beam: usize,
+    /// Most program tokens the synthesizer writes.
+    #[arg(long, default_value_t = 100)]
+    max_len: usize,
+    /// Mask tokens that cannot continue a program while decoding (not in the original).
+    #[arg(long)]
+    grammar: bool,
+    /// Candidates per debugger call (the debugger's beam width).
+    #[arg(long, default_value_t = 64)]
+    debugger_beam: usize,
+    /// Most edit ops per debugger candidate.
+    #[arg(long, default_value_t = 100)]
+    max_ops: usize,
+    /// Step limit of the execution traces given to the debugger.
+    #[arg(long, default_value_t = 250)]
+    trace_steps: u32,
+    /// Merge observationally equal failing candidates (same outcomes and final worlds on the
+    /// given inputs) so that no debugger call is spent twice on one behaviour (not in the
+    /// original).
+    #[arg(long)]
+    merge: bool,
+    /// Programs (tasks) per network batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+impl ModelArgs {
+    fn synthesis(&self, beam: usize) -> SynthesisConfig {
+        SynthesisConfig {
+            beam,
+            max_len: self.max_len,
+            grammar: self.grammar,
+        }
+    }
+
+    fn search(&self, strategy: Strategy, steps: usize) -> SearchConfig {
+        SearchConfig {
+            strategy,
+            steps,
+            debugger_beam: self.debugger_beam,
+            max_ops: self.max_ops,
+            trace_steps: self.trace_steps,
+            merge: self.merge,
+        }
+    }
+
+    fn load_synthesizer(&self, backend: &Cpu) -> Result<Synthesizer<Cpu>> {
+        load_synthesizer(
+            backend,
+            ModelSource::or_default(self.synthesizer.as_deref()),
+        )
+    }
+
+    fn load_debugger(&self, backend: &Cpu) -> Result<Debugger<Cpu>> {
+        load_debugger(backend, ModelSource::or_default(self.debugger.as_deref()))
+    }
+
+    /// What identifies the models and decoding in a report (shards must agree on it).
+    fn settings(&self, decode: Decode, search: SearchChoice, steps: usize) -> serde_json::Value {
+        let name = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("built-in".to_string(), |p| p.display().to_string())
+        };
+        json!({
+            "synthesizer": name(&self.synthesizer),
+            "debugger": name(&self.debugger),
+            "decode": format!("{decode:?}").to_lowercase(),
+            "beam": self.beam,
+            "max_len": self.max_len,
+            "grammar": self.grammar,
+            "search": format!("{search:?}").to_lowercase(),
+            "steps": steps,
+            "debugger_beam": self.debugger_beam,
+            "max_ops": self.max_ops,
+            "trace_steps": self.trace_steps,
+            "merge": self.merge,
+        })
+    }
+}
+
+/// Decodes `tasks` with the synthesizer in batches: each task's candidates, best first (one
+/// with greedy decoding).
+fn decode_tasks(
+    backend: &Cpu,
+    model: &Synthesizer<Cpu>,
+    tasks: &[&Task],
+    config: &SynthesisConfig,
+    batch: usize,
+    bar: Option<&ProgressBar>,
+) -> Vec<Vec<Vec<Token>>> {
+    let pairs = model.config.pairs;
+    let mut out = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(batch.max(1)) {
+        let given = || chunk.iter().flat_map(|t| t.given()[..pairs].iter());
+        let inputs = grid_tensor(backend, given().map(|e| &e.input));
+        let outputs = grid_tensor(backend, given().map(|e| &e.output));
+        if config.beam <= 1 && !config.grammar {
+            let programs = model.decode_greedy(backend, &inputs, &outputs, config.max_len);
+            out.extend(programs.into_iter().map(|p| vec![p]));
+        } else {
+            let beams = synthesis::beam_search(backend, model, &inputs, &outputs, config);
+            out.extend(
+                beams
+                    .into_iter()
+                    .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
+            );
+        }
+        if let Some(bar) = bar {
+            bar.inc(chunk.len() as u64);
+        }
+    }
     out
 }
 
+/// The synthesizer's answer from its candidates: the first that passes the given examples,
+/// else (greedy) its only program or (beam) nothing.
+fn synthesizer_answer(task: &Task, candidates: &[Vec<Token>], beam: bool) -> Vec<Token> {
+    let passes = |tokens: &&Vec<Token>| matches!(task.score(tokens), Some((g, _)) if g == task.given().len());
+    match candidates.iter().find(passes) {
+        Some(found) => found.clone(),
+        None if beam => Vec::new(),
+        None => candidates.first().cloned().unwrap_or_default(),
+    }
+}
+
+fn record(index: usize, task: &Task, program: &[Token], exact_of: &[Token]) -> TaskRecord {
+    let score = if program.is_empty() {
+        None
+    } else {
+        task.score(program)
+    };
+    let passes_given = matches!(score, Some((g, _)) if g == task.given().len());
+    TaskRecord {
+        index,
+        guid: task.guid.clone(),
+        program: tokens_to_string(program),
+        passes_given,
+        passes_all: matches!(score, Some((_, true))),
+        exact: !exact_of.is_empty() && exact_of == task.program.tokens().as_slice(),
+        calls: 0,
+        solved_at: passes_given.then_some(0),
+        executed: 0,
+        merged: 0,
+    }
+}
+
+fn search_record(index: usize, task: &Task, result: &SearchResult) -> TaskRecord {
+    let mut r = record(index, task, &result.program, &result.program);
+    r.calls = result.calls;
+    r.executed = result.executed;
+    r.merged = result.merged;
+    r.solved_at = r.passes_given.then_some(result.calls);
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// synthesize
+
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Synthesize programs for every task of a split with a trained synthesizer \
-(greedy decoding) and report exact match and generalization. With --wrong-out, write the tasks \
-whose program parses but fails at least one given example, with that program, as fine-tuning data \
-for `karel train debugger --stage finetune` (SED's filter)."
+    long_about = "Synthesize a program for a task from its 5 given input/output examples, execute \
+it, and debug it until it passes them (SED). Prints the program and whether it passes the given \
+and the held-out examples; --explain shows every edit step. Without checkpoints the built-in tiny \
+models are used. Exit status 3 when no program passing the given examples was found.\n\n\
+With --data instead of a task: decode a whole split greedily and report exact match and \
+generalization; --wrong-out writes the programs that parse but fail a given example, as \
+fine-tuning data for `karel train debugger --stage finetune` (SED's filter)."
 )]
 pub(crate) struct SynthesizeArgs {
-    /// Task split (any dataset format).
+    /// A file holding the task (any dataset format; see --index).
+    #[arg(required_unless_present = "data", conflicts_with = "data")]
+    task: Option<PathBuf>,
+    /// Which task of the file (0-based).
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    #[command(flatten)]
+    models: ModelArgs,
+    /// Synthesizer decoding.
+    #[arg(long, value_enum, default_value_t = Decode::Beam)]
+    decode: Decode,
+    /// The search after the synthesizer.
+    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst)]
+    search: SearchChoice,
+    /// Debugger calls allowed (K).
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Print each edit step: the program, its edits and the examples it passes.
     #[arg(long)]
-    data: PathBuf,
-    /// Synthesizer checkpoint.
-    #[arg(long)]
-    synthesizer: PathBuf,
-    /// Write the synthesizer's wrong programs here (JSON lines).
+    explain: bool,
+    /// Write the result as JSON here.
     #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Decode every task of this split (greedy) instead of one task.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// With --data: write the synthesizer's wrong programs here (JSON lines).
+    #[arg(long, value_name = "FILE", requires = "data")]
     wrong_out: Option<PathBuf>,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
 }
 
 pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
+    if let Some(data) = &args.data {
+        return synthesize_split(&args, data);
+    }
+    let path = args.task.as_ref().expect("clap requires a task");
+    let (tasks, _) = read_all(path, None, false)?;
+    let Some(task) = tasks.get(args.index) else {
+        bail!(
+            "{} holds {} task(s); there is no task {}",
+            path.display(),
+            tasks.len(),
+            args.index
+        );
+    };
+    check_examples([task], path)?;
+    if matches!(args.decode, Decode::Both) || matches!(args.search, SearchChoice::Both) {
+        bail!("synthesize runs one configuration: choose --decode greedy|beam and --search best-first|greedy|none");
+    }
     let backend = Cpu::new();
-    let model = load_synthesizer(&backend, &args.synthesizer)?;
-    let (tasks, _) = read_all(&args.data, None, false)?;
-    check_examples(&tasks, &args.data)?;
     let started = Instant::now();
-    let programs = decode_all(&backend, &model, &tasks, args.batch);
+    let synthesizer = args.models.load_synthesizer(&backend)?;
+    let beam = if args.decode == Decode::Beam {
+        args.models.beam
+    } else {
+        1
+    };
+    let candidates = decode_tasks(
+        &backend,
+        &synthesizer,
+        &[task],
+        &args.models.synthesis(beam),
+        1,
+        None,
+    )
+    .remove(0);
+    let given = task.given().len();
+    let best_passed = candidates
+        .iter()
+        .filter_map(|c| task.score(c).map(|s| s.0))
+        .max();
+    println!(
+        "task {}: {} given examples, {} held out",
+        task.guid,
+        given,
+        task.held_out().len()
+    );
+    println!(
+        "synthesizer ({}): {} candidate(s); the best passes {} of {given} given examples",
+        if beam > 1 {
+            format!("beam {beam}")
+        } else {
+            "greedy".into()
+        },
+        candidates.len(),
+        best_passed.map_or("none (no candidate parses)".into(), |p| p.to_string()),
+    );
+    let (program, search) = match args.search.strategies().first() {
+        None => (synthesizer_answer(task, &candidates, beam > 1), None),
+        Some(&strategy) => {
+            let debugger = args.models.load_debugger(&backend)?;
+            let config = args.models.search(strategy, args.steps);
+            let (mut results, _) = run_searches(
+                &backend,
+                &debugger,
+                &[task],
+                std::slice::from_ref(&candidates),
+                &config,
+                1,
+                |_| {},
+            );
+            let result = results.remove(0);
+            println!(
+                "search ({}, K = {}): {} after {} debugger call(s), {} programs executed{}",
+                strategy.name(),
+                args.steps,
+                match result.ending {
+                    crate::search::sed::Ending::Solved => "solved",
+                    crate::search::sed::Ending::StepLimit => "budget spent",
+                    crate::search::sed::Ending::Exhausted => "nothing left to try",
+                },
+                result.calls,
+                result.executed,
+                if args.models.merge {
+                    format!(", {} merged", result.merged)
+                } else {
+                    String::new()
+                }
+            );
+            (result.program.clone(), Some(result))
+        }
+    };
+    if args.explain {
+        if let Some(result) = &search {
+            explain(task, result);
+        }
+    }
+    let rec = record(0, task, &program, &program);
+    println!();
+    match parse_tokens(&program, &Default::default()) {
+        Ok(p) if !program.is_empty() => print!("{}", p.pretty()),
+        _ => println!("(no program)"),
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    println!();
+    println!(
+        "passes the {given} given examples: {}",
+        yes(rec.passes_given)
+    );
+    println!(
+        "passes the held-out example{}: {}",
+        if task.held_out().len() == 1 { "" } else { "s" },
+        yes(rec.passes_all)
+    );
+    println!("the task's own program: {}", yes(rec.exact));
+    eprintln!("{:.2} s", started.elapsed().as_secs_f64());
+    if let Some(out) = &args.json {
+        let mut value = serde_json::to_value(&rec)?;
+        if let (Some(result), Some(fields)) = (&search, value.as_object_mut()) {
+            let steps: Vec<_> = result
+                .path
+                .iter()
+                .map(|&i| {
+                    let c = &result.candidates[i];
+                    json!({"program": tokens_to_string(&c.tokens), "passed": c.passed, "call": c.call})
+                })
+                .collect();
+            fields.insert("steps".into(), json!(steps));
+        }
+        crate::fsutil::write_atomic(out, serde_json::to_string_pretty(&value)?.as_bytes())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(if rec.passes_given {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PROGRAM_FAILED)
+    })
+}
+
+/// Prints the path of edits that led to the search's program, like the paper's Figure 1.
+fn explain(task: &Task, result: &SearchResult) {
+    let given = task.given().len();
+    for (n, &id) in result.path.iter().enumerate() {
+        let c = &result.candidates[id];
+        println!();
+        match c.parent {
+            None => println!(
+                "step {n}: synthesizer candidate; passes {}/{given}",
+                c.passed
+            ),
+            Some(parent) => {
+                println!(
+                    "step {n}: debugger call {}; passes {}/{given}",
+                    c.call, c.passed
+                );
+                let source = &result.candidates[parent].tokens;
+                let edits: Vec<String> = op_stream(source, &c.tokens)
+                    .into_iter()
+                    .filter(|p| p.op != EditOp::Keep)
+                    .map(|p| match p.op {
+                        EditOp::Delete => {
+                            format!("delete `{}` at {}", source[p.position], p.position)
+                        }
+                        EditOp::Replace(t) => {
+                            format!(
+                                "replace `{}` at {} by `{t}`",
+                                source[p.position], p.position
+                            )
+                        }
+                        EditOp::Insert(t) => format!("insert `{t}` at {}", p.position),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                println!("  edits: {}", edits.join(", "));
+            }
+        }
+        println!("  {}", tokens_to_string(&c.tokens));
+    }
+}
+
+/// `synthesize --data`: greedy programs for a whole split.
+fn synthesize_split(args: &SynthesizeArgs, data: &Path) -> Result<ExitCode> {
+    let backend = Cpu::new();
+    let model = args.models.load_synthesizer(&backend)?;
+    let (tasks, _) = read_all(data, None, false)?;
+    check_examples(&tasks, data)?;
+    let started = Instant::now();
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let bar = progress(tasks.len(), "tasks");
+    let programs = decode_tasks(
+        &backend,
+        &model,
+        &refs,
+        &args.models.synthesis(1),
+        args.models.batch.max(64),
+        Some(&bar),
+    );
+    bar.finish_and_clear();
     let (mut exact, mut general, mut wrong) = (0, 0, Vec::new());
-    for (task, program) in tasks.iter().zip(programs) {
+    for (task, mut candidates) in tasks.iter().zip(programs) {
+        let program = candidates.remove(0);
         exact += (program == task.program.tokens()) as usize;
         match task.score(&program) {
             Some((_, true)) => general += 1,
@@ -109,155 +516,396 @@ pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+// ---------------------------------------------------------------------------------------------
+// eval
+
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Evaluate trained models on a split with greedy decoding. With --synthesizer: exact \
-match and generalization (all 6 examples) of the synthesizer, and with --debugger also after one \
-greedy repair of each program that fails a given example. With --mutation-bench and --debugger: the \
-mutation benchmark (the paper's Figure 3): for k = 1..max-k, each task's program mutated k times \
-(seeded by its guid) and repaired once."
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    long_about = "Evaluate SED on a split: decode every task with the synthesizer (greedy and/or \
+beam search), then search with the debugger (best-first and/or greedy, K debugger calls). Prints \
+a Markdown report in the shape of the paper's Table 1 (generalization error, exact-match error in \
+parentheses), the error against K, and the programs executed per task; --json writes every \
+per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \
+`karel eval merge` joins the shards' reports. --compare-beam adds plain beam search as wide as \
+the mean number of programs each search executed (the paper's Table 2). With --mutation-bench: \
+the mutation benchmark (the paper's Figure 3). Without checkpoints the built-in tiny models are \
+used."
 )]
 pub(crate) struct EvalArgs {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
     /// Task split (any dataset format).
+    #[arg(long, required = true)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    models: ModelArgs,
+    /// Synthesizer decodings to evaluate.
+    #[arg(long, value_enum, default_value_t = Decode::Both)]
+    decode: Decode,
+    /// Searches to evaluate after each decoding.
+    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst)]
+    search: SearchChoice,
+    /// Debugger-call budgets: the search runs with the largest, and the report gives the error
+    /// at each (e.g. 1,5,10,25,50,100).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    steps: Vec<usize>,
+    /// Add plain beam search with the same number of programs as each search (Table 2).
     #[arg(long)]
-    data: PathBuf,
+    compare_beam: bool,
+    /// Evaluate shard i of n (the tasks whose index is i modulo n), e.g. 0/4.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Use only the first N tasks of the split.
     #[arg(long)]
-    synthesizer: Option<PathBuf>,
-    #[arg(long)]
-    debugger: Option<PathBuf>,
-    /// Run the mutation benchmark (needs --debugger).
+    limit: Option<usize>,
+    /// Write the report (settings, every per-task record, summaries) as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the Markdown report here (it is printed in any case).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Draw the generalization error against K to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Run the mutation benchmark instead: each task's program mutated k = 1..max-k times and
+    /// repaired by one debugger call (first of the debugger's beam that passes the given
+    /// examples; greedy with --debugger-beam 1).
     #[arg(long)]
     mutation_bench: bool,
     #[arg(long, default_value_t = 5)]
     max_k: usize,
-    /// Step limit of the traces given to the debugger.
-    #[arg(long, default_value_t = 250)]
-    trace_steps: u32,
-    /// Use only the first N tasks.
-    #[arg(long)]
-    limit: Option<usize>,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    /// Write the numbers as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Merge the JSON reports of the shards of one evaluation into one report.
+    Merge {
+        /// Shard reports (`--json` outputs of `karel eval --shard i/n`).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not of the form i/n"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard index `{i}`"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count `{n}`"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ i < n"));
+    }
+    Ok((i, n))
 }
 
 pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
+    if let Some(EvalCommand::Merge {
+        reports,
+        json,
+        markdown,
+        plot,
+    }) = &args.command
+    {
+        let parts = reports
+            .iter()
+            .map(|p| Ok((p.display().to_string(), Report::load(p)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut merged = Report::merge(parts)?;
+        let (covered, whole) = merged.coverage();
+        if !whole {
+            eprintln!(
+                "warning: the reports cover {covered} of the split's {} tasks",
+                merged.split_tasks
+            );
+        }
+        return write_report(
+            &mut merged,
+            json.as_deref(),
+            markdown.as_deref(),
+            plot.as_deref(),
+        );
+    }
+    let data = args.data.as_ref().expect("clap requires --data");
     let backend = Cpu::new();
-    let (mut tasks, _) = read_all(&args.data, None, false)?;
+    let (mut tasks, _) = read_all(data, None, false)?;
     if let Some(limit) = args.limit {
         tasks.truncate(limit);
     }
-    check_examples(&tasks, &args.data)?;
+    check_examples(&tasks, data)?;
+    if args.mutation_bench {
+        return mutation_benchmark(&args, &backend, &tasks);
+    }
+    let split_tasks = tasks.len();
+    let (shard, shards) = args.shard.unwrap_or((0, 1));
+    let selected: Vec<(usize, &Task)> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % shards == shard)
+        .collect();
+    let refs: Vec<&Task> = selected.iter().map(|(_, t)| *t).collect();
+    let mut steps = args.steps.clone();
+    steps.sort_unstable();
+    steps.dedup();
+    let budget = steps.last().copied().unwrap_or(0);
+    let decodings: Vec<usize> = match args.decode {
+        Decode::Greedy => vec![1],
+        Decode::Beam => vec![args.models.beam],
+        Decode::Both => vec![1, args.models.beam],
+    };
+    let strategies = args.search.strategies();
+    let started = Instant::now();
+    let synthesizer = args.models.load_synthesizer(&backend)?;
+    let debugger = if strategies.is_empty() {
+        None
+    } else {
+        Some(args.models.load_debugger(&backend)?)
+    };
+    let mut report = Report {
+        data: data.display().to_string(),
+        split_tasks,
+        shards: vec![[shard, shards]],
+        settings: args.models.settings(args.decode, args.search, budget),
+        curve_steps: if strategies.is_empty() {
+            vec![]
+        } else {
+            steps.clone()
+        },
+        configs: Vec::new(),
+        seconds: 0.0,
+        timing: Default::default(),
+        summaries: Vec::new(),
+    };
+    let decoding_name = |beam: usize| {
+        if beam > 1 {
+            format!("beam {beam}")
+        } else {
+            "greedy".to_string()
+        }
+    };
+    let add_time = |report: &mut Report, key: &str, seconds: f64| {
+        *report.timing.entry(key.to_string()).or_default() += seconds;
+    };
+    let mut expanded: Vec<(String, f64)> = Vec::new();
+    for &beam in &decodings {
+        let decoding = decoding_name(beam);
+        let bar = progress(refs.len(), &format!("tasks decoded ({decoding})"));
+        let t = Instant::now();
+        let candidates = decode_tasks(
+            &backend,
+            &synthesizer,
+            &refs,
+            &args.models.synthesis(beam),
+            args.models.batch,
+            Some(&bar),
+        );
+        bar.finish_and_clear();
+        add_time(&mut report, "synthesizer", t.elapsed().as_secs_f64());
+        let records = selected
+            .iter()
+            .zip(&candidates)
+            .map(|((i, task), c)| {
+                let answer = synthesizer_answer(task, c, beam > 1);
+                let beam0 = c.first().cloned().unwrap_or_default();
+                record(*i, task, &answer, &beam0)
+            })
+            .collect();
+        report.configs.push(ConfigReport {
+            name: decoding.clone(),
+            decoding: decoding.clone(),
+            search: "none".into(),
+            steps: 0,
+            records,
+        });
+        eprintln!(
+            "{decoding}: {}",
+            summary_line(report.configs.last().expect("pushed"))
+        );
+        for &strategy in &strategies {
+            let debugger = debugger.as_ref().expect("loaded for searches");
+            let config = args.models.search(strategy, budget);
+            let name = format!("{decoding} + {}", strategy.name());
+            let bar = progress(refs.len(), &format!("searches ({name})"));
+            let (results, timing) = run_searches(
+                &backend,
+                debugger,
+                &refs,
+                &candidates,
+                &config,
+                args.models.batch,
+                |done| bar.inc(done as u64),
+            );
+            bar.finish_and_clear();
+            add_time(&mut report, "debugger network", timing.network);
+            add_time(&mut report, "execution (VM, traces)", timing.execution);
+            let records = selected
+                .iter()
+                .zip(&results)
+                .map(|((i, task), r)| search_record(*i, task, r))
+                .collect();
+            report.configs.push(ConfigReport {
+                name: name.clone(),
+                decoding: decoding.clone(),
+                search: strategy.name().into(),
+                steps: budget,
+                records,
+            });
+            let summary = report.configs.last().expect("pushed").summary();
+            eprintln!(
+                "{name}: {}",
+                summary_line(report.configs.last().expect("pushed"))
+            );
+            expanded.push((name, summary.mean_executed));
+        }
+    }
+    if args.compare_beam {
+        for (name, mean) in expanded {
+            let width = mean.round().max(1.0) as usize;
+            let bar = progress(refs.len(), &format!("tasks decoded (beam {width})"));
+            let t = Instant::now();
+            let candidates = decode_tasks(
+                &backend,
+                &synthesizer,
+                &refs,
+                &args.models.synthesis(width),
+                args.models.batch,
+                Some(&bar),
+            );
+            bar.finish_and_clear();
+            add_time(&mut report, "synthesizer", t.elapsed().as_secs_f64());
+            let records = selected
+                .iter()
+                .zip(&candidates)
+                .map(|((i, task), c)| {
+                    let answer = synthesizer_answer(task, c, true);
+                    let mut r = record(*i, task, &answer, c.first().map_or(&[][..], |b| b));
+                    r.executed = c.len();
+                    r
+                })
+                .collect();
+            report.configs.push(ConfigReport {
+                name: format!("beam {width} (as many programs as {name})"),
+                decoding: format!("beam {width}"),
+                search: "none".into(),
+                steps: 0,
+                records,
+            });
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} tasks in {:.1} s ({:.2} tasks/s per configuration)",
+        refs.len(),
+        report.seconds,
+        refs.len() as f64 * report.configs.len().max(1) as f64 / report.seconds.max(1e-9)
+    );
+    write_report(
+        &mut report,
+        args.json.as_deref(),
+        args.markdown.as_deref(),
+        args.plot.as_deref(),
+    )
+}
+
+fn summary_line(config: &ConfigReport) -> String {
+    let s = config.summary();
+    format!(
+        "generalization error {:.2} %, exact-match error {:.2} %",
+        100.0 * s.generalization_error,
+        100.0 * s.exact_error
+    )
+}
+
+fn write_report(
+    report: &mut Report,
+    json: Option<&Path>,
+    markdown: Option<&Path>,
+    plot: Option<&Path>,
+) -> Result<ExitCode> {
+    report.refresh();
+    let text = report.markdown();
+    print!("{text}");
+    if let Some(path) = json {
+        report.save(path)?;
+    }
+    if let Some(path) = markdown {
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = plot {
+        let curves = report
+            .curves()
+            .into_iter()
+            .map(|(label, points)| Curve { label, points })
+            .collect();
+        draw_panels(
+            &[Panel {
+                title: "generalization error (%)".into(),
+                x_label: "debugger calls K".into(),
+                curves,
+            }],
+            path,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mutation_benchmark(args: &EvalArgs, backend: &Cpu, tasks: &[Task]) -> Result<ExitCode> {
+    let debugger = args.models.load_debugger(backend)?;
     let repair = RepairConfig {
-        trace_steps: args.trace_steps,
+        trace_steps: args.models.trace_steps,
         first_token: FirstToken::Start,
         mutator: MutatorConfig::default(),
         ..RepairConfig::default()
     };
-    let debugger = args
-        .debugger
-        .as_ref()
-        .map(|p| load_debugger(&backend, p))
-        .transpose()?;
     let started = Instant::now();
-    let mut report = serde_json::Map::new();
-    report.insert("data".into(), json!(args.data));
-    report.insert("tasks".into(), json!(tasks.len()));
-    if args.mutation_bench {
-        let Some(debugger) = &debugger else {
-            bail!("--mutation-bench needs --debugger");
-        };
-        let rows = mutation_bench(&backend, debugger, &tasks, args.max_k, &repair, args.batch);
-        println!("| k | items | repaired (all 6 pass) | exact match |");
-        println!("|---|---|---|---|");
-        for row in &rows {
-            let n = row.items.max(1) as f64;
-            println!(
-                "| {} | {} | {:.1} % | {:.1} % |",
-                row.k,
-                row.items,
-                100.0 * row.repaired as f64 / n,
-                100.0 * row.exact as f64 / n
-            );
-        }
-        report.insert("mutation_bench".into(), json!(rows));
-    } else {
-        let Some(path) = &args.synthesizer else {
-            bail!("give --synthesizer (or --mutation-bench with --debugger)");
-        };
-        let synthesizer = load_synthesizer(&backend, path)?;
-        let programs = decode_all(&backend, &synthesizer, &tasks, args.batch);
-        let n = tasks.len().max(1) as f64;
-        let scores: Vec<Option<(usize, bool)>> = tasks
-            .iter()
-            .zip(&programs)
-            .map(|(t, p)| t.score(p))
-            .collect();
-        let exact = tasks
-            .iter()
-            .zip(&programs)
-            .filter(|(t, p)| **p == t.program.tokens())
-            .count();
-        let general = scores
-            .iter()
-            .filter(|s| matches!(s, Some((_, true))))
-            .count();
+    let rows = mutation_bench(
+        backend,
+        &debugger,
+        tasks,
+        args.max_k,
+        &repair,
+        args.models.batch,
+        args.models.debugger_beam,
+    );
+    println!("| k | items | generalization error | exact-match error |");
+    println!("|---|---|---|---|");
+    for row in &rows {
+        let n = row.items.max(1) as f64;
         println!(
-            "synthesizer (greedy): exact match {:.2} %, generalization {:.2} %",
-            100.0 * exact as f64 / n,
-            100.0 * general as f64 / n
+            "| {} | {} | {:.1} % | {:.1} % |",
+            row.k,
+            row.items,
+            100.0 * (1.0 - row.repaired as f64 / n),
+            100.0 * (1.0 - row.exact as f64 / n)
         );
-        report.insert("exact_match".into(), json!(exact as f64 / n));
-        report.insert("generalization".into(), json!(general as f64 / n));
-        if let Some(debugger) = &debugger {
-            // One greedy repair of every program that parses and fails a given example.
-            let failing: Vec<usize> = (0..tasks.len())
-                .filter(|&i| matches!(scores[i], Some((g, _)) if g < tasks[i].given().len()))
-                .collect();
-            let items: Vec<(usize, RepairItem)> = failing
-                .iter()
-                .filter_map(|&i| {
-                    RepairItem::new(
-                        &tasks[i],
-                        programs[i].clone(),
-                        args.trace_steps,
-                        FirstToken::Start,
-                    )
-                    .map(|item| (i, item))
-                })
-                .collect();
-            let plain: Vec<RepairItem> = items.iter().map(|(_, it)| it.clone()).collect();
-            let repaired = repair_items(&backend, debugger, &plain, args.batch);
-            let mut fixed = 0;
-            for ((i, _), program) in items.iter().zip(&repaired) {
-                if let Some((given, all)) = tasks[*i].score(program) {
-                    fixed += (given == tasks[*i].given().len() && all) as usize;
-                }
-            }
-            println!(
-                "with one greedy repair: generalization {:.2} % ({} of {} failing programs fixed)",
-                100.0 * (general + fixed) as f64 / n,
-                fixed,
-                items.len()
-            );
-            report.insert(
-                "generalization_with_debugger".into(),
-                json!((general + fixed) as f64 / n),
-            );
-            report.insert("debugger_fixed".into(), json!(fixed));
-        }
     }
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("{} tasks in {seconds:.1} s", tasks.len());
-    report.insert("seconds".into(), json!(seconds));
     if let Some(path) = &args.json {
-        crate::fsutil::write_atomic(
-            path,
-            serde_json::to_string_pretty(&serde_json::Value::Object(report))?.as_bytes(),
-        )
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        let value = json!({
+            "data": args.data,
+            "tasks": tasks.len(),
+            "debugger_beam": args.models.debugger_beam,
+            "mutation_bench": rows,
+            "seconds": seconds,
+        });
+        crate::fsutil::write_atomic(path, serde_json::to_string_pretty(&value)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

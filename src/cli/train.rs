@@ -17,13 +17,14 @@ use crate::data::task::Task;
 use crate::model::debugger::{Debugger, DebuggerConfig};
 use crate::model::preset::{preset_summary, ParamSummary, Preset};
 use crate::model::synthesizer::{Synthesizer, SynthesizerConfig};
-use crate::nn::checkpoint;
+use crate::nn::checkpoint::{self, Metadata};
 use crate::nn::optim::{Optimizer, OptimizerConfig, StepDecay};
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
 use crate::train::{
-    check_examples, checkpoint_config, checkpoint_step, model_metadata, read_metadata, train, Cpu,
-    Outcome, Run, RunDir, TrainSettings,
+    check_examples, checkpoint_config, checkpoint_step, load_debugger, load_synthesizer,
+    model_metadata, read_metadata, train, Cpu, ModelSource, Outcome, Run, RunDir, TrainSettings,
+    CONFIG_KEY, KIND_KEY,
 };
 
 #[derive(Debug, Args)]
@@ -196,7 +197,7 @@ where
     if common.resume {
         let metadata = read_metadata(&checkpoint)
             .with_context(|| format!("cannot resume from {}", checkpoint.display()))?;
-        let config: C = checkpoint_config(&checkpoint, &metadata, kind)?;
+        let config: C = checkpoint_config(&checkpoint.display().to_string(), &metadata, kind)?;
         for (key, value) in extra {
             if metadata.get(key) != Some(value.as_str()) {
                 bail!(
@@ -231,7 +232,7 @@ where
     let config = match init {
         Some(path) => {
             let metadata = read_metadata(path)?;
-            let config: C = checkpoint_config(path, &metadata, kind)?;
+            let config: C = checkpoint_config(&path.display().to_string(), &metadata, kind)?;
             config
         }
         None => fresh,
@@ -468,6 +469,14 @@ enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a checkpoint's model without its optimizer state (a third of the size): what
+    /// inference needs, e.g. the built-in default models.
+    Export {
+        /// A training checkpoint (`RUN/checkpoint.safetensors`).
+        checkpoint: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
 }
 
 pub(crate) fn model_command(args: ModelArgs) -> Result<ExitCode> {
@@ -491,6 +500,32 @@ pub(crate) fn model_command(args: ModelArgs) -> Result<ExitCode> {
                     &summary.debugger_no_trace_embed,
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelCommand::Export { checkpoint, out } => {
+            let backend = Cpu::new();
+            let metadata = read_metadata(&checkpoint)?;
+            let source = ModelSource::File(&checkpoint);
+            // Keep what describes the model and its training; drop the trainer's RNG state.
+            let mut kept = Metadata::default();
+            for key in [KIND_KEY, CONFIG_KEY, "step", "settings", "stage"] {
+                if let Some(value) = metadata.get(key) {
+                    kept.set(key, value);
+                }
+            }
+            match metadata.get(KIND_KEY) {
+                Some("synthesizer") => {
+                    let mut model = load_synthesizer(&backend, source)?;
+                    checkpoint::save(&out, &backend, &mut model, None, &kept)?;
+                }
+                Some("debugger") => {
+                    let mut model = load_debugger(&backend, source)?;
+                    checkpoint::save(&out, &backend, &mut model, None, &kept)?;
+                }
+                _ => bail!("{} holds no model this version knows", checkpoint.display()),
+            }
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            eprintln!("wrote {} ({} bytes)", out.display(), group(size as usize));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -9,6 +9,7 @@
 //! - [`preset`]: named model sizes (`paper`, `tiny`) and parameter summaries.
 
 pub mod debugger;
+pub mod defaults;
 pub mod grids;
 pub mod io_encoder;
 pub mod pooled;

@@ -118,9 +118,28 @@ pub fn load<B: Backend>(
     module: &mut impl Module<B>,
     optimizer: Option<&mut Optimizer<B>>,
 ) -> Result<Metadata, CheckpointError> {
-    let display = path.display().to_string();
-    let (bytes, info) = read_checked(path)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
+    let bytes = read_file(path)?;
+    load_bytes(
+        &bytes,
+        &path.display().to_string(),
+        backend,
+        module,
+        optimizer,
+    )
+}
+
+/// [`load`] from the bytes of a checkpoint (e.g. one embedded in the binary); `name` names it in
+/// errors.
+pub fn load_bytes<B: Backend>(
+    bytes: &[u8],
+    name: &str,
+    backend: &B,
+    module: &mut impl Module<B>,
+    optimizer: Option<&mut Optimizer<B>>,
+) -> Result<Metadata, CheckpointError> {
+    let display = name.to_string();
+    let info = check_bytes(bytes, name)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Format {
         path: display.clone(),
         message: e.to_string(),
     })?;
@@ -220,23 +239,31 @@ fn user_metadata(info: HashMap<String, String>) -> Metadata {
 /// Reads only the metadata of a checkpoint (to learn which model and configuration it holds),
 /// checking that the file is a whole karel-sed checkpoint.
 pub fn read_metadata(path: &Path) -> Result<Metadata, CheckpointError> {
-    Ok(user_metadata(read_checked(path)?.1))
+    let bytes = read_file(path)?;
+    metadata_of_bytes(&bytes, &path.display().to_string())
 }
 
-/// Reads a checkpoint file and its metadata, checking that it is a whole safetensors file written
-/// by this crate.
-fn read_checked(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>), CheckpointError> {
-    let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: display.clone(),
+/// [`read_metadata`] of the bytes of a checkpoint.
+pub fn metadata_of_bytes(bytes: &[u8], name: &str) -> Result<Metadata, CheckpointError> {
+    Ok(user_metadata(check_bytes(bytes, name)?))
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.display().to_string(),
         source,
-    })?;
+    })
+}
+
+/// Checks that `bytes` are a whole safetensors file written by this crate; returns its metadata.
+fn check_bytes(bytes: &[u8], name: &str) -> Result<HashMap<String, String>, CheckpointError> {
+    let display = name.to_string();
     let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
         path: display.clone(),
         message: e.to_string(),
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format_error)?;
-    SafeTensors::deserialize(&bytes).map_err(format_error)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
+    SafeTensors::deserialize(bytes).map_err(format_error)?;
     let info = header.metadata().clone().unwrap_or_default();
     if info.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) {
         return Err(CheckpointError::Mismatch {
@@ -246,5 +273,5 @@ fn read_checked(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>), Check
             ),
         });
     }
-    Ok((bytes, info))
+    Ok(info)
 }

@@ -15,5 +15,5 @@ pub mod sed;
 pub mod synthesis;
 
 pub use beam::Scored;
-pub use sed::{run_searches, SearchConfig, SearchResult, Strategy, TaskSearch};
+pub use sed::{run_searches, SearchConfig, SearchResult, SearchTiming, Strategy, TaskSearch};
 pub use synthesis::SynthesisConfig;

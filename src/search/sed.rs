@@ -374,6 +374,15 @@ fn request_item(task: &Task, tokens: &[Token], trace_steps: u32) -> Vec<Trace> {
     given_traces(&program, task, trace_steps)
 }
 
+/// Where the time of [`run_searches`] went, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SearchTiming {
+    /// Building the debugger's batches and running its beam search.
+    pub network: f64,
+    /// Executing candidates and recording the traces the debugger reads.
+    pub execution: f64,
+}
+
 /// Runs the searches of `tasks` (each from its initial candidates), batching the debugger calls
 /// of up to `batch` tasks at a time. `progress` is called with the number of searches finished
 /// by each round.
@@ -385,7 +394,7 @@ pub fn run_searches<B: Backend>(
     config: &SearchConfig,
     batch: usize,
     mut progress: impl FnMut(usize),
-) -> Vec<SearchResult> {
+) -> (Vec<SearchResult>, SearchTiming) {
     assert_eq!(tasks.len(), initial.len(), "one candidate list per task");
     let batch = batch.max(1);
     let window = batch * 4;
@@ -393,7 +402,9 @@ pub fn run_searches<B: Backend>(
     let mut waiting = (0..tasks.len()).rev().collect::<Vec<_>>();
     let mut active: Vec<(usize, TaskSearch)> = Vec::new();
     let with_trace = debugger.trace_embed.is_some();
+    let mut timing = SearchTiming::default();
     loop {
+        let started = std::time::Instant::now();
         while active.len() < window {
             let Some(i) = waiting.pop() else { break };
             active.push((i, TaskSearch::new(tasks[i], *config, &initial[i])));
@@ -428,6 +439,8 @@ pub fn run_searches<B: Backend>(
         if finished > 0 {
             progress(finished);
         }
+        timing.execution += started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
         let mut answers: Vec<Vec<Vec<Token>>> = Vec::with_capacity(asking.len());
         for (chunk, searches) in asking.chunks(batch).zip(kept.chunks(batch)) {
             let items: Vec<DebugItem> = chunk
@@ -454,13 +467,17 @@ pub fn run_searches<B: Backend>(
                     .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
             );
         }
+        timing.network += started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
         kept.par_iter_mut()
             .zip(answers.par_iter())
             .for_each(|((_, search), repaired)| search.receive(repaired));
         active = kept;
+        timing.execution += started.elapsed().as_secs_f64();
     }
-    results
+    let results = results
         .into_iter()
         .map(|r| r.expect("every search ran"))
-        .collect()
+        .collect();
+    (results, timing)
 }

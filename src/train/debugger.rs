@@ -263,18 +263,37 @@ pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, 
     }
 }
 
-/// Greedy repairs of `items`, in batches.
+/// Repairs of `items`, in batches: greedy with `beam` ≤ 1, else the first of the `beam` candidates
+/// of the debugger's beam search that passes the given examples (the top one if none does), as
+/// the reference's mutation benchmark decodes.
 pub fn repair_items(
     backend: &Cpu,
     model: &Debugger<Cpu>,
     items: &[RepairItem],
     batch: usize,
+    beam: usize,
 ) -> Vec<Vec<Token>> {
     let trace = model.trace_embed.is_some();
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(batch.max(1)) {
         let b = repair_batch(backend, chunk, model.config.pairs, trace);
-        out.extend(model.repair_greedy(backend, &b.batch, MAX_EDIT_OPS));
+        if beam <= 1 {
+            out.extend(model.repair_greedy(backend, &b.batch, MAX_EDIT_OPS));
+            continue;
+        }
+        let beams =
+            crate::search::repair::beam_search(backend, model, &b.batch, beam, MAX_EDIT_OPS);
+        out.extend(beams.into_iter().zip(chunk).map(|(hyps, item)| {
+            let passes = |tokens: &[Token]| {
+                parse_tokens(tokens, &Default::default())
+                    .is_ok_and(|p| Task::passes(&p, &item.examples).iter().all(|&ok| ok))
+            };
+            let first = hyps.iter().position(|h| passes(&h.hypothesis)).unwrap_or(0);
+            hyps.into_iter()
+                .nth(first)
+                .map(|h| h.hypothesis)
+                .unwrap_or_default()
+        }));
     }
     out
 }
@@ -300,7 +319,7 @@ pub fn validate(
         tokens += forward.tokens;
         correct += forward.correct;
     }
-    let repaired = repair_items(backend, model, &plain, batch);
+    let repaired = repair_items(backend, model, &plain, batch, 1);
     let (mut passed, mut exact) = (0usize, 0usize);
     for ((task, _), program) in items.iter().zip(&repaired) {
         passed += matches!(task.score(program), Some((_, true))) as usize;
@@ -333,6 +352,7 @@ pub fn mutation_bench(
     max_k: usize,
     config: &RepairConfig,
     batch: usize,
+    beam: usize,
 ) -> Vec<BenchRow> {
     (1..=max_k)
         .map(|k| {
@@ -350,7 +370,7 @@ pub fn mutation_bench(
                 })
                 .collect();
             let plain: Vec<RepairItem> = items.iter().map(|(_, i)| i.clone()).collect();
-            let repaired = repair_items(backend, model, &plain, batch);
+            let repaired = repair_items(backend, model, &plain, batch, beam);
             let mut row = BenchRow {
                 k,
                 items: items.len(),

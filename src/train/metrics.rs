@@ -72,10 +72,17 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Value>> {
     Ok(read_lines(path)?.into_iter().map(|(r, _)| r).collect())
 }
 
-/// One curve: `(step, value)` points of a metric in a split of a run.
-struct Curve {
-    label: String,
-    points: Vec<(f64, f64)>,
+/// One curve: `(x, y)` points with a legend label.
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel of a figure: a title, the x axis label and its curves.
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub curves: Vec<Curve>,
 }
 
 fn curves(runs: &[(String, Vec<Value>)], metric: &str) -> Vec<Curve> {
@@ -102,12 +109,6 @@ fn curves(runs: &[(String, Vec<Value>)], metric: &str) -> Vec<Curve> {
 /// Draws `metrics` (e.g. `loss`, `accuracy`) of the runs' logs against the step, one panel per
 /// metric, to an SVG file.
 pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
-    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
-        bail!(
-            "{}: plots are written as SVG (name the file *.svg)",
-            out.display()
-        );
-    }
     let runs: Vec<(String, Vec<Value>)> = logs
         .iter()
         .map(|path| {
@@ -119,12 +120,31 @@ pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
             Ok((name, read_metrics(path)?))
         })
         .collect::<Result<_>>()?;
-    let panels = metrics.len().max(1);
-    let root = SVGBackend::new(out, (640 * panels as u32, 420)).into_drawing_area();
+    let panels: Vec<Panel> = metrics
+        .iter()
+        .map(|metric| Panel {
+            title: metric.clone(),
+            x_label: "step".into(),
+            curves: curves(&runs, metric),
+        })
+        .collect();
+    draw_panels(&panels, out)
+}
+
+/// Draws `panels` side by side to an SVG file.
+pub fn draw_panels(panels: &[Panel], out: &Path) -> Result<()> {
+    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
+        bail!(
+            "{}: plots are written as SVG (name the file *.svg)",
+            out.display()
+        );
+    }
+    let count = panels.len().max(1);
+    let root = SVGBackend::new(out, (640 * count as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let areas = root.split_evenly((1, panels));
-    for (area, metric) in areas.iter().zip(metrics) {
-        let curves = curves(&runs, metric);
+    let areas = root.split_evenly((1, count));
+    for (area, panel) in areas.iter().zip(panels) {
+        let curves = &panel.curves;
         let points = curves.iter().flat_map(|c| c.points.iter());
         let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
         for &(x, y) in points {
@@ -137,7 +157,7 @@ pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
         }
         let pad = ((y_max - y_min) * 0.05).max(1e-6);
         let mut chart = ChartBuilder::on(area)
-            .caption(metric, ("sans-serif", 18))
+            .caption(&panel.title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55)
@@ -145,7 +165,7 @@ pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         chart
             .configure_mesh()
-            .x_desc("step")
+            .x_desc(panel.x_label.as_str())
             .draw()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for (i, curve) in curves.iter().enumerate() {

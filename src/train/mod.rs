@@ -371,48 +371,94 @@ pub fn model_metadata(kind: &str, config: &impl Serialize) -> Metadata {
     metadata
 }
 
-/// The configuration of a checkpoint's model, checking that it holds a `kind` model.
+/// The configuration of a checkpoint's model, checking that it holds a `kind` model. `name`
+/// names the checkpoint in errors.
 pub fn checkpoint_config<C: serde::de::DeserializeOwned>(
-    path: &Path,
+    name: &str,
     metadata: &Metadata,
     kind: &str,
 ) -> Result<C> {
     match metadata.get(KIND_KEY) {
         Some(k) if k == kind => {}
-        Some(other) => bail!("{} holds a {other}, not a {kind}", path.display()),
-        None => bail!("{} does not say which model it holds", path.display()),
+        Some(other) => bail!("{name} holds a {other}, not a {kind}"),
+        None => bail!("{name} does not say which model it holds"),
     }
     let text = metadata
         .get(CONFIG_KEY)
-        .with_context(|| format!("{} has no model configuration", path.display()))?;
-    serde_json::from_str(text)
-        .with_context(|| format!("{}: unreadable model configuration", path.display()))
+        .with_context(|| format!("{name} has no model configuration"))?;
+    serde_json::from_str(text).with_context(|| format!("{name}: unreadable model configuration"))
 }
 
-/// Loads a synthesizer checkpoint for inference.
+/// Where a model's weights come from.
+#[derive(Clone, Copy, Debug)]
+pub enum ModelSource<'a> {
+    /// A checkpoint file.
+    File(&'a Path),
+    /// The default model built into the binary ([`crate::model::defaults`]).
+    Embedded,
+}
+
+impl<'a> ModelSource<'a> {
+    /// The file if one is given, else the embedded default.
+    pub fn or_default(path: Option<&'a Path>) -> ModelSource<'a> {
+        path.map_or(ModelSource::Embedded, ModelSource::File)
+    }
+
+    /// The checkpoint's bytes and a name for messages.
+    fn bytes(&self, kind: &str) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
+        match self {
+            ModelSource::File(path) => Ok((
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .into(),
+                path.display().to_string(),
+            )),
+            ModelSource::Embedded => Ok((
+                crate::model::defaults::bytes(kind).into(),
+                format!("the built-in {kind}"),
+            )),
+        }
+    }
+}
+
+/// Loads a `kind` model for inference: builds it from the checkpoint's configuration and reads
+/// its weights (an optimizer's state, if present, is ignored).
+fn load_model<C: serde::de::DeserializeOwned, M: crate::nn::param::Module<Cpu>>(
+    backend: &Cpu,
+    source: ModelSource,
+    kind: &str,
+    build: impl FnOnce(C) -> M,
+) -> Result<M> {
+    let (bytes, name) = source.bytes(kind)?;
+    let metadata = checkpoint::metadata_of_bytes(&bytes, &name)?;
+    let config = checkpoint_config(&name, &metadata, kind)?;
+    let mut model = build(config);
+    checkpoint::load_bytes(&bytes, &name, backend, &mut model, None)?;
+    Ok(model)
+}
+
+/// Loads a synthesizer for inference.
 pub fn load_synthesizer(
     backend: &Cpu,
-    path: &Path,
+    source: ModelSource,
 ) -> Result<crate::model::synthesizer::Synthesizer<Cpu>> {
-    let metadata = read_metadata(path)?;
-    let config = checkpoint_config(path, &metadata, "synthesizer")?;
-    let mut model = crate::model::synthesizer::Synthesizer::new(
-        backend,
-        config,
-        &mut ChaCha8Rng::seed_from_u64(0),
-    );
-    checkpoint::load(path, backend, &mut model, None)?;
-    Ok(model)
+    load_model(backend, source, "synthesizer", |config| {
+        crate::model::synthesizer::Synthesizer::new(
+            backend,
+            config,
+            &mut ChaCha8Rng::seed_from_u64(0),
+        )
+    })
 }
 
-/// Loads a debugger checkpoint for inference.
-pub fn load_debugger(backend: &Cpu, path: &Path) -> Result<crate::model::debugger::Debugger<Cpu>> {
-    let metadata = read_metadata(path)?;
-    let config = checkpoint_config(path, &metadata, "debugger")?;
-    let mut model =
-        crate::model::debugger::Debugger::new(backend, config, &mut ChaCha8Rng::seed_from_u64(0));
-    checkpoint::load(path, backend, &mut model, None)?;
-    Ok(model)
+/// Loads a debugger for inference.
+pub fn load_debugger(
+    backend: &Cpu,
+    source: ModelSource,
+) -> Result<crate::model::debugger::Debugger<Cpu>> {
+    load_model(backend, source, "debugger", |config| {
+        crate::model::debugger::Debugger::new(backend, config, &mut ChaCha8Rng::seed_from_u64(0))
+    })
 }
 
 /// Checks that every task has the given examples the models read (5), so that batching never

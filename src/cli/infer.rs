@@ -439,28 +439,60 @@ fn explain(task: &Task, result: &SearchResult) {
                     c.call, c.passed
                 );
                 let source = &result.candidates[parent].tokens;
-                let edits: Vec<String> = op_stream(source, &c.tokens)
-                    .into_iter()
-                    .filter(|p| p.op != EditOp::Keep)
-                    .map(|p| match p.op {
-                        EditOp::Delete => {
-                            format!("delete `{}` at {}", source[p.position], p.position)
-                        }
-                        EditOp::Replace(t) => {
-                            format!(
-                                "replace `{}` at {} by `{t}`",
-                                source[p.position], p.position
-                            )
-                        }
-                        EditOp::Insert(t) => format!("insert `{t}` at {}", p.position),
-                        other => other.to_string(),
-                    })
-                    .collect();
+                let edits = describe_edits(source, &c.tokens);
                 println!("  edits: {}", edits.join(", "));
             }
         }
         println!("  {}", tokens_to_string(&c.tokens));
     }
+}
+
+/// The edits from `source` to `target` in words, runs of neighbouring edits of one kind merged:
+/// "delete `IFELSE c(` at 4–5", "insert `move move` at 7", "replace `move` at 3 by `turnLeft`".
+fn describe_edits(source: &[Token], target: &[Token]) -> Vec<String> {
+    // (kind, first position, last position, source tokens, new tokens)
+    let mut runs: Vec<(u8, usize, usize, Vec<Token>, Vec<Token>)> = Vec::new();
+    for p in op_stream(source, target) {
+        let (kind, old, new) = match p.op {
+            EditOp::Delete => (0, Some(source[p.position]), None),
+            EditOp::Insert(t) => (1, None, Some(t)),
+            EditOp::Replace(t) => (2, Some(source[p.position]), Some(t)),
+            _ => continue,
+        };
+        let extends = runs.last().is_some_and(|r| {
+            r.0 == kind
+                && if kind == 1 {
+                    r.2 == p.position
+                } else {
+                    r.2 + 1 == p.position
+                }
+        });
+        if !extends {
+            runs.push((kind, p.position, p.position, Vec::new(), Vec::new()));
+        }
+        let run = runs.last_mut().expect("pushed");
+        run.2 = p.position;
+        run.3.extend(old);
+        run.4.extend(new);
+    }
+    runs.into_iter()
+        .map(|(kind, first, last, old, new)| {
+            let at = if first == last {
+                first.to_string()
+            } else {
+                format!("{first}–{last}")
+            };
+            match kind {
+                0 => format!("delete `{}` at {at}", tokens_to_string(&old)),
+                1 => format!("insert `{}` at {at}", tokens_to_string(&new)),
+                _ => format!(
+                    "replace `{}` at {at} by `{}`",
+                    tokens_to_string(&old),
+                    tokens_to_string(&new)
+                ),
+            }
+        })
+        .collect()
 }
 
 /// `synthesize --data`: greedy programs for a whole split.

@@ -68,6 +68,13 @@ pub(crate) const EXIT_PROGRAM_FAILED: u8 = 3;
 
 /// Entry point of the `karel` binary.
 pub fn main() -> ExitCode {
+    // Output piped into a command that stops reading (`karel … | head`) ends the process quietly,
+    // as for other command-line tools, instead of failing a write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => program::check(args),

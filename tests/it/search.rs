@@ -495,3 +495,178 @@ fn best_first_and_greedy_agree_at_one_step() {
     }
     assert!(solved > 10 && solved < tasks.len(), "{solved}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `karel eval` and `karel synthesize` with the built-in models.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn karel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_karel"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the karel binary runs")
+}
+
+fn ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every number of a report is recomputed from its per-task records; shards merge into exactly
+/// the records of the whole run.
+#[test]
+fn eval_reports_shards_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(&karel(&[
+        "gen",
+        "--count",
+        "6",
+        "--format",
+        "standard",
+        "-o",
+        &at("val.jsonl"),
+        "--seed",
+        "5",
+    ]));
+    let common = [
+        "--data",
+        &at("val.jsonl"),
+        "--decode",
+        "both",
+        "--search",
+        "both",
+        "--steps",
+        "1,2",
+        "--beam",
+        "3",
+        "--debugger-beam",
+        "3",
+        "--max-len",
+        "30",
+        "--max-ops",
+        "30",
+        "--batch",
+        "4",
+    ]
+    .map(String::from);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["eval"];
+        args.extend(common.iter().map(String::as_str));
+        args.extend(extra);
+        let out = karel(&args);
+        ok(&out);
+        out
+    };
+    let full = at("full.json");
+    let out = run(&[
+        "--json",
+        &full,
+        "--plot",
+        &at("k.svg"),
+        "--markdown",
+        &at("t.md"),
+    ]);
+    let report = read_json(std::path::Path::new(&full));
+    let configs = report["configs"].as_array().unwrap();
+    let names: Vec<&str> = configs
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "greedy",
+            "greedy + best-first",
+            "greedy + greedy",
+            "beam 3",
+            "beam 3 + best-first",
+            "beam 3 + greedy"
+        ]
+    );
+    let markdown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(std::fs::read_to_string(at("t.md")).unwrap(), markdown);
+    for (config, summary) in configs.iter().zip(report["summaries"].as_array().unwrap()) {
+        let records = config["records"].as_array().unwrap();
+        assert_eq!(records.len(), 6);
+        let count = |f: &dyn Fn(&Value) -> bool| records.iter().filter(|r| f(r)).count() as f64;
+        let general_error = 1.0 - count(&|r| r["passes_all"] == true) / 6.0;
+        let exact_error = 1.0 - count(&|r| r["exact"] == true) / 6.0;
+        assert!((summary["generalization_error"].as_f64().unwrap() - general_error).abs() < 1e-12);
+        assert!((summary["exact_error"].as_f64().unwrap() - exact_error).abs() < 1e-12);
+        let cell = format!(
+            "{:.2} % ({:.2} %)",
+            100.0 * general_error,
+            100.0 * exact_error
+        );
+        assert!(markdown.contains(&cell), "{cell} not in\n{markdown}");
+        for r in records {
+            // A program passing all 6 examples passes the 5 given ones; an exact one passes all.
+            assert!(r["passes_all"] == false || r["passes_given"] == true);
+            assert!(r["calls"].as_u64().unwrap() <= 2);
+            if config["search"] != "none" {
+                assert!(r["exact"] == false || r["passes_all"] == true);
+            }
+        }
+    }
+    assert!(std::fs::read_to_string(at("k.svg"))
+        .unwrap()
+        .starts_with("<svg"));
+    // Two shards, merged, equal the whole run.
+    run(&["--shard", "1/2", "--json", &at("s1.json")]);
+    run(&["--shard", "0/2", "--json", &at("s0.json")]);
+    let out = karel(&[
+        "eval",
+        "merge",
+        &at("s1.json"),
+        &at("s0.json"),
+        "--json",
+        &at("merged.json"),
+    ]);
+    ok(&out);
+    let merged = read_json(&dir.path().join("merged.json"));
+    assert_eq!(merged["configs"], report["configs"]);
+    assert_eq!(merged["summaries"], report["summaries"]);
+    // A shard twice is refused.
+    let out = karel(&["eval", "merge", &at("s1.json"), &at("s1.json")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than one report"));
+}
+
+/// `karel synthesize TASK --explain` on the example task, with the built-in models.
+#[test]
+fn synthesize_one_task_explains_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("result.json");
+    let out = karel(&[
+        "synthesize",
+        "examples/task.json",
+        "--explain",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("passes the 5 given examples: yes"), "{text}");
+    assert!(text.contains("step 0: synthesizer candidate"), "{text}");
+    let result = read_json(&json);
+    let steps = result["steps"].as_array().unwrap();
+    assert_eq!(steps.last().unwrap()["program"], result["program"]);
+    assert_eq!(steps.last().unwrap()["passed"], 5);
+    // A missing task is a clear error.
+    let out = karel(&["synthesize", "examples/task.json", "--index", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no task 7"));
+}

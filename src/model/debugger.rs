@@ -299,7 +299,7 @@ impl<B: Backend> Debugger<B> {
         (ids, inputs)
     }
 
-    /// Decoder input of one step for `N` tasks, repeated for each task's streams.
+    /// Decoder input of one step for `N` programs (or hypotheses): `[N, ·]`.
     pub(crate) fn decoder_input(
         &self,
         backend: &B,
@@ -308,16 +308,14 @@ impl<B: Backend> Debugger<B> {
         pointer_rows: &[u32],
         last_tokens: &[u32],
     ) -> B::Tensor {
-        let n = prev_ops.len();
-        let x = backend.concat(
+        backend.concat(
             &[
                 &self.op_embedding.forward(backend, prev_ops),
                 &backend.gather_rows(memory, pointer_rows),
                 &self.token_embedding.forward(backend, last_tokens),
             ],
             1,
-        );
-        backend.gather_rows(&x, &stream_rows(n, self.config.pairs))
+        )
     }
 
     /// Forward pass of a training step with teacher forcing (`targets[b]` for `batch.sources[b]`);
@@ -369,7 +367,8 @@ impl<B: Backend> Debugger<B> {
             let rows: Vec<u32> = (0..n)
                 .map(|b| (targets[b].positions[at(b, k)] * n + b) as u32)
                 .collect();
-            dec_inputs.push(self.decoder_input(backend, &memory, &prev, &rows, &last));
+            let x = self.decoder_input(backend, &memory, &prev, &rows, &last);
+            dec_inputs.push(backend.gather_rows(&x, &stream_rows(n, pairs)));
             prev_ids.push(prev);
             last_ids.push(last);
             pointer_rows.extend(rows);

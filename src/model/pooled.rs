@@ -73,7 +73,9 @@ pub fn backward<B: Backend>(
     (d_inputs, d_io.expect("the decoder had a static input"))
 }
 
-/// One decoding step: the logits `[N, classes]` (on the host) and the new state.
+/// One decoding step of `N` sequences: `input` is `[N, ·]`, shared by each sequence's `pairs`
+/// streams (rows `n · pairs + j` of the state). Returns the logits `[N, classes]` (on the host)
+/// and the new state.
 pub fn step<B: Backend>(
     backend: &B,
     decoder: &Lstm<B>,
@@ -83,7 +85,7 @@ pub fn step<B: Backend>(
     input: &B::Tensor,
     pairs: usize,
 ) -> (Vec<f32>, LstmState<B>) {
-    let (y, next) = decoder.step(backend, stepper, state, input);
+    let (y, next) = decoder.step_grouped(backend, stepper, state, input, pairs);
     let (pooled, _) = backend.max_groups(&y, pairs);
     (backend.to_f32(&output.forward(backend, &pooled)), next)
 }

@@ -231,10 +231,7 @@ impl<B: Backend> Synthesizer<B> {
             if done.iter().all(|&d| d) {
                 break;
             }
-            let ids: Vec<u32> = current
-                .iter()
-                .flat_map(|t| std::iter::repeat_n(t.id() as u32, pairs))
-                .collect();
+            let ids: Vec<u32> = current.iter().map(|t| t.id() as u32).collect();
             let x = self.embedding.forward(backend, &ids);
             let (logits, next) = pooled::step(
                 backend,

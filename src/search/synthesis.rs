@@ -96,9 +96,9 @@ pub fn beam_search<B: Backend>(
         let ids: Vec<u32> = active
             .iter()
             .flat_map(|&b| beams[b].live())
-            .flat_map(|h| {
+            .map(|h| {
                 let last = h.hypothesis.tokens.last().copied().unwrap_or(Token::Start);
-                std::iter::repeat_n(last.id() as u32, pairs)
+                last.id() as u32
             })
             .collect();
         let x = model.embedding.forward(backend, &ids);

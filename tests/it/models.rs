@@ -160,6 +160,41 @@ fn lstm_stepping_equals_forward() {
     }
 }
 
+/// A grouped step (rows of a group share their dynamic input) equals a plain step on the input
+/// with each row repeated, the static input differing per row.
+#[test]
+fn lstm_grouped_step_equals_repeated_rows() {
+    let b = CpuBackend::<f64>::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let (groups, group, dynamic, fixed, hidden) = (3, 4, 2, 3, 5);
+    let rows = groups * group;
+    let lstm = Lstm::new(&b, dynamic + fixed, hidden, 2, false, &mut rng);
+    let random = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f64> {
+        (0..n).map(|_| rng.random::<f64>() - 0.5).collect()
+    };
+    let s = b.tensor_f64(&[rows, fixed], &random(rows * fixed, &mut rng));
+    let stepper = lstm.stepper(&b, Some(&s));
+    let (mut grouped, mut plain) = (lstm.zero_state(&b, rows), lstm.zero_state(&b, rows));
+    for t in 0..3 {
+        let shared = random(groups * dynamic, &mut rng);
+        let repeated: Vec<f64> = shared
+            .chunks(dynamic)
+            .flat_map(|row| std::iter::repeat_n(row, group).flatten().copied())
+            .collect();
+        let x = b.tensor_f64(&[groups, dynamic], &shared);
+        let xr = b.tensor_f64(&[rows, dynamic], &repeated);
+        let (y, next) = lstm.step_grouped(&b, &stepper, &grouped, &x, group);
+        let (yr, next_plain) = lstm.step(&b, &stepper, &plain, &xr);
+        let (a, c) = (b.to_f64(&y), b.to_f64(&yr));
+        assert_eq!(a.len(), rows * hidden);
+        assert!(
+            a.iter().zip(&c).all(|(p, q)| (p - q).abs() < 1e-12),
+            "step {t}"
+        );
+        (grouped, plain) = (next, next_plain);
+    }
+}
+
 /// A few training steps on a fixed tiny batch: the loss goes down, and greedy decoding (with the
 /// running statistics of batch normalisation) then repairs every program of the batch.
 #[test]

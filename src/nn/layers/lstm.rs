@@ -508,6 +508,21 @@ impl<B: Backend> Lstm<B> {
         state: &LstmState<B>,
         input: &B::Tensor,
     ) -> (B::Tensor, LstmState<B>) {
+        self.step_grouped(backend, stepper, state, input, 1)
+    }
+
+    /// One step where consecutive groups of `group` streams share their dynamic input (the IO
+    /// pairs of one task, which differ only in the static input): `input` is
+    /// `[B / group, dynamic input]`, and its projection is computed once per group. Equal to
+    /// [`Lstm::step`] on the input with each row repeated `group` times.
+    pub fn step_grouped(
+        &self,
+        backend: &B,
+        stepper: &LstmStepper<B>,
+        state: &LstmState<B>,
+        input: &B::Tensor,
+        group: usize,
+    ) -> (B::Tensor, LstmState<B>) {
         let mut next = LstmState {
             h: Vec::with_capacity(self.layers),
             c: Vec::with_capacity(self.layers),
@@ -517,6 +532,13 @@ impl<B: Backend> Lstm<B> {
             let cell = &self.cells[layer];
             let mut gates = if layer == 0 {
                 let mut g = backend.matmul(&x, &stepper.dynamic_weight, false, true);
+                if group > 1 {
+                    let rows = backend.shape(&g)[0] as u32;
+                    let repeated: Vec<u32> = (0..rows)
+                        .flat_map(|r| std::iter::repeat_n(r, group))
+                        .collect();
+                    g = backend.gather_rows(&g, &repeated);
+                }
                 if stepper.static_rows {
                     backend.add_assign(&mut g, &stepper.first_offset);
                 } else {

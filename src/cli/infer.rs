@@ -450,46 +450,63 @@ fn explain(task: &Task, result: &SearchResult) {
 /// The edits from `source` to `target` in words, runs of neighbouring edits of one kind merged:
 /// "delete `IFELSE c(` at 4–5", "insert `move move` at 7", "replace `move` at 3 by `turnLeft`".
 fn describe_edits(source: &[Token], target: &[Token]) -> Vec<String> {
-    // (kind, first position, last position, source tokens, new tokens)
-    let mut runs: Vec<(u8, usize, usize, Vec<Token>, Vec<Token>)> = Vec::new();
+    /// Neighbouring edits of one kind.
+    struct Run {
+        kind: EditKind,
+        first: usize,
+        last: usize,
+        old: Vec<Token>,
+        new: Vec<Token>,
+    }
+    #[derive(PartialEq)]
+    enum EditKind {
+        Delete,
+        Insert,
+        Replace,
+    }
+    let mut runs: Vec<Run> = Vec::new();
     for p in op_stream(source, target) {
         let (kind, old, new) = match p.op {
-            EditOp::Delete => (0, Some(source[p.position]), None),
-            EditOp::Insert(t) => (1, None, Some(t)),
-            EditOp::Replace(t) => (2, Some(source[p.position]), Some(t)),
+            EditOp::Delete => (EditKind::Delete, Some(source[p.position]), None),
+            EditOp::Insert(t) => (EditKind::Insert, None, Some(t)),
+            EditOp::Replace(t) => (EditKind::Replace, Some(source[p.position]), Some(t)),
             _ => continue,
         };
+        // Insertions extend a run at the same position, the others at the next one.
         let extends = runs.last().is_some_and(|r| {
-            r.0 == kind
-                && if kind == 1 {
-                    r.2 == p.position
+            r.kind == kind
+                && if kind == EditKind::Insert {
+                    r.last == p.position
                 } else {
-                    r.2 + 1 == p.position
+                    r.last + 1 == p.position
                 }
         });
         if !extends {
-            runs.push((kind, p.position, p.position, Vec::new(), Vec::new()));
+            runs.push(Run {
+                kind,
+                first: p.position,
+                last: p.position,
+                old: Vec::new(),
+                new: Vec::new(),
+            });
         }
         let run = runs.last_mut().expect("pushed");
-        run.2 = p.position;
-        run.3.extend(old);
-        run.4.extend(new);
+        run.last = p.position;
+        run.old.extend(old);
+        run.new.extend(new);
     }
     runs.into_iter()
-        .map(|(kind, first, last, old, new)| {
-            let at = if first == last {
-                first.to_string()
+        .map(|run| {
+            let at = if run.first == run.last {
+                run.first.to_string()
             } else {
-                format!("{first}–{last}")
+                format!("{}–{}", run.first, run.last)
             };
-            match kind {
-                0 => format!("delete `{}` at {at}", tokens_to_string(&old)),
-                1 => format!("insert `{}` at {at}", tokens_to_string(&new)),
-                _ => format!(
-                    "replace `{}` at {at} by `{}`",
-                    tokens_to_string(&old),
-                    tokens_to_string(&new)
-                ),
+            let (old, new) = (tokens_to_string(&run.old), tokens_to_string(&run.new));
+            match run.kind {
+                EditKind::Delete => format!("delete `{old}` at {at}"),
+                EditKind::Insert => format!("insert `{new}` at {at}"),
+                EditKind::Replace => format!("replace `{old}` at {at} by `{new}`"),
             }
         })
         .collect()
@@ -560,7 +577,8 @@ beam search), then search with the debugger (best-first and/or greedy, K debugge
 a Markdown report in the shape of the paper's Table 1 (generalization error, exact-match error in \
 parentheses), the error against K, and the programs executed per task; --json writes every \
 per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \
-`karel eval merge` joins the shards' reports. --compare-beam adds plain beam search as wide as \
+`karel eval merge` joins the shards' reports. With --json the report is saved after every chunk \
+of tasks, and --resume continues an interrupted evaluation from it. --compare-beam adds plain beam search as wide as \
 the mean number of programs each search executed (the paper's Table 2). With --mutation-bench: \
 the mutation benchmark (the paper's Figure 3). Without checkpoints the built-in tiny models are \
 used."
@@ -592,9 +610,17 @@ pub(crate) struct EvalArgs {
     /// Use only the first N tasks of the split.
     #[arg(long)]
     limit: Option<usize>,
-    /// Write the report (settings, every per-task record, summaries) as JSON.
+    /// Write the report (settings, every per-task record, summaries) as JSON. It is saved
+    /// after every chunk of tasks (see --save-every), so that an interrupted evaluation loses at
+    /// most the chunk in progress.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Continue the unfinished evaluation in --json FILE (same split, shard and settings).
+    #[arg(long, requires = "json")]
+    resume: bool,
+    /// Tasks per saved chunk (rounded up to whole network batches).
+    #[arg(long, default_value_t = 128, value_name = "TASKS")]
+    save_every: usize,
     /// Write the Markdown report here (it is printed in any case).
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
@@ -689,7 +715,6 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         .enumerate()
         .filter(|(i, _)| i % shards == shard)
         .collect();
-    let refs: Vec<&Task> = selected.iter().map(|(_, t)| *t).collect();
     let mut steps = args.steps.clone();
     steps.sort_unstable();
     steps.dedup();
@@ -707,7 +732,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     } else {
         Some(args.models.load_debugger(&backend)?)
     };
-    let mut report = Report {
+    let fresh = Report {
         data: data.display().to_string(),
         split_tasks,
         shards: vec![[shard, shards]],
@@ -720,130 +745,168 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         configs: Vec::new(),
         seconds: 0.0,
         timing: Default::default(),
+        complete: false,
         summaries: Vec::new(),
     };
-    let decoding_name = |beam: usize| {
-        if beam > 1 {
-            format!("beam {beam}")
-        } else {
-            "greedy".to_string()
+    let mut report = start_report(&args, fresh)?;
+    let earlier_seconds = report.seconds;
+    report.complete = false;
+    let batch = args.models.batch.max(1);
+    // Whole network batches per saved chunk, so that a resumed run batches tasks as an
+    // uninterrupted one does.
+    let chunk_len = args.save_every.max(1).div_ceil(batch) * batch;
+    let chunks: Vec<&[(usize, &Task)]> = selected.chunks(chunk_len).collect();
+    let save = |report: &mut Report| -> Result<()> {
+        report.seconds = earlier_seconds + started.elapsed().as_secs_f64();
+        match &args.json {
+            Some(path) => report.save(path),
+            None => Ok(()),
         }
     };
-    let add_time = |report: &mut Report, key: &str, seconds: f64| {
-        *report.timing.entry(key.to_string()).or_default() += seconds;
-    };
-    let mut expanded: Vec<(String, f64)> = Vec::new();
-    for &beam in &decodings {
-        let decoding = decoding_name(beam);
-        let bar = progress(refs.len(), &format!("tasks decoded ({decoding})"));
-        let t = Instant::now();
-        let candidates = decode_tasks(
-            &backend,
-            &synthesizer,
-            &refs,
-            &args.models.synthesis(beam),
-            args.models.batch,
-            Some(&bar),
-        );
-        bar.finish_and_clear();
-        add_time(&mut report, "synthesizer", t.elapsed().as_secs_f64());
-        let records = selected
-            .iter()
-            .zip(&candidates)
-            .map(|((i, task), c)| {
-                let answer = synthesizer_answer(task, c, beam > 1);
-                let beam0 = c.first().cloned().unwrap_or_default();
-                record(*i, task, &answer, &beam0)
-            })
-            .collect();
-        report.configs.push(ConfigReport {
-            name: decoding.clone(),
-            decoding: decoding.clone(),
-            search: "none".into(),
-            steps: 0,
-            records,
-        });
-        eprintln!(
-            "{decoding}: {}",
-            summary_line(report.configs.last().expect("pushed"))
-        );
-        for &strategy in &strategies {
-            let debugger = debugger.as_ref().expect("loaded for searches");
-            let config = args.models.search(strategy, budget);
-            let name = format!("{decoding} + {}", strategy.name());
-            let bar = progress(refs.len(), &format!("searches ({name})"));
-            let (results, timing) = run_searches(
-                &backend,
-                debugger,
-                &refs,
-                &candidates,
-                &config,
-                args.models.batch,
-                |done| bar.inc(done as u64),
-            );
-            bar.finish_and_clear();
-            add_time(&mut report, "debugger network", timing.network);
-            add_time(&mut report, "execution (VM, traces)", timing.execution);
-            let records = selected
-                .iter()
-                .zip(&results)
-                .map(|((i, task), r)| search_record(*i, task, r))
-                .collect();
-            report.configs.push(ConfigReport {
-                name: name.clone(),
-                decoding: decoding.clone(),
-                search: strategy.name().into(),
-                steps: budget,
-                records,
-            });
-            let summary = report.configs.last().expect("pushed").summary();
-            eprintln!(
-                "{name}: {}",
-                summary_line(report.configs.last().expect("pushed"))
-            );
-            expanded.push((name, summary.mean_executed));
-        }
-    }
-    if args.compare_beam {
-        for (name, mean) in expanded {
-            let width = mean.round().max(1.0) as usize;
-            let bar = progress(refs.len(), &format!("tasks decoded (beam {width})"));
+
+    // The synthesizer alone and each search after it, for every decoding, a chunk at a time.
+    let plan: Vec<(usize, Vec<usize>)> = decodings
+        .iter()
+        .map(|&beam| {
+            let decoding = decoding_name(beam);
+            let mut configs = vec![config_slot(
+                &mut report,
+                decoding.clone(),
+                &decoding,
+                "none",
+                0,
+            )];
+            for strategy in &strategies {
+                let name = format!("{decoding} + {}", strategy.name());
+                configs.push(config_slot(
+                    &mut report,
+                    name,
+                    &decoding,
+                    strategy.name(),
+                    budget,
+                ));
+            }
+            (beam, configs)
+        })
+        .collect();
+    let units = selected.len() * plan.iter().map(|(_, c)| c.len()).sum::<usize>();
+    let bar = progress(units, "task evaluations");
+    for (beam, configs) in &plan {
+        for chunk in &chunks {
+            let indices: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+            if configs.iter().all(|&c| report.configs[c].covers(&indices)) {
+                bar.inc((chunk.len() * configs.len()) as u64);
+                continue;
+            }
+            let refs: Vec<&Task> = chunk.iter().map(|(_, t)| *t).collect();
             let t = Instant::now();
             let candidates = decode_tasks(
                 &backend,
                 &synthesizer,
                 &refs,
-                &args.models.synthesis(width),
-                args.models.batch,
-                Some(&bar),
+                &args.models.synthesis(*beam),
+                batch,
+                None,
             );
-            bar.finish_and_clear();
             add_time(&mut report, "synthesizer", t.elapsed().as_secs_f64());
-            let records = selected
+            let records = chunk
                 .iter()
                 .zip(&candidates)
                 .map(|((i, task), c)| {
-                    let answer = synthesizer_answer(task, c, true);
-                    let mut r = record(*i, task, &answer, c.first().map_or(&[][..], |b| b));
-                    r.executed = c.len();
-                    r
+                    let answer = synthesizer_answer(task, c, *beam > 1);
+                    let beam0 = c.first().cloned().unwrap_or_default();
+                    record(*i, task, &answer, &beam0)
                 })
                 .collect();
-            report.configs.push(ConfigReport {
-                name: format!("beam {width} (as many programs as {name})"),
-                decoding: format!("beam {width}"),
-                search: "none".into(),
-                steps: 0,
-                records,
-            });
+            report.configs[configs[0]].put(records);
+            bar.inc(chunk.len() as u64);
+            for (&strategy, &slot) in strategies.iter().zip(&configs[1..]) {
+                let debugger = debugger.as_ref().expect("loaded for searches");
+                let (results, timing) = run_searches(
+                    &backend,
+                    debugger,
+                    &refs,
+                    &candidates,
+                    &args.models.search(strategy, budget),
+                    batch,
+                    |done| bar.inc(done as u64),
+                );
+                add_time(&mut report, "debugger network", timing.network);
+                add_time(&mut report, "execution (VM, traces)", timing.execution);
+                let records = chunk
+                    .iter()
+                    .zip(&results)
+                    .map(|((i, task), r)| search_record(*i, task, r))
+                    .collect();
+                report.configs[slot].put(records);
+            }
+            save(&mut report)?;
         }
     }
-    report.seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    // Plain beam search as wide as each search's mean number of programs executed.
+    if args.compare_beam {
+        let widths: Vec<(String, usize)> = plan
+            .iter()
+            .flat_map(|(_, configs)| &configs[1..])
+            .map(|&slot| {
+                let config = &report.configs[slot];
+                let mean = config.summary().mean_executed;
+                (config.name.clone(), mean.round().max(1.0) as usize)
+            })
+            .collect();
+        let bar = progress(selected.len() * widths.len(), "tasks decoded (plain beams)");
+        for (name, width) in widths {
+            let slot = config_slot(
+                &mut report,
+                format!("beam {width} (as many programs as {name})"),
+                &format!("beam {width}"),
+                "none",
+                0,
+            );
+            for chunk in &chunks {
+                let indices: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+                if !report.configs[slot].covers(&indices) {
+                    let refs: Vec<&Task> = chunk.iter().map(|(_, t)| *t).collect();
+                    let t = Instant::now();
+                    let candidates = decode_tasks(
+                        &backend,
+                        &synthesizer,
+                        &refs,
+                        &args.models.synthesis(width),
+                        batch,
+                        None,
+                    );
+                    add_time(&mut report, "synthesizer", t.elapsed().as_secs_f64());
+                    let records = chunk
+                        .iter()
+                        .zip(&candidates)
+                        .map(|((i, task), c)| {
+                            let answer = synthesizer_answer(task, c, true);
+                            let mut r = record(*i, task, &answer, c.first().map_or(&[][..], |b| b));
+                            r.executed = c.len();
+                            r
+                        })
+                        .collect();
+                    report.configs[slot].put(records);
+                    save(&mut report)?;
+                }
+                bar.inc(chunk.len() as u64);
+            }
+        }
+        bar.finish_and_clear();
+    }
+    for config in &report.configs {
+        eprintln!("{}: {}", config.name, summary_line(config));
+    }
+    report.complete = true;
+    report.seconds = earlier_seconds + started.elapsed().as_secs_f64();
     eprintln!(
         "{} tasks in {:.1} s ({:.2} tasks/s per configuration)",
-        refs.len(),
+        selected.len(),
         report.seconds,
-        refs.len() as f64 * report.configs.len().max(1) as f64 / report.seconds.max(1e-9)
+        selected.len() as f64 * report.configs.len().max(1) as f64 / report.seconds.max(1e-9)
     );
     write_report(
         &mut report,
@@ -851,6 +914,101 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         args.markdown.as_deref(),
         args.plot.as_deref(),
     )
+}
+
+fn decoding_name(beam: usize) -> String {
+    if beam > 1 {
+        format!("beam {beam}")
+    } else {
+        "greedy".to_string()
+    }
+}
+
+fn add_time(report: &mut Report, key: &str, seconds: f64) {
+    *report.timing.entry(key.to_string()).or_default() += seconds;
+}
+
+/// The position of the configuration named `name` in the report, added empty if the report
+/// does not have it yet.
+fn config_slot(
+    report: &mut Report,
+    name: String,
+    decoding: &str,
+    search: &str,
+    steps: usize,
+) -> usize {
+    let found = report.configs.iter().position(|c| c.name == name);
+    found.unwrap_or_else(|| {
+        report.configs.push(ConfigReport {
+            name,
+            decoding: decoding.to_string(),
+            search: search.to_string(),
+            steps,
+            records: Vec::new(),
+        });
+        report.configs.len() - 1
+    })
+}
+
+/// The report an evaluation starts from: `fresh`, or with `--resume` the unfinished report in
+/// `--json`, which must have been made with the same split, shard and settings. Without
+/// `--resume` an existing `--json` file is not overwritten.
+fn start_report(args: &EvalArgs, fresh: Report) -> Result<Report> {
+    let Some(path) = &args.json else {
+        if args.resume {
+            bail!("--resume continues the report in --json FILE: give --json");
+        }
+        return Ok(fresh);
+    };
+    if !path.exists() {
+        if args.resume {
+            eprintln!("{} does not exist: starting afresh", path.display());
+        }
+        return Ok(fresh);
+    }
+    if !args.resume {
+        bail!(
+            "{} exists: continue that evaluation with --resume, or remove the file",
+            path.display()
+        );
+    }
+    let report = Report::load(path)?;
+    if report.data != fresh.data || report.split_tasks != fresh.split_tasks {
+        bail!(
+            "{} evaluates {} ({} tasks), not {} ({} tasks)",
+            path.display(),
+            report.data,
+            report.split_tasks,
+            fresh.data,
+            fresh.split_tasks
+        );
+    }
+    if report.shards != fresh.shards {
+        bail!(
+            "{} is a report of shard(s) {:?}, not {:?}",
+            path.display(),
+            report.shards,
+            fresh.shards
+        );
+    }
+    if report.settings != fresh.settings || report.curve_steps != fresh.curve_steps {
+        bail!(
+            "{} was made with other settings: {}",
+            path.display(),
+            report.settings
+        );
+    }
+    let done = report.coverage().0;
+    eprintln!(
+        "resuming {}: {done} task(s) evaluated in every configuration{}",
+        path.display(),
+        if report.complete {
+            " (the report is complete)"
+        } else {
+            ""
+        }
+    );
+    Ok(report)
 }
 
 fn summary_line(config: &ConfigReport) -> String {

@@ -78,6 +78,21 @@ fn share(count: usize, total: usize) -> f64 {
 }
 
 impl ConfigReport {
+    /// Whether every task index of `indices` has a record.
+    pub fn covers(&self, indices: &[usize]) -> bool {
+        let have: std::collections::HashSet<usize> = self.records.iter().map(|r| r.index).collect();
+        indices.iter().all(|i| have.contains(i))
+    }
+
+    /// Replaces the records of the tasks of `records` (by index), keeping the records in task
+    /// order.
+    pub fn put(&mut self, records: Vec<TaskRecord>) {
+        let fresh: std::collections::HashSet<usize> = records.iter().map(|r| r.index).collect();
+        self.records.retain(|r| !fresh.contains(&r.index));
+        self.records.extend(records);
+        self.records.sort_by_key(|r| r.index);
+    }
+
     pub fn summary(&self) -> Summary {
         let n = self.records.len();
         let count = |f: &dyn Fn(&TaskRecord) -> bool| self.records.iter().filter(|r| f(r)).count();
@@ -130,9 +145,17 @@ pub struct Report {
     /// Wall-clock seconds, split into network and VM time where measured.
     pub seconds: f64,
     pub timing: BTreeMap<String, f64>,
+    /// Every configuration has a record of every task of the shard. An unfinished report is
+    /// saved while an evaluation runs, and continued with `karel eval --resume`.
+    #[serde(default = "finished")]
+    pub complete: bool,
     /// Computed from the records (rewritten on every save; ignored on reading).
     #[serde(default)]
     pub summaries: Vec<Summary>,
+}
+
+fn finished() -> bool {
+    true
 }
 
 impl Report {
@@ -164,7 +187,13 @@ impl Report {
         let Some((first_name, mut merged)) = parts.next() else {
             bail!("nothing to merge");
         };
+        if !merged.complete {
+            bail!("{first_name} is an unfinished evaluation: finish it with `karel eval --resume`");
+        }
         for (name, part) in parts {
+            if !part.complete {
+                bail!("{name} is an unfinished evaluation: finish it with `karel eval --resume`");
+            }
             if part.data != merged.data || part.split_tasks != merged.split_tasks {
                 bail!(
                     "{name} evaluates {} ({} tasks), {first_name} evaluates {} ({} tasks)",
@@ -207,7 +236,12 @@ impl Report {
 
     /// Tasks covered, and whether that is the whole split.
     pub fn coverage(&self) -> (usize, bool) {
-        let covered = self.configs.first().map_or(0, |c| c.records.len());
+        let covered = self
+            .configs
+            .iter()
+            .map(|c| c.records.len())
+            .min()
+            .unwrap_or(0);
         (covered, covered == self.split_tasks)
     }
 
@@ -218,10 +252,15 @@ impl Report {
         let (covered, whole) = self.coverage();
         let _ = writeln!(
             out,
-            "Evaluation of `{}`: {covered} of {} tasks{}.\n",
+            "Evaluation of `{}`: {covered} of {} tasks{}{}.\n",
             self.data,
             self.split_tasks,
-            if whole { "" } else { " (partial)" }
+            if whole { "" } else { " (partial)" },
+            if self.complete {
+                ""
+            } else {
+                "; unfinished (continue it with `karel eval --resume`)"
+            }
         );
         let pct = |x: f64| format!("{:.2} %", 100.0 * x);
         // Table 1: one column per decoding, one row per search.

@@ -306,7 +306,11 @@ fn search_finds_a_known_repair() {
         }
     };
     for strategy in [Strategy::BestFirst, Strategy::Greedy] {
-        let search = TaskSearch::new(task, config(strategy, 5, false), &[wrong.clone()]);
+        let search = TaskSearch::new(
+            task,
+            config(strategy, 5, false),
+            std::slice::from_ref(&wrong),
+        );
         let (result, requests) = drive(search, script);
         assert_eq!(result.ending, Ending::Solved);
         assert_eq!(result.program, gold);
@@ -326,7 +330,7 @@ fn search_finds_a_known_repair() {
     let search = TaskSearch::new(
         task,
         config(Strategy::BestFirst, 0, false),
-        &[wrong.clone()],
+        std::slice::from_ref(&wrong),
     );
     let (result, requests) = drive(search, script);
     assert_eq!(
@@ -401,7 +405,7 @@ fn seen_set_prevents_re_expansion() {
     };
     for strategy in [Strategy::BestFirst, Strategy::Greedy] {
         let (result, requests) = drive(
-            TaskSearch::new(task, config(strategy, 50, false), &[a.clone()]),
+            TaskSearch::new(task, config(strategy, 50, false), std::slice::from_ref(&a)),
             script,
         );
         assert_eq!(result.ending, Ending::Exhausted, "{strategy:?}");
@@ -428,13 +432,21 @@ fn observational_merging() {
     };
     for strategy in [Strategy::BestFirst, Strategy::Greedy] {
         let (plain, plain_requests) = drive(
-            TaskSearch::new(task, config(strategy, 10, false), &[wrong.clone()]),
+            TaskSearch::new(
+                task,
+                config(strategy, 10, false),
+                std::slice::from_ref(&wrong),
+            ),
             script,
         );
         assert_eq!(plain_requests, vec![wrong.clone(), wrong_spin.clone()]);
         assert_eq!(plain.program, gold_spin);
         let (merged, merged_requests) = drive(
-            TaskSearch::new(task, config(strategy, 10, true), &[wrong.clone()]),
+            TaskSearch::new(
+                task,
+                config(strategy, 10, true),
+                std::slice::from_ref(&wrong),
+            ),
             script,
         );
         assert_eq!(merged_requests, vec![wrong.clone()], "{strategy:?}");
@@ -479,12 +491,16 @@ fn best_first_and_greedy_agree_at_one_step() {
             TaskSearch::new(
                 task,
                 config(Strategy::BestFirst, 1, false),
-                &[wrong.clone()],
+                std::slice::from_ref(&wrong),
             ),
             script,
         );
         let (greedy, _) = drive(
-            TaskSearch::new(task, config(Strategy::Greedy, 1, false), &[wrong.clone()]),
+            TaskSearch::new(
+                task,
+                config(Strategy::Greedy, 1, false),
+                std::slice::from_ref(&wrong),
+            ),
             script,
         );
         assert_eq!(best_first.passes_given, greedy.passes_given);
@@ -643,6 +659,54 @@ fn eval_reports_shards_and_merge() {
     let out = karel(&["eval", "merge", &at("s1.json"), &at("s1.json")]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("more than one report"));
+
+    // Saved in chunks of 4 tasks: the same records.
+    let part = at("part.json");
+    run(&["--json", &part, "--save-every", "4"]);
+    let chunked = read_json(std::path::Path::new(&part));
+    assert_eq!(chunked["configs"], report["configs"]);
+    assert_eq!(chunked["complete"], true);
+    // An existing report is not overwritten without --resume.
+    let mut args: Vec<&str> = vec!["eval"];
+    args.extend(common.iter().map(String::as_str));
+    args.extend(["--json", &part]);
+    let out = karel(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    // Interrupted in the second chunk: the first configuration has all 6 tasks, the others the
+    // first 4, one of them only 3 (a chunk cut short). Resuming completes exactly the records.
+    let mut unfinished = chunked.clone();
+    unfinished["complete"] = Value::Bool(false);
+    for (n, config) in unfinished["configs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        let keep = match n {
+            0 => 6,
+            2 => 3,
+            _ => 4,
+        };
+        config["records"].as_array_mut().unwrap().truncate(keep);
+    }
+    std::fs::write(&part, serde_json::to_string(&unfinished).unwrap()).unwrap();
+    let out = karel(&["eval", "merge", &part]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unfinished"));
+    let out = run(&["--json", &part, "--save-every", "4", "--resume"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 task(s) evaluated"));
+    let resumed = read_json(std::path::Path::new(&part));
+    assert_eq!(resumed["configs"], report["configs"]);
+    assert_eq!(resumed["summaries"], report["summaries"]);
+    assert_eq!(resumed["complete"], true);
+    // Other settings are refused.
+    let mut args: Vec<&str> = vec!["eval"];
+    args.extend(common.iter().map(String::as_str));
+    args.extend(["--json", &part, "--resume", "--merge"]);
+    let out = karel(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
 }
 
 /// `karel synthesize TASK --explain` on the example task, with the built-in models.

@@ -3,6 +3,8 @@
 //!
 //! - [`backend`]: the [`Backend`] trait and its tensor layouts;
 //! - [`cpu`]: [`CpuBackend`], generic over `f32` (training) and `f64` (gradient checks);
+//! - [`gpu`]: [`gpu::GpuBackend`], the same operations as hand-written CUDA kernels, on a CUDA
+//!   device (feature `cuda`) or on the CPU emulation of one that tests use;
 //! - [`param`]: parameters, named traversal ([`Module`]), PyTorch's default initialisation;
 //! - [`layers`]: convolution, batch normalisation, linear, embedding, LSTM;
 //! - [`optim`]: SGD, Adam/AdamW, gradient clipping, the step-decay schedule;
@@ -11,6 +13,7 @@
 pub mod backend;
 pub mod checkpoint;
 pub mod cpu;
+pub mod gpu;
 pub mod layers;
 pub mod optim;
 pub mod param;

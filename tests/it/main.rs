@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conformance;
 mod data;
+mod gpu;
 mod lang;
 mod models;
 mod nn;

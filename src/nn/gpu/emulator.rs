@@ -1,0 +1,265 @@
+//! A [`Device`] that runs the CUDA kernels on the CPU: the kernel sources, after
+//! `emulation.hpp`, are compiled by the host C++ compiler (`$CXX`, else `c++`) into a shared
+//! library, with one C entry per kernel that unpacks a `void**` argument array (the convention of
+//! `cuLaunchKernel`). Blocks run one at a time, the threads of a block as real threads.
+//!
+//! It is slow (a thread per GPU thread) and exists for tests: the kernels' indexing, tiling,
+//! barriers and reductions, and the GPU backend's launch code, are checked against the CPU
+//! backend on machines without a GPU, and every launch's arguments are checked against the
+//! kernel's parameter types, which a real GPU would not do.
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::fmt::Write as _;
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::device::{Arg, Device, LaunchShape};
+use super::kernels::{all_signatures, program, Signature, SOURCES};
+
+const HEADER: &str = include_str!("emulation.hpp");
+
+type Entry = unsafe extern "C" fn(u32, u32, u32, u32, u32, u32, *mut *mut c_void);
+
+/// The compiled kernels: the library and each kernel's entry and parameter codes.
+struct Library {
+    // Kept loaded for the entries' lifetime.
+    _library: libloading::Library,
+    entries: HashMap<String, (Entry, String)>,
+}
+
+/// The C++ translation unit: the emulation header, every kernel source, and the entries.
+fn translation_unit(signatures: &[Signature]) -> String {
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for (i, (name, source)) in SOURCES.iter().enumerate() {
+        let _ = writeln!(text, "// ---- {name}");
+        // The shared header once; the other files' includes are dropped.
+        let body = if i == 0 {
+            program(source)
+        } else {
+            source.replacen("#include \"common.cuh\"", "", 1)
+        };
+        text.push_str(&body);
+        text.push('\n');
+    }
+    text.push_str("// ---- entries\n");
+    for s in signatures {
+        let args: Vec<String> = s
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| format!("*({ty}*)args[{i}]"))
+            .collect();
+        let _ = writeln!(
+            text,
+            "extern \"C\" void karel_launch_{name}(unsigned gx, unsigned gy, unsigned gz, \
+             unsigned bx, unsigned by, unsigned bz, void** args) {{\n    \
+             emu::launch(dim3{{gx, gy, gz}}, dim3{{bx, by, bz}}, [&] {{ {name}({args}); }});\n}}",
+            name = s.name,
+            args = args.join(", ")
+        );
+    }
+    text
+}
+
+fn build() -> Result<Library, String> {
+    let signatures = all_signatures();
+    let dir = std::env::temp_dir().join(format!("karel-emulated-kernels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let source = dir.join("kernels.cpp");
+    let library = dir.join("libkernels.so");
+    std::fs::write(&source, translation_unit(&signatures))
+        .map_err(|e| format!("cannot write {}: {e}", source.display()))?;
+    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
+    let output = Command::new(&compiler)
+        .args([
+            "-std=c++20",
+            "-O1",
+            "-shared",
+            "-fPIC",
+            "-pthread",
+            "-w",
+            "-o",
+        ])
+        .arg(&library)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("cannot run the C++ compiler `{compiler}`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the C++ compiler failed on the emulated kernels ({}):\n{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    // SAFETY: the library was just built from the kernel sources; its initialisers are trivial.
+    let lib = unsafe { libloading::Library::new(&library) }
+        .map_err(|e| format!("cannot load {}: {e}", library.display()))?;
+    let mut entries = HashMap::new();
+    for s in &signatures {
+        let symbol = format!("karel_launch_{}", s.name);
+        // SAFETY: every entry was generated with the `Entry` signature.
+        let entry: Entry = unsafe {
+            *lib.get::<Entry>(symbol.as_bytes())
+                .map_err(|e| format!("{symbol}: {e}"))?
+        };
+        entries.insert(s.name.clone(), (entry, s.codes()));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(Library {
+        _library: lib,
+        entries,
+    })
+}
+
+/// The kernels compiled for the CPU, once per process.
+fn library() -> Result<&'static Library, String> {
+    static LIBRARY: OnceLock<Result<Library, String>> = OnceLock::new();
+    LIBRARY.get_or_init(build).as_ref().map_err(Clone::clone)
+}
+
+/// The emulated GPU.
+#[derive(Debug)]
+pub struct EmulatedDevice {
+    /// Live allocations and their layouts.
+    allocations: Mutex<HashMap<u64, Layout>>,
+    /// One launch at a time (the emulation's state is global).
+    launching: Mutex<()>,
+}
+
+impl EmulatedDevice {
+    /// Compiles the kernels for the CPU (on first use in the process); an error if no C++
+    /// compiler is found or the kernels do not compile.
+    pub fn new() -> Result<Arc<EmulatedDevice>, String> {
+        library()?;
+        Ok(Arc::new(EmulatedDevice {
+            allocations: Mutex::new(HashMap::new()),
+            launching: Mutex::new(()),
+        }))
+    }
+}
+
+impl Device for EmulatedDevice {
+    fn kind(&self) -> &'static str {
+        "emulated"
+    }
+
+    fn describe(&self) -> String {
+        "emulated GPU (kernels compiled for the CPU)".to_string()
+    }
+
+    fn max_blocks(&self) -> u32 {
+        // Each block costs a barrier round over its threads: few blocks run fastest, and the
+        // grid-stride loops still cover every element.
+        4
+    }
+
+    fn alloc(&self, bytes: usize) -> u64 {
+        if bytes == 0 {
+            return 0;
+        }
+        let layout = Layout::from_size_align(bytes, 256).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc(layout) };
+        assert!(
+            !ptr.is_null(),
+            "emulated device: out of memory ({bytes} bytes)"
+        );
+        // Poison fresh memory, so that reading what no kernel wrote shows.
+        // SAFETY: `ptr` holds `bytes` bytes.
+        unsafe { std::ptr::write_bytes(ptr, 0xff, bytes) };
+        self.allocations
+            .lock()
+            .expect("allocation table")
+            .insert(ptr as u64, layout);
+        ptr as u64
+    }
+
+    fn free(&self, ptr: u64) {
+        if ptr == 0 {
+            return;
+        }
+        let layout = self
+            .allocations
+            .lock()
+            .expect("allocation table")
+            .remove(&ptr)
+            .expect("emulated device: freeing memory it did not allocate");
+        // SAFETY: allocated above with this layout, freed once.
+        unsafe { dealloc(ptr as *mut u8, layout) };
+    }
+
+    fn upload(&self, dst: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        // SAFETY: `dst` is a live allocation of at least `data.len()` bytes (the backend's
+        // invariant).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst as *mut u8, data.len()) };
+    }
+
+    fn download(&self, src: u64, out: &mut [u8]) {
+        if out.is_empty() {
+            return;
+        }
+        // SAFETY: as in `upload`.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, out.as_mut_ptr(), out.len()) };
+    }
+
+    fn copy(&self, dst: u64, src: u64, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        // SAFETY: as in `upload`; tensors never overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, bytes) };
+    }
+
+    fn zero(&self, dst: u64, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        // SAFETY: as in `upload`.
+        unsafe { std::ptr::write_bytes(dst as *mut u8, 0, bytes) };
+    }
+
+    fn launch(&self, name: &str, shape: LaunchShape, args: &[Arg]) {
+        let library = library().expect("compiled when the device was made");
+        let (entry, codes) = library
+            .entries
+            .get(name)
+            .unwrap_or_else(|| panic!("no kernel `{name}`"));
+        let given: String = args.iter().map(Arg::code).collect();
+        assert_eq!(
+            &given, codes,
+            "kernel `{name}` takes ({codes}), launched with ({given})"
+        );
+        if shape.grid.contains(&0) || shape.block.contains(&0) {
+            return;
+        }
+        let mut values: Vec<[u8; 8]> = args.iter().map(Arg::bytes).collect();
+        let mut pointers: Vec<*mut c_void> = values
+            .iter_mut()
+            .map(|v| v.as_mut_ptr() as *mut c_void)
+            .collect();
+        let _one = self.launching.lock().expect("launch lock");
+        let [gx, gy, gz] = shape.grid;
+        let [bx, by, bz] = shape.block;
+        // SAFETY: the entry unpacks exactly `codes.len()` arguments of the checked kinds, each
+        // pointing to 8 bytes; device pointers are live host allocations.
+        unsafe { entry(gx, gy, gz, bx, by, bz, pointers.as_mut_ptr()) };
+    }
+
+    fn synchronize(&self) {}
+}
+
+impl Drop for EmulatedDevice {
+    fn drop(&mut self) {
+        let table = self.allocations.get_mut().expect("allocation table");
+        for (ptr, layout) in table.drain() {
+            // SAFETY: live allocations of this device, freed once.
+            unsafe { dealloc(ptr as *mut u8, layout) };
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The GPU backend against the CPU backend: every operation, forward and backward, on random
+//! inputs of awkward sizes (not multiples of the tiles, products that split K), and whole
+//! training steps of both models. The kernels run on the CPU emulation of a GPU everywhere, and
+//! on a CUDA GPU too when one is present (otherwise those checks print a notice and pass).
+//! Every kernel source also compiles with NVRTC for sm_80 and sm_90 when NVRTC can be loaded.
+
+use karel::nn::gpu::{kernels, GpuBackend};
+use karel::nn::{AdamStep, Backend, CpuBackend, SparseRows};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The emulated GPU (needs the host C++ compiler, as the crate's build does).
+fn emulated() -> GpuBackend {
+    GpuBackend::emulated().unwrap_or_else(|e| panic!("the GPU emulator: {e}"))
+}
+
+/// A CUDA GPU, if one is present.
+pub fn cuda() -> Option<GpuBackend> {
+    #[cfg(feature = "cuda")]
+    {
+        match GpuBackend::cuda(0) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("notice: no CUDA device, CUDA checks skipped ({e})");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        eprintln!("notice: built without the `cuda` feature, CUDA checks skipped");
+        None
+    }
+}
+
+/// Every kernel source compiles with NVRTC, without a warning, for sm_80 and sm_90. Skipped with
+/// a notice when NVRTC cannot be loaded, unless `KAREL_REQUIRE_NVRTC` is set (CI sets it).
+#[test]
+fn kernels_compile_with_nvrtc() {
+    #[cfg(feature = "cuda")]
+    {
+        use kernels::nvrtc;
+        if !nvrtc::available() {
+            assert!(
+                std::env::var_os("KAREL_REQUIRE_NVRTC").is_none(),
+                "KAREL_REQUIRE_NVRTC is set but libnvrtc.so cannot be loaded (LD_LIBRARY_PATH?)"
+            );
+            eprintln!("notice: NVRTC not found, kernel compilation not checked");
+            return;
+        }
+        let (major, minor) = nvrtc::version();
+        let mut failures = Vec::new();
+        for arch in kernels::CHECKED_ARCHS {
+            for (file, source) in kernels::SOURCES {
+                if let Err(log) = nvrtc::compile(file, &kernels::program(source), arch) {
+                    failures.push(log);
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "NVRTC {major}.{minor}:\n{}",
+            failures.join("\n\n")
+        );
+        eprintln!(
+            "NVRTC {major}.{minor}: {} sources compiled for {:?}",
+            kernels::SOURCES.len(),
+            kernels::CHECKED_ARCHS
+        );
+    }
+    #[cfg(not(feature = "cuda"))]
+    eprintln!("notice: built without the `cuda` feature, kernel compilation not checked");
+}
+
+/// Random values in [-1, 1).
+fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
+}
+
+/// Runs every operation of the backend on inputs drawn from `seed` and returns each result,
+/// named, as f64 values (indices too).
+fn run_ops<B: Backend>(b: &B, seed: u64) -> Vec<(String, Vec<f64>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+    let put = |name: &str, t: &B::Tensor, out: &mut Vec<(String, Vec<f64>)>| {
+        out.push((name.to_string(), b.to_f64(t)));
+    };
+    let tensor = |shape: &[usize], rng: &mut ChaCha8Rng| {
+        b.tensor_f32(shape, &random(shape.iter().product(), rng))
+    };
+
+    // Matrix products: every transpose, odd sizes, one long K that splits.
+    for (m, k, n) in [(70, 33, 65), (5, 2000, 7), (1, 1, 1), (64, 16, 64)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = tensor(&if ta { [k, m] } else { [m, k] }, &mut rng);
+            let bm = tensor(&if tb { [n, k] } else { [k, n] }, &mut rng);
+            let c = b.matmul(&a, &bm, ta, tb);
+            put(&format!("matmul {m}x{k}x{n} {ta} {tb}"), &c, &mut out);
+            let mut acc = tensor(&[m, n], &mut rng);
+            b.matmul_acc(&mut acc, &a, &bm, ta, tb);
+            put(&format!("matmul_acc {m}x{k}x{n} {ta} {tb}"), &acc, &mut out);
+        }
+    }
+
+    // Element-wise.
+    let x = tensor(&[7, 13], &mut rng);
+    let y = tensor(&[7, 13], &mut rng);
+    put("add", &b.add(&x, &y), &mut out);
+    let mut z = x.clone();
+    b.add_assign(&mut z, &y);
+    b.scale(&mut z, -0.37);
+    put("add_assign scale", &z, &mut out);
+    let mut f = x.clone();
+    b.fill(&mut f, 0.25);
+    put("fill", &f, &mut out);
+    let bias = tensor(&[13], &mut rng);
+    let mut with_bias = x.clone();
+    b.add_bias(&mut with_bias, &bias);
+    put("add_bias", &with_bias, &mut out);
+    put("sum_rows", &b.sum_rows(&x), &mut out);
+    let r = b.relu(&x);
+    put("relu", &r, &mut out);
+    put("relu_backward", &b.relu_backward(&r, &y), &mut out);
+    let big = tensor(&[3000], &mut rng);
+    out.push(("sum_squares".into(), vec![b.sum_squares(&big)]));
+    out.push(("zeros".into(), b.to_f64(&b.zeros(&[2, 3]))));
+
+    // Convolution, batch normalisation: one small case, one whose weight gradient splits K.
+    for (n, c, o, h, w) in [(3, 5, 4, 6, 7), (8, 3, 8, 18, 18), (1, 1, 1, 1, 1)] {
+        let x = tensor(&[n, c, h, w], &mut rng);
+        let weight = tensor(&[o, c, 3, 3], &mut rng);
+        let bias = tensor(&[o], &mut rng);
+        let yv = b.conv3x3(&x, &weight, &bias);
+        put(&format!("conv3x3 {n} {c} {o} {h} {w}"), &yv, &mut out);
+        let dy = tensor(&[n, o, h, w], &mut rng);
+        let (dx, dw, db) = b.conv3x3_backward(&x, &weight, &dy, true);
+        put("conv dx", &dx.expect("asked for"), &mut out);
+        put("conv dw", &dw, &mut out);
+        put("conv db", &db, &mut out);
+        let (none, dw2, _) = b.conv3x3_backward(&x, &weight, &dy, false);
+        assert!(none.is_none());
+        put("conv dw without dx", &dw2, &mut out);
+
+        let gamma = tensor(&[o], &mut rng);
+        let beta = tensor(&[o], &mut rng);
+        let (bn, saved, mean, var) = b.batch_norm_train(&yv, &gamma, &beta, 1e-5);
+        put("bn y", &bn, &mut out);
+        put("bn mean", &mean, &mut out);
+        put("bn var", &var, &mut out);
+        put("bn inv_std", &saved.inv_std, &mut out);
+        let (bdx, dgamma, dbeta) = b.batch_norm_backward(&yv, &gamma, &saved, &dy);
+        put("bn dx", &bdx, &mut out);
+        put("bn dgamma", &dgamma, &mut out);
+        put("bn dbeta", &dbeta, &mut out);
+        let positive: Vec<f32> = random(o, &mut rng).iter().map(|v| v.abs() + 0.1).collect();
+        let running_var = b.tensor_f32(&[o], &positive);
+        put(
+            "bn eval",
+            &b.batch_norm_eval(&yv, &gamma, &beta, &mean, &running_var, 1e-5),
+            &mut out,
+        );
+        let mut running = tensor(&[o], &mut rng);
+        b.lerp_assign(&mut running, &mean, 0.1);
+        put("lerp", &running, &mut out);
+    }
+
+    // Rows.
+    let table = tensor(&[9, 5], &mut rng);
+    let rows = [3u32, 0, 8, 3, 3, 1];
+    let gathered = b.gather_rows(&table, &rows);
+    put("gather_rows", &gathered, &mut out);
+    put(
+        "scatter_add_rows",
+        &b.scatter_add_rows(&gathered, &rows, 9),
+        &mut out,
+    );
+    let a3 = tensor(&[2, 3, 4], &mut rng);
+    let b3 = tensor(&[2, 5, 4], &mut rng);
+    let c3 = tensor(&[2, 3, 4], &mut rng);
+    put("concat axis 1", &b.concat(&[&a3, &b3, &a3], 1), &mut out);
+    put("concat axis 0", &b.concat(&[&a3, &c3], 0), &mut out);
+    put("concat axis 2", &b.concat(&[&a3, &c3], 2), &mut out);
+    put("slice axis 1", &b.slice(&b3, 1, 1, 3), &mut out);
+    put("slice axis 2", &b.slice(&b3, 2, 2, 2), &mut out);
+    put("slice axis 0", &b.slice(&b3, 0, 1, 1), &mut out);
+    put("reshape", &b.reshape(&b3, &[10, 4]), &mut out);
+
+    // LSTM cell.
+    let (rows_, hidden) = (6, 5);
+    let gates = tensor(&[rows_, 4 * hidden], &mut rng);
+    let c_prev = tensor(&[rows_, hidden], &mut rng);
+    let (h, c, act) = b.lstm_cell(&gates, &c_prev);
+    put("lstm h", &h, &mut out);
+    put("lstm c", &c, &mut out);
+    put("lstm act", &act, &mut out);
+    let dh = tensor(&[rows_, hidden], &mut rng);
+    let dc = tensor(&[rows_, hidden], &mut rng);
+    let (dgates, dc_prev) = b.lstm_cell_backward(&act, &c_prev, &c, &dh, &dc);
+    put("lstm dgates", &dgates, &mut out);
+    put("lstm dc_prev", &dc_prev, &mut out);
+    let keep = [true, false, false, true, true, false];
+    put("select_rows", &b.select_rows(&keep, &h, &c), &mut out);
+
+    // Maximum over groups.
+    let grouped = tensor(&[15, 7], &mut rng);
+    let (max, argmax) = b.max_groups(&grouped, 5);
+    put("max_groups", &max, &mut out);
+    out.push((
+        "max_groups argmax".into(),
+        argmax.iter().map(|&a| a as f64).collect(),
+    ));
+    let dmax = tensor(&[3, 7], &mut rng);
+    put(
+        "max_groups_backward",
+        &b.max_groups_backward(&dmax, &argmax, 15),
+        &mut out,
+    );
+
+    // The sparse trace-to-token sum.
+    let triples: Vec<(u32, u32, f32)> = (0..40)
+        .map(|i| {
+            (
+                (i * 7 % 11) as u32,
+                (i * 5 % 13) as u32,
+                rng.random::<f32>(),
+            )
+        })
+        .collect();
+    let s = SparseRows::from_triples(11, &triples);
+    let states = tensor(&[13, 6], &mut rng);
+    put("sparse_rows", &b.sparse_rows(&s, &states), &mut out);
+    let dtokens = tensor(&[11, 6], &mut rng);
+    put(
+        "sparse_rows_backward",
+        &b.sparse_rows_backward(&s, &dtokens, 13),
+        &mut out,
+    );
+
+    // Losses.
+    let (n_rows, classes) = (9, 11);
+    let logits = tensor(&[n_rows, classes], &mut rng);
+    let targets = [3u32, 99, 0, 10, 5, 5, 99, 1, 2];
+    let mask: Vec<bool> = (0..n_rows * classes)
+        .map(|i| i % classes == targets[i / classes] as usize % classes || i % 3 != 0)
+        .collect();
+    for masked in [false, true] {
+        let (loss, grad, counted) =
+            b.cross_entropy(&logits, &targets, 99, masked.then_some(&mask[..]));
+        out.push((
+            format!("cross_entropy loss {masked}"),
+            vec![loss, counted as f64],
+        ));
+        put(&format!("cross_entropy grad {masked}"), &grad, &mut out);
+    }
+    put("log_softmax", &b.log_softmax(&logits), &mut out);
+
+    // Optimisers.
+    let mut p = tensor(&[17], &mut rng);
+    let g = tensor(&[17], &mut rng);
+    b.sgd_step(&mut p, &g, 0.1);
+    put("sgd", &p, &mut out);
+    let (mut m, mut v) = (b.zeros(&[17]), b.zeros(&[17]));
+    for step in 1..=3 {
+        let hyper = AdamStep {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: if step == 3 { 0.01 } else { 0.0 },
+            step,
+        };
+        b.adam_step(&mut p, &g, &mut m, &mut v, &hyper);
+    }
+    put("adam p", &p, &mut out);
+    put("adam m", &m, &mut out);
+    put("adam v", &v, &mut out);
+    out
+}
+
+/// `‖a − b‖ / ‖b‖` (absolute below a norm of 1e-6).
+fn relative_error(a: &[f64], b: &[f64]) -> f64 {
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    diff / norm.max(1e-6)
+}
+
+/// Compares two runs of [`run_ops`] name by name.
+fn compare(label: &str, got: &[(String, Vec<f64>)], want: &[(String, Vec<f64>)], tolerance: f64) {
+    assert_eq!(got.len(), want.len());
+    let mut failures = Vec::new();
+    for ((name, a), (name_b, b)) in got.iter().zip(want) {
+        assert_eq!(name, name_b);
+        if a.len() != b.len() {
+            failures.push(format!("{name}: {} values, want {}", a.len(), b.len()));
+            continue;
+        }
+        if a.iter().any(|v| !v.is_finite()) {
+            failures.push(format!("{name}: not finite"));
+            continue;
+        }
+        let e = relative_error(a, b);
+        if e > tolerance {
+            failures.push(format!("{name}: relative error {e:.2e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
+}
+
+/// Every operation on the emulated GPU equals the CPU backend's within f32 rounding.
+#[test]
+fn emulated_gpu_ops_match_the_cpu() {
+    let gpu = emulated();
+    let cpu = CpuBackend::<f32>::new();
+    for seed in [1, 2] {
+        let want = run_ops(&cpu, seed);
+        let got = run_ops(&gpu, seed);
+        compare(&format!("emulated, seed {seed}"), &got, &want, 2e-6);
+    }
+}
+
+/// The same on a CUDA GPU, when there is one.
+#[test]
+fn cuda_ops_match_the_cpu() {
+    let Some(gpu) = cuda() else { return };
+    let cpu = CpuBackend::<f32>::new();
+    for seed in [1, 2, 3] {
+        let want = run_ops(&cpu, seed);
+        let got = run_ops(&gpu, seed);
+        compare(&format!("CUDA, seed {seed}"), &got, &want, 2e-6);
+    }
+}

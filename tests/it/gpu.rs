@@ -4,7 +4,7 @@
 //! on a CUDA GPU too when one is present (otherwise those checks print a notice and pass).
 //! Every kernel source also compiles with NVRTC for sm_80 and sm_90 when NVRTC can be loaded.
 
-use karel::nn::gpu::{kernels, GpuBackend};
+use karel::nn::gpu::GpuBackend;
 use karel::nn::{AdamStep, Backend, CpuBackend, SparseRows};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,7 +39,7 @@ pub fn cuda() -> Option<GpuBackend> {
 fn kernels_compile_with_nvrtc() {
     #[cfg(feature = "cuda")]
     {
-        use kernels::nvrtc;
+        use karel::nn::gpu::kernels::{self, nvrtc};
         if !nvrtc::available() {
             assert!(
                 std::env::var_os("KAREL_REQUIRE_NVRTC").is_none(),

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::EXIT_PROGRAM_FAILED;
+use super::{DeviceChoice, EXIT_PROGRAM_FAILED};
 use crate::data::dataset::read_all;
 use crate::data::edits::{op_stream, EditOp, FirstToken};
 use crate::data::mutate::MutatorConfig;
@@ -21,6 +21,7 @@ use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::Debugger;
 use crate::model::grids::grid_tensor;
 use crate::model::synthesizer::Synthesizer;
+use crate::nn::Backend;
 use crate::search::report::{ConfigReport, Report, TaskRecord};
 use crate::search::{
     run_searches, synthesis, SearchConfig, SearchResult, Strategy, SynthesisConfig,
@@ -108,6 +109,9 @@ pub(crate) struct ModelArgs {
     /// Programs (tasks) per network batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// Where the networks run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 impl ModelArgs {
@@ -130,14 +134,14 @@ impl ModelArgs {
         }
     }
 
-    fn load_synthesizer(&self, backend: &Cpu) -> Result<Synthesizer<Cpu>> {
+    fn load_synthesizer<B: Backend>(&self, backend: &B) -> Result<Synthesizer<B>> {
         load_synthesizer(
             backend,
             ModelSource::or_default(self.synthesizer.as_deref()),
         )
     }
 
-    fn load_debugger(&self, backend: &Cpu) -> Result<Debugger<Cpu>> {
+    fn load_debugger<B: Backend>(&self, backend: &B) -> Result<Debugger<B>> {
         load_debugger(backend, ModelSource::or_default(self.debugger.as_deref()))
     }
 
@@ -166,9 +170,9 @@ impl ModelArgs {
 
 /// Decodes `tasks` with the synthesizer in batches: each task's candidates, best first (one
 /// with greedy decoding).
-fn decode_tasks(
-    backend: &Cpu,
-    model: &Synthesizer<Cpu>,
+fn decode_tasks<B: Backend>(
+    backend: &B,
+    model: &Synthesizer<B>,
     tasks: &[&Task],
     config: &SynthesisConfig,
     batch: usize,
@@ -285,8 +289,15 @@ pub(crate) struct SynthesizeArgs {
 }
 
 pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
+    match args.models.device {
+        DeviceChoice::Cpu => synthesize_on(&Cpu::new(), args),
+        DeviceChoice::Cuda => synthesize_on(&super::cuda_backend()?, args),
+    }
+}
+
+fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCode> {
     if let Some(data) = &args.data {
-        return synthesize_split(&args, data);
+        return synthesize_split(backend, &args, data);
     }
     let path = args.task.as_ref().expect("clap requires a task");
     let (tasks, _) = read_all(path, None, false)?;
@@ -302,16 +313,15 @@ pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
     if matches!(args.decode, Decode::Both) || matches!(args.search, SearchChoice::Both) {
         bail!("synthesize runs one configuration: choose --decode greedy|beam and --search best-first|greedy|none");
     }
-    let backend = Cpu::new();
     let started = Instant::now();
-    let synthesizer = args.models.load_synthesizer(&backend)?;
+    let synthesizer = args.models.load_synthesizer(backend)?;
     let beam = if args.decode == Decode::Beam {
         args.models.beam
     } else {
         1
     };
     let candidates = decode_tasks(
-        &backend,
+        backend,
         &synthesizer,
         &[task],
         &args.models.synthesis(beam),
@@ -343,10 +353,10 @@ pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
     let (program, search) = match args.search.strategies().first() {
         None => (synthesizer_answer(task, &candidates, beam > 1), None),
         Some(&strategy) => {
-            let debugger = args.models.load_debugger(&backend)?;
+            let debugger = args.models.load_debugger(backend)?;
             let config = args.models.search(strategy, args.steps);
             let (mut results, _) = run_searches(
-                &backend,
+                backend,
                 &debugger,
                 &[task],
                 std::slice::from_ref(&candidates),
@@ -513,16 +523,19 @@ fn describe_edits(source: &[Token], target: &[Token]) -> Vec<String> {
 }
 
 /// `synthesize --data`: greedy programs for a whole split.
-fn synthesize_split(args: &SynthesizeArgs, data: &Path) -> Result<ExitCode> {
-    let backend = Cpu::new();
-    let model = args.models.load_synthesizer(&backend)?;
+fn synthesize_split<B: Backend>(
+    backend: &B,
+    args: &SynthesizeArgs,
+    data: &Path,
+) -> Result<ExitCode> {
+    let model = args.models.load_synthesizer(backend)?;
     let (tasks, _) = read_all(data, None, false)?;
     check_examples(&tasks, data)?;
     let started = Instant::now();
     let refs: Vec<&Task> = tasks.iter().collect();
     let bar = progress(tasks.len(), "tasks");
     let programs = decode_tasks(
-        &backend,
+        backend,
         &model,
         &refs,
         &args.models.synthesis(1),
@@ -698,15 +711,21 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
             plot.as_deref(),
         );
     }
+    match args.models.device {
+        DeviceChoice::Cpu => eval_on(&Cpu::new(), args),
+        DeviceChoice::Cuda => eval_on(&super::cuda_backend()?, args),
+    }
+}
+
+fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
     let data = args.data.as_ref().expect("clap requires --data");
-    let backend = Cpu::new();
     let (mut tasks, _) = read_all(data, None, false)?;
     if let Some(limit) = args.limit {
         tasks.truncate(limit);
     }
     check_examples(&tasks, data)?;
     if args.mutation_bench {
-        return mutation_benchmark(&args, &backend, &tasks);
+        return mutation_benchmark(&args, backend, &tasks);
     }
     let split_tasks = tasks.len();
     let (shard, shards) = args.shard.unwrap_or((0, 1));
@@ -726,11 +745,11 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     };
     let strategies = args.search.strategies();
     let started = Instant::now();
-    let synthesizer = args.models.load_synthesizer(&backend)?;
+    let synthesizer = args.models.load_synthesizer(backend)?;
     let debugger = if strategies.is_empty() {
         None
     } else {
-        Some(args.models.load_debugger(&backend)?)
+        Some(args.models.load_debugger(backend)?)
     };
     let fresh = Report {
         data: data.display().to_string(),
@@ -801,7 +820,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
             let refs: Vec<&Task> = chunk.iter().map(|(_, t)| *t).collect();
             let t = Instant::now();
             let candidates = decode_tasks(
-                &backend,
+                backend,
                 &synthesizer,
                 &refs,
                 &args.models.synthesis(*beam),
@@ -823,7 +842,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
             for (&strategy, &slot) in strategies.iter().zip(&configs[1..]) {
                 let debugger = debugger.as_ref().expect("loaded for searches");
                 let (results, timing) = run_searches(
-                    &backend,
+                    backend,
                     debugger,
                     &refs,
                     &candidates,
@@ -871,7 +890,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
                     let refs: Vec<&Task> = chunk.iter().map(|(_, t)| *t).collect();
                     let t = Instant::now();
                     let candidates = decode_tasks(
-                        &backend,
+                        backend,
                         &synthesizer,
                         &refs,
                         &args.models.synthesis(width),
@@ -1054,7 +1073,11 @@ fn write_report(
     Ok(ExitCode::SUCCESS)
 }
 
-fn mutation_benchmark(args: &EvalArgs, backend: &Cpu, tasks: &[Task]) -> Result<ExitCode> {
+fn mutation_benchmark<B: Backend>(
+    args: &EvalArgs,
+    backend: &B,
+    tasks: &[Task],
+) -> Result<ExitCode> {
     let debugger = args.models.load_debugger(backend)?;
     let repair = RepairConfig {
         trace_steps: args.models.trace_steps,

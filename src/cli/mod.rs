@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::lang::{diag, ParseOptions, Parsed};
 use crate::world::World;
@@ -65,6 +65,28 @@ enum Command {
 
 /// Exit status of a command that completed but whose subject failed (e.g. a crash).
 pub(crate) const EXIT_PROGRAM_FAILED: u8 = 3;
+
+/// Where the neural networks run (`--device`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DeviceChoice {
+    /// The CPU backend (all cores).
+    #[default]
+    Cpu,
+    /// The first CUDA GPU: the project's kernels, compiled with NVRTC at start.
+    Cuda,
+}
+
+/// The CUDA backend, or a clear error when there is no usable GPU.
+pub(crate) fn cuda_backend() -> Result<crate::nn::gpu::GpuBackend> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::nn::gpu::GpuBackend::cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: {e}"))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        anyhow::bail!("--device cuda: this karel was built without the `cuda` feature")
+    }
+}
 
 /// Entry point of the `karel` binary.
 pub fn main() -> ExitCode {

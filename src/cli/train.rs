@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::DeviceChoice;
 use crate::data::dataset::read_all;
 use crate::data::edits::FirstToken;
 use crate::data::mutate::MutatorConfig;
@@ -19,6 +20,7 @@ use crate::model::preset::{preset_summary, ParamSummary, Preset};
 use crate::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use crate::nn::checkpoint::{self, Metadata};
 use crate::nn::optim::{Optimizer, OptimizerConfig, StepDecay};
+use crate::nn::Backend;
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
 use crate::train::{
@@ -143,6 +145,9 @@ struct CommonArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Where the networks run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 impl CommonArgs {
@@ -282,7 +287,16 @@ fn write_settings(dir: &Path, value: serde_json::Value) -> Result<()> {
 }
 
 pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
-    let backend = Cpu::new();
+    let device = match &args.model {
+        TrainModel::Synthesizer { common } | TrainModel::Debugger { common, .. } => common.device,
+    };
+    match device {
+        DeviceChoice::Cpu => train_on(&Cpu::new(), args),
+        DeviceChoice::Cuda => train_on(&super::cuda_backend()?, args),
+    }
+}
+
+fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
     match args.model {
         TrainModel::Synthesizer { common } => {
             let start = start::<SynthesizerConfig>(
@@ -296,13 +310,13 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
             let mut val = load_tasks(&common.val)?;
             val.truncate(common.val_size);
             let mut model = Synthesizer::new(
-                &backend,
+                backend,
                 start.config,
                 &mut ChaCha8Rng::seed_from_u64(start.settings.seed),
             );
             let mut optimizer = Optimizer::new(start.settings.optimizer);
             if let Some(path) = &start.load {
-                checkpoint::load(path, &backend, &mut model, Some(&mut optimizer))?;
+                checkpoint::load(path, backend, &mut model, Some(&mut optimizer))?;
             }
             write_settings(
                 &common.out,
@@ -324,12 +338,12 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
                 settings: start.settings,
                 metadata: model_metadata("synthesizer", &start.config),
                 start: start.step,
-                validate: Box::new(move |b, m: &mut Synthesizer<Cpu>| {
+                validate: Box::new(move |b, m: &mut Synthesizer<B>| {
                     crate::train::synthesizer::validate(b, m, &val, batch)
                 }),
                 progress: !common.quiet,
             };
-            let outcome = train(&backend, &mut model, &mut optimizer, source, run)?;
+            let outcome = train(backend, &mut model, &mut optimizer, source, run)?;
             Ok(report(outcome, &common.out))
         }
         TrainModel::Debugger {
@@ -398,13 +412,13 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
             let val = validation_items(&val_data, &repair);
             let config = start.config;
             let mut model = Debugger::new(
-                &backend,
+                backend,
                 config,
                 &mut ChaCha8Rng::seed_from_u64(start.settings.seed),
             );
             let mut optimizer = Optimizer::new(start.settings.optimizer);
             if let Some(path) = &start.load {
-                checkpoint::load(path, &backend, &mut model, Some(&mut optimizer))?;
+                checkpoint::load(path, backend, &mut model, Some(&mut optimizer))?;
                 if !common.resume {
                     // Fine-tuning from a pre-trained model: the step counter restarts at 0.
                     optimizer.step = 0;
@@ -441,12 +455,12 @@ pub(crate) fn train_command(args: TrainArgs) -> Result<ExitCode> {
                 settings: start.settings,
                 metadata,
                 start: start.step,
-                validate: Box::new(move |b, m: &mut Debugger<Cpu>| {
+                validate: Box::new(move |b, m: &mut Debugger<B>| {
                     crate::train::debugger::validate(b, m, &val, batch)
                 }),
                 progress: !common.quiet,
             };
-            let outcome = train(&backend, &mut model, &mut optimizer, source, run)?;
+            let outcome = train(backend, &mut model, &mut optimizer, source, run)?;
             Ok(report(outcome, &common.out))
         }
     }

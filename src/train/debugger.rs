@@ -18,13 +18,14 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::{batch_indices, stream_rng, BatchSource, Cpu, StepStats, Trainee};
+use super::{batch_indices, stream_rng, BatchSource, StepStats, Trainee};
 use crate::data::edits::{FirstToken, TeacherForcing};
 use crate::data::jsonl::{parse_task, task_to_line};
 use crate::data::repair::{bench_item, given_traces, repair_example, task_rng, RepairConfig};
 use crate::data::task::{Example, Task};
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
+use crate::nn::Backend;
 use crate::vm::Trace;
 
 /// Longest op sequence greedy repair produces (the reference's debugger beam search stops at 100).
@@ -59,13 +60,18 @@ impl RepairItem {
 }
 
 /// A training batch: the debugger's inputs and the teacher-forced targets.
-pub struct RepairBatch {
-    pub batch: DebuggerBatch<Cpu>,
+pub struct RepairBatch<B: Backend> {
+    pub batch: DebuggerBatch<B>,
     pub targets: Vec<TeacherForcing>,
 }
 
 /// Builds the batch of `items`.
-pub fn repair_batch(backend: &Cpu, items: &[RepairItem], pairs: usize, trace: bool) -> RepairBatch {
+pub fn repair_batch<B: Backend>(
+    backend: &B,
+    items: &[RepairItem],
+    pairs: usize,
+    trace: bool,
+) -> RepairBatch<B> {
     let views: Vec<DebugItem> = items
         .iter()
         .map(|i| DebugItem {
@@ -196,10 +202,10 @@ impl DebuggerSource {
     }
 }
 
-impl BatchSource for DebuggerSource {
-    type Batch = RepairBatch;
+impl<B: Backend> BatchSource<B> for DebuggerSource {
+    type Batch = RepairBatch<B>;
 
-    fn batch(&self, backend: &Cpu, step: u64) -> RepairBatch {
+    fn batch(&self, backend: &B, step: u64) -> RepairBatch<B> {
         let indices = batch_indices(self.seed, step, self.batch, self.data.len(), self.shuffle);
         let items: Vec<RepairItem> = indices
             .par_iter()
@@ -210,10 +216,10 @@ impl BatchSource for DebuggerSource {
     }
 }
 
-impl Trainee for Debugger<Cpu> {
-    type Batch = RepairBatch;
+impl<B: Backend> Trainee<B> for Debugger<B> {
+    type Batch = RepairBatch<B>;
 
-    fn train_step(&mut self, backend: &Cpu, batch: &RepairBatch) -> StepStats {
+    fn train_step(&mut self, backend: &B, batch: &RepairBatch<B>) -> StepStats {
         if batch.targets.is_empty() {
             // No program of the batch could be mutated: nothing to learn from this step.
             return StepStats::default();
@@ -266,9 +272,9 @@ pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, 
 /// Repairs of `items`, in batches: greedy with `beam` ≤ 1, else the first of the `beam` candidates
 /// of the debugger's beam search that passes the given examples (the top one if none does), as
 /// the reference's mutation benchmark decodes.
-pub fn repair_items(
-    backend: &Cpu,
-    model: &Debugger<Cpu>,
+pub fn repair_items<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
     items: &[RepairItem],
     batch: usize,
     beam: usize,
@@ -301,9 +307,9 @@ pub fn repair_items(
 /// Validation metrics: teacher-forced loss and op accuracy (batch statistics, on a copy of the
 /// model so that the running statistics are not touched), the share of items whose greedy repair
 /// passes all 6 examples, and the share repaired to exactly the gold program.
-pub fn validate(
-    backend: &Cpu,
-    model: &Debugger<Cpu>,
+pub fn validate<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
     items: &[(Task, RepairItem)],
     batch: usize,
 ) -> Vec<(String, f64)> {
@@ -345,9 +351,9 @@ pub struct BenchRow {
 }
 
 /// The mutation benchmark (the paper's Figure 3) with greedy repair, for k = 1..=`max_k`.
-pub fn mutation_bench(
-    backend: &Cpu,
-    model: &Debugger<Cpu>,
+pub fn mutation_bench<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
     tasks: &[Task],
     max_k: usize,
     config: &RepairConfig,

@@ -38,9 +38,9 @@ use serde_json::json;
 use crate::nn::checkpoint::{self, Metadata};
 use crate::nn::optim::{clip_grad_norm, grad_norm, Optimizer, OptimizerConfig, StepDecay};
 use crate::nn::param::{zero_grads, Module};
-use crate::nn::CpuBackend;
+use crate::nn::{Backend, CpuBackend};
 
-/// The backend training runs on.
+/// The CPU backend at training precision.
 pub type Cpu = CpuBackend<f32>;
 
 /// Hyper-parameters and bookkeeping intervals of a run.
@@ -90,17 +90,17 @@ pub struct StepStats {
     pub correct: usize,
 }
 
-/// A model that the loop can train: forward and backward of one batch.
-pub trait Trainee: Module<Cpu> {
+/// A model that the loop can train on backend `B`: forward and backward of one batch.
+pub trait Trainee<B: Backend>: Module<B> {
     type Batch: Send + 'static;
     /// Runs forward and backward on `batch`, accumulating gradients.
-    fn train_step(&mut self, backend: &Cpu, batch: &Self::Batch) -> StepStats;
+    fn train_step(&mut self, backend: &B, batch: &Self::Batch) -> StepStats;
 }
 
 /// Where the batches come from: the batch of step `s` must depend on `s` only.
-pub trait BatchSource: Send + Sync + 'static {
+pub trait BatchSource<B: Backend>: Send + Sync + 'static {
     type Batch: Send + 'static;
-    fn batch(&self, backend: &Cpu, step: u64) -> Self::Batch;
+    fn batch(&self, backend: &B, step: u64) -> Self::Batch;
 }
 
 /// How a run ended.
@@ -182,10 +182,10 @@ pub fn batch_indices(seed: u64, step: u64, batch: usize, len: usize, shuffle: bo
 }
 
 /// A validation callback: named metrics of the model.
-pub type Validate<'a, M> = Box<dyn FnMut(&Cpu, &mut M) -> Vec<(String, f64)> + 'a>;
+pub type Validate<'a, B, M> = Box<dyn FnMut(&B, &mut M) -> Vec<(String, f64)> + 'a>;
 
 /// Everything a run needs besides the model.
-pub struct Run<'a, M> {
+pub struct Run<'a, B, M> {
     pub dir: RunDir,
     pub settings: TrainSettings,
     /// Entries saved in every checkpoint's metadata (model kind and configuration, stage, …).
@@ -193,16 +193,16 @@ pub struct Run<'a, M> {
     /// First step to run (the checkpoint's step when resuming).
     pub start: u64,
     /// Validation: returns named metrics of the model.
-    pub validate: Validate<'a, M>,
+    pub validate: Validate<'a, B, M>,
     pub progress: bool,
 }
 
 /// Saves a run's checkpoint with its step.
-fn save<M: Module<Cpu>>(
-    run: &Run<M>,
-    backend: &Cpu,
+fn save<B: Backend, M: Module<B>>(
+    run: &Run<B, M>,
+    backend: &B,
     model: &mut M,
-    optimizer: &Optimizer<Cpu>,
+    optimizer: &Optimizer<B>,
     step: u64,
 ) -> Result<()> {
     let mut metadata = run.metadata.clone();
@@ -219,16 +219,17 @@ fn save<M: Module<Cpu>>(
 }
 
 /// Trains `model` from `run.start` to `run.settings.steps`.
-pub fn train<M, S>(
-    backend: &Cpu,
+pub fn train<B, M, S>(
+    backend: &B,
     model: &mut M,
-    optimizer: &mut Optimizer<Cpu>,
+    optimizer: &mut Optimizer<B>,
     source: Arc<S>,
-    mut run: Run<M>,
+    mut run: Run<B, M>,
 ) -> Result<Outcome>
 where
-    M: Trainee<Batch = S::Batch> + 'static,
-    S: BatchSource,
+    B: Backend,
+    M: Trainee<B, Batch = S::Batch> + 'static,
+    S: BatchSource<B>,
 {
     let settings = run.settings.clone();
     std::fs::create_dir_all(&run.dir.root)
@@ -423,8 +424,8 @@ impl<'a> ModelSource<'a> {
 
 /// Loads a `kind` model for inference: builds it from the checkpoint's configuration and reads
 /// its weights (an optimizer's state, if present, is ignored).
-fn load_model<C: serde::de::DeserializeOwned, M: crate::nn::param::Module<Cpu>>(
-    backend: &Cpu,
+fn load_model<B: Backend, C: serde::de::DeserializeOwned, M: Module<B>>(
+    backend: &B,
     source: ModelSource,
     kind: &str,
     build: impl FnOnce(C) -> M,
@@ -438,10 +439,10 @@ fn load_model<C: serde::de::DeserializeOwned, M: crate::nn::param::Module<Cpu>>(
 }
 
 /// Loads a synthesizer for inference.
-pub fn load_synthesizer(
-    backend: &Cpu,
+pub fn load_synthesizer<B: Backend>(
+    backend: &B,
     source: ModelSource,
-) -> Result<crate::model::synthesizer::Synthesizer<Cpu>> {
+) -> Result<crate::model::synthesizer::Synthesizer<B>> {
     load_model(backend, source, "synthesizer", |config| {
         crate::model::synthesizer::Synthesizer::new(
             backend,
@@ -452,10 +453,10 @@ pub fn load_synthesizer(
 }
 
 /// Loads a debugger for inference.
-pub fn load_debugger(
-    backend: &Cpu,
+pub fn load_debugger<B: Backend>(
+    backend: &B,
     source: ModelSource,
-) -> Result<crate::model::debugger::Debugger<Cpu>> {
+) -> Result<crate::model::debugger::Debugger<B>> {
     load_model(backend, source, "debugger", |config| {
         crate::model::debugger::Debugger::new(backend, config, &mut ChaCha8Rng::seed_from_u64(0))
     })

@@ -3,17 +3,22 @@
 
 use std::sync::Arc;
 
-use super::{batch_indices, BatchSource, Cpu, StepStats, Trainee};
+use super::{batch_indices, BatchSource, StepStats, Trainee};
 use crate::data::task::Task;
 use crate::lang::Token;
 use crate::model::grids::grid_tensor;
 use crate::model::synthesizer::{Synthesizer, SynthesizerBatch};
+use crate::nn::Backend;
 
 /// Longest program greedy decoding produces (the reference's beam search stops at 100 tokens).
 pub const MAX_PROGRAM_TOKENS: usize = 100;
 
 /// The batch of `tasks`: their given pairs and programs.
-pub fn synthesizer_batch(backend: &Cpu, tasks: &[&Task], pairs: usize) -> SynthesizerBatch<Cpu> {
+pub fn synthesizer_batch<B: Backend>(
+    backend: &B,
+    tasks: &[&Task],
+    pairs: usize,
+) -> SynthesizerBatch<B> {
     let given = || tasks.iter().flat_map(|t| t.given()[..pairs].iter());
     SynthesizerBatch {
         inputs: grid_tensor(backend, given().map(|e| &e.input)),
@@ -31,20 +36,20 @@ pub struct SynthesizerSource {
     pub shuffle: bool,
 }
 
-impl BatchSource for SynthesizerSource {
-    type Batch = SynthesizerBatch<Cpu>;
+impl<B: Backend> BatchSource<B> for SynthesizerSource {
+    type Batch = SynthesizerBatch<B>;
 
-    fn batch(&self, backend: &Cpu, step: u64) -> SynthesizerBatch<Cpu> {
+    fn batch(&self, backend: &B, step: u64) -> SynthesizerBatch<B> {
         let indices = batch_indices(self.seed, step, self.batch, self.tasks.len(), self.shuffle);
         let tasks: Vec<&Task> = indices.iter().map(|&i| &self.tasks[i]).collect();
         synthesizer_batch(backend, &tasks, self.pairs)
     }
 }
 
-impl Trainee for Synthesizer<Cpu> {
-    type Batch = SynthesizerBatch<Cpu>;
+impl<B: Backend> Trainee<B> for Synthesizer<B> {
+    type Batch = SynthesizerBatch<B>;
 
-    fn train_step(&mut self, backend: &Cpu, batch: &Self::Batch) -> StepStats {
+    fn train_step(&mut self, backend: &B, batch: &Self::Batch) -> StepStats {
         let forward = self.forward_train(backend, batch);
         let stats = StepStats {
             loss: forward.loss,
@@ -57,9 +62,9 @@ impl Trainee for Synthesizer<Cpu> {
 }
 
 /// Greedy-decoded programs of `tasks`, in batches.
-pub fn decode_tasks(
-    backend: &Cpu,
-    model: &Synthesizer<Cpu>,
+pub fn decode_tasks<B: Backend>(
+    backend: &B,
+    model: &Synthesizer<B>,
     tasks: &[Task],
     batch: usize,
 ) -> Vec<Vec<Token>> {
@@ -75,9 +80,9 @@ pub fn decode_tasks(
 
 /// Validation metrics: teacher-forced loss and token accuracy, and for greedy decoding the exact
 /// match rate and the generalization rate (the program passes all 6 examples).
-pub fn validate(
-    backend: &Cpu,
-    model: &Synthesizer<Cpu>,
+pub fn validate<B: Backend>(
+    backend: &B,
+    model: &Synthesizer<B>,
     tasks: &[Task],
     batch: usize,
 ) -> Vec<(String, f64)> {

@@ -277,8 +277,8 @@ fn run_ops<B: Backend>(b: &B, seed: u64) -> Vec<(String, Vec<f64>)> {
     out
 }
 
-/// `‖a − b‖ / ‖b‖` (absolute below a norm of 1e-6).
-fn relative_error(a: &[f64], b: &[f64]) -> f64 {
+/// `‖a − b‖ / max(‖b‖, floor)`.
+fn relative_error(a: &[f64], b: &[f64], floor: f64) -> f64 {
     let diff: f64 = a
         .iter()
         .zip(b)
@@ -286,11 +286,18 @@ fn relative_error(a: &[f64], b: &[f64]) -> f64 {
         .sum::<f64>()
         .sqrt();
     let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    diff / norm.max(1e-6)
+    diff / norm.max(floor)
 }
 
-/// Compares two runs of [`run_ops`] name by name.
-fn compare(label: &str, got: &[(String, Vec<f64>)], want: &[(String, Vec<f64>)], tolerance: f64) {
+/// Compares named results (of [`run_ops`] or a model snapshot) name by name: the relative error
+/// of each, against a norm of at least `floor`.
+fn compare(
+    label: &str,
+    got: &[(String, Vec<f64>)],
+    want: &[(String, Vec<f64>)],
+    tolerance: f64,
+    floor: f64,
+) {
     assert_eq!(got.len(), want.len());
     let mut failures = Vec::new();
     for ((name, a), (name_b, b)) in got.iter().zip(want) {
@@ -303,7 +310,7 @@ fn compare(label: &str, got: &[(String, Vec<f64>)], want: &[(String, Vec<f64>)],
             failures.push(format!("{name}: not finite"));
             continue;
         }
-        let e = relative_error(a, b);
+        let e = relative_error(a, b, floor);
         if e > tolerance {
             failures.push(format!("{name}: relative error {e:.2e}"));
         }
@@ -319,7 +326,7 @@ fn emulated_gpu_ops_match_the_cpu() {
     for seed in [1, 2] {
         let want = run_ops(&cpu, seed);
         let got = run_ops(&gpu, seed);
-        compare(&format!("emulated, seed {seed}"), &got, &want, 2e-6);
+        compare(&format!("emulated, seed {seed}"), &got, &want, 2e-6, 1e-6);
     }
 }
 
@@ -331,6 +338,172 @@ fn cuda_ops_match_the_cpu() {
     for seed in [1, 2, 3] {
         let want = run_ops(&cpu, seed);
         let got = run_ops(&gpu, seed);
-        compare(&format!("CUDA, seed {seed}"), &got, &want, 2e-6);
+        compare(&format!("CUDA, seed {seed}"), &got, &want, 2e-6, 1e-6);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole models.
+
+use karel::data::generate::{candidate, GenConfig};
+use karel::data::repair::RepairConfig;
+use karel::data::task::Task;
+use karel::model::debugger::{Debugger, DebuggerConfig};
+use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
+use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
+use karel::nn::{zero_grads, Module};
+use karel::train::debugger::{repair_batch, RepairItem};
+use karel::train::synthesizer::synthesizer_batch;
+use karel::train::Trainee;
+
+fn tasks(count: usize) -> Vec<Task> {
+    let config = GenConfig::new();
+    (0..)
+        .filter_map(|i| candidate(&config, 11, i))
+        .take(count)
+        .collect()
+}
+
+/// Every parameter and gradient of a model, by name.
+fn snapshot<B: Backend, M: Module<B>>(b: &B, model: &mut M) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    model.visit_params("", &mut |name, p| {
+        out.push((format!("{name} value"), b.to_f64(&p.value)));
+        out.push((format!("{name} grad"), b.to_f64(&p.grad)));
+    });
+    model.visit_buffers("", &mut |name, t| out.push((name.to_string(), b.to_f64(t))));
+    out
+}
+
+/// Two training steps (forward, backward, clipping, SGD) of a model on a fixed batch: the
+/// losses, then every parameter, gradient and buffer. (SGD rather than Adam: Adam turns the
+/// rounding noise of gradients that vanish exactly, such as a convolution bias before batch
+/// normalisation, into full-size steps.)
+fn train_steps<B, M>(b: &B, model: &mut M, batch: &M::Batch) -> Vec<(String, Vec<f64>)>
+where
+    B: Backend,
+    M: Trainee<B>,
+{
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd);
+    let mut losses = Vec::new();
+    for _ in 0..2 {
+        zero_grads(b, model);
+        let stats = model.train_step(b, batch);
+        let norm = clip_grad_norm(b, model, 1.0);
+        optimizer.update(b, model, 0.1);
+        losses.extend([stats.loss, norm, stats.correct as f64, stats.tokens as f64]);
+    }
+    let mut out = vec![("loss, norm, correct, tokens".to_string(), losses)];
+    out.extend(snapshot(b, model));
+    out
+}
+
+fn small_synthesizer() -> SynthesizerConfig {
+    let mut config = SynthesizerConfig::tiny();
+    config.io.conv_channels = 4;
+    config.io.output = 16;
+    config.embedding = 8;
+    config.hidden = 12;
+    config
+}
+
+fn small_debugger(trace: bool) -> DebuggerConfig {
+    let mut config = DebuggerConfig::tiny(trace);
+    config.io.conv_channels = 3;
+    config.io.output = 10;
+    config.embedding = 6;
+    config.hidden = 8;
+    if let Some(t) = config.trace.as_mut() {
+        t.channels = 3;
+        t.output = 5;
+    }
+    config
+}
+
+/// Training steps of the synthesizer and of the debugger (with and without TraceEmbed) on
+/// `gpu` equal those on the CPU backend.
+fn models_match<G: Backend>(gpu: &G, label: &str) {
+    let cpu = CpuBackend::<f32>::new();
+    let tasks = tasks(3);
+    let refs: Vec<&Task> = tasks.iter().collect();
+
+    let config = small_synthesizer();
+    let mut on_cpu = Synthesizer::new(&cpu, config, &mut ChaCha8Rng::seed_from_u64(4));
+    let mut on_gpu = Synthesizer::new(gpu, config, &mut ChaCha8Rng::seed_from_u64(4));
+    let want = train_steps(
+        &cpu,
+        &mut on_cpu,
+        &synthesizer_batch(&cpu, &refs, config.pairs),
+    );
+    let got = train_steps(
+        gpu,
+        &mut on_gpu,
+        &synthesizer_batch(gpu, &refs, config.pairs),
+    );
+    compare(&format!("{label}: synthesizer"), &got, &want, 1e-4, 1e-3);
+    let batch = synthesizer_batch(gpu, &refs, config.pairs);
+    let cpu_batch = synthesizer_batch(&cpu, &refs, config.pairs);
+    assert_eq!(
+        on_gpu.decode_greedy(gpu, &batch.inputs, &batch.outputs, 30),
+        on_cpu.decode_greedy(&cpu, &cpu_batch.inputs, &cpu_batch.outputs, 30),
+        "{label}: greedy decoding"
+    );
+
+    let repair = RepairConfig::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let items: Vec<RepairItem> = tasks
+        .iter()
+        .filter_map(|t| {
+            let e = karel::data::repair::repair_example(t, None, &repair, &mut rng).ok()?;
+            Some(RepairItem {
+                source: e.mutant.tokens(),
+                examples: t.given().to_vec(),
+                traces: e.traces,
+                teacher: e.teacher,
+            })
+        })
+        .collect();
+    assert!(!items.is_empty());
+    for trace in [true, false] {
+        let config = small_debugger(trace);
+        let mut on_cpu = Debugger::new(&cpu, config, &mut ChaCha8Rng::seed_from_u64(6));
+        let mut on_gpu = Debugger::new(gpu, config, &mut ChaCha8Rng::seed_from_u64(6));
+        let want = train_steps(
+            &cpu,
+            &mut on_cpu,
+            &repair_batch(&cpu, &items, config.pairs, trace),
+        );
+        let got = train_steps(
+            gpu,
+            &mut on_gpu,
+            &repair_batch(gpu, &items, config.pairs, trace),
+        );
+        compare(
+            &format!("{label}: debugger, trace {trace}"),
+            &got,
+            &want,
+            1e-4,
+            1e-3,
+        );
+        let (cb, gb) = (
+            repair_batch(&cpu, &items, config.pairs, trace),
+            repair_batch(gpu, &items, config.pairs, trace),
+        );
+        assert_eq!(
+            on_gpu.repair_greedy(gpu, &gb.batch, 30),
+            on_cpu.repair_greedy(&cpu, &cb.batch, 30),
+            "{label}: greedy repair, trace {trace}"
+        );
+    }
+}
+
+#[test]
+fn emulated_gpu_trains_like_the_cpu() {
+    models_match(&emulated(), "emulated");
+}
+
+#[test]
+fn cuda_trains_like_the_cpu() {
+    let Some(gpu) = cuda() else { return };
+    models_match(&gpu, "CUDA");
 }

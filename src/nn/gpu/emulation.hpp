@@ -2,20 +2,20 @@
 // that the kernels (and the GPU backend's launch code) run and are tested on machines without a
 // GPU. The kernel sources are compiled unchanged by the host C++ compiler after this header.
 //
-// A launch runs the blocks of its grid one after another; the threads of a block are real
-// threads, so __syncthreads is a real barrier and a missing one shows up as a wrong result, as
-// on a GPU. __shared__ variables become function statics: one copy, used by the one block that
-// runs at a time. A thread that returns early leaves the block's barrier, as on sm_70 and later.
+// A launch runs the blocks of its grid one after another on the calling thread. The threads of
+// a block are fibers, each on its own stack, run in turn: a thread runs until it
+// reaches __syncthreads or returns, and no thread passes a barrier before every thread of the
+// block still running has reached it, so a missing barrier shows up as a wrong result, as on a
+// GPU. A thread that returns early leaves the block's barriers, as on sm_70 and later.
+// __shared__ variables become function statics: one copy, used by the one block that runs.
 #pragma once
 #define KAREL_EMULATION 1
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <ucontext.h>
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 struct uint3 {
@@ -28,107 +28,199 @@ struct dim3 {
 
 namespace emu {
 
-// A reusable barrier whose party can shrink (threads that have left the kernel).
-struct Barrier {
-    std::mutex mutex;
-    std::condition_variable released;
-    int expected = 0;
-    int arrived = 0;
-    unsigned long generation = 0;
+// Switching between fibers. On x86-64, a minimal switch of the callee-saved registers and the
+// stack pointer (ucontext's swapcontext also saves the signal mask, a system call per switch,
+// and dominated the emulation's time); elsewhere, ucontext.
+#if defined(__x86_64__)
+extern "C" void karel_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .text
+    .globl karel_emu_switch
+    .hidden karel_emu_switch
+    .type karel_emu_switch, @function
+karel_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size karel_emu_switch, .-karel_emu_switch
+)");
 
-    void reset(int parties) {
-        std::lock_guard<std::mutex> lock(mutex);
-        expected = parties;
-        arrived = 0;
-    }
-
-    // Waits for the whole party; the last thread to arrive runs `last` before releasing the
-    // others.
-    template <class F>
-    void wait(F last) {
-        std::unique_lock<std::mutex> lock(mutex);
-        unsigned long seen = generation;
-        if (++arrived >= expected) {
-            last();
-            arrived = 0;
-            ++generation;
-            released.notify_all();
-        } else {
-            released.wait(lock, [&] { return generation != seen; });
-        }
-    }
-
-    void wait() {
-        wait([] {});
-    }
-
-    // Leaves the party for the rest of this block.
-    void leave() {
-        std::lock_guard<std::mutex> lock(mutex);
-        --expected;
-        if (expected > 0 && arrived >= expected) {
-            arrived = 0;
-            ++generation;
-            released.notify_all();
-        }
-    }
+struct Context {
+    void* sp = nullptr;
 };
+
+// Prepares `fiber` to start `entry` on the stack [base, base + bytes): the frame that
+// karel_emu_switch pops (six registers, then `entry` as the return address).
+inline void prepare(Context& fiber, char* base, size_t bytes, void (*entry)()) {
+    uintptr_t top = ((uintptr_t)(base + bytes)) & ~(uintptr_t)15;
+    void** sp = (void**)top;
+    *--sp = nullptr;           // entry's own return address: it never returns
+    *--sp = (void*)entry;      // where the switch returns to
+    for (int i = 0; i < 6; ++i) {
+        *--sp = nullptr;       // rbp, rbx, r12–r15
+    }
+    fiber.sp = sp;
+}
+
+inline void switch_to(Context& from, Context& to) {
+    karel_emu_switch(&from.sp, to.sp);
+}
+#else
+struct Context {
+    ucontext_t context;
+};
+
+inline void prepare(Context& fiber, char* base, size_t bytes, void (*entry)()) {
+    getcontext(&fiber.context);
+    fiber.context.uc_stack.ss_sp = base;
+    fiber.context.uc_stack.ss_size = bytes;
+    fiber.context.uc_link = nullptr;
+    makecontext(&fiber.context, entry, 0);
+}
+
+inline void switch_to(Context& from, Context& to) {
+    swapcontext(&from.context, &to.context);
+}
+#endif
+
+enum class State { Running, AtBarrier, Finished };
 
 struct Launch {
     dim3 grid;
     dim3 block;
-    int threads;
-    Barrier sync;
-    Barrier block_end;
+    uint3 block_index;
+    uint3 thread_index;
+    int current = 0;
+    Context scheduler;
+    std::vector<Context> fibers;
+    std::vector<State> states;
+    void (*body)(void*) = nullptr;
+    void* closure = nullptr;
 };
 
 inline Launch* current = nullptr;
-inline thread_local uint3 thread_index;
-inline thread_local uint3 block_index;
 
-// Runs `body` for every thread of every block of the grid.
+// Stack of each fiber (the kernels keep small frames).
+constexpr size_t STACK_BYTES = 64 * 1024;
+
+inline std::vector<std::vector<char>>& stacks() {
+    static std::vector<std::vector<char>> pool;
+    return pool;
+}
+
+// A fiber's whole life: the kernel for one thread, then back to the scheduler for good.
+inline void fiber_entry() {
+    Launch* l = current;
+    l->body(l->closure);
+    l->states[l->current] = State::Finished;
+    switch_to(l->fibers[l->current], l->scheduler);
+    __builtin_trap();  // a finished fiber is never resumed
+}
+
+// Runs `body` for every thread of every block of the grid, each thread straight through: for
+// kernels that never wait at a barrier.
+template <class Body>
+void launch_direct(dim3 grid, dim3 block, Body body) {
+    Launch state;
+    state.grid = grid;
+    state.block = block;
+    state.current = -1;
+    current = &state;
+    int threads = (int)(block.x * block.y * block.z);
+    for (unsigned z = 0; z < grid.z; ++z) {
+        for (unsigned y = 0; y < grid.y; ++y) {
+            for (unsigned x = 0; x < grid.x; ++x) {
+                state.block_index = {x, y, z};
+                for (int t = 0; t < threads; ++t) {
+                    unsigned u = (unsigned)t;
+                    state.thread_index = {u % block.x, (u / block.x) % block.y,
+                                          u / (block.x * block.y)};
+                    body();
+                }
+            }
+        }
+    }
+    current = nullptr;
+}
+
+// Runs `body` for every thread of every block of the grid, the threads of a block as fibers.
 template <class Body>
 void launch(dim3 grid, dim3 block, Body body) {
     Launch state;
     state.grid = grid;
     state.block = block;
-    state.threads = (int)(block.x * block.y * block.z);
-    state.sync.reset(state.threads);
-    state.block_end.reset(state.threads);
+    int threads = (int)(block.x * block.y * block.z);
+    state.fibers.resize(threads);
+    state.states.resize(threads);
+    state.body = [](void* closure) { (*static_cast<Body*>(closure))(); };
+    state.closure = &body;
+    auto& pool = stacks();
+    while ((int)pool.size() < threads) {
+        pool.emplace_back(STACK_BYTES);
+    }
     current = &state;
-    std::vector<std::thread> pool;
-    pool.reserve(state.threads);
-    for (int t = 0; t < state.threads; ++t) {
-        pool.emplace_back([&state, &body, t] {
-            unsigned u = (unsigned)t;
-            thread_index = {u % state.block.x, (u / state.block.x) % state.block.y,
-                            u / (state.block.x * state.block.y)};
-            for (unsigned z = 0; z < state.grid.z; ++z) {
-                for (unsigned y = 0; y < state.grid.y; ++y) {
-                    for (unsigned x = 0; x < state.grid.x; ++x) {
-                        block_index = {x, y, z};
-                        body();
-                        state.sync.leave();
-                        state.block_end.wait([&state] { state.sync.reset(state.threads); });
+    for (unsigned z = 0; z < grid.z; ++z) {
+        for (unsigned y = 0; y < grid.y; ++y) {
+            for (unsigned x = 0; x < grid.x; ++x) {
+                state.block_index = {x, y, z};
+                for (int t = 0; t < threads; ++t) {
+                    prepare(state.fibers[t], pool[t].data(), STACK_BYTES, fiber_entry);
+                    state.states[t] = State::Running;
+                }
+                // Rounds: every running thread advances to its next barrier or its end.
+                bool running = true;
+                while (running) {
+                    running = false;
+                    for (int t = 0; t < threads; ++t) {
+                        if (state.states[t] != State::Running) {
+                            continue;
+                        }
+                        unsigned u = (unsigned)t;
+                        state.current = t;
+                        state.thread_index = {u % block.x, (u / block.x) % block.y,
+                                              u / (block.x * block.y)};
+                        switch_to(state.scheduler, state.fibers[t]);
+                    }
+                    for (int t = 0; t < threads; ++t) {
+                        if (state.states[t] == State::AtBarrier) {
+                            state.states[t] = State::Running;
+                            running = true;
+                        }
                     }
                 }
             }
-        });
-    }
-    for (auto& thread : pool) {
-        thread.join();
+        }
     }
     current = nullptr;
 }
 
 inline void syncthreads() {
-    current->sync.wait();
+    Launch* l = current;
+    int t = l->current;
+    if (t < 0) {
+        // A kernel launched without fibers (its source shows no barrier) reached one.
+        __builtin_trap();
+    }
+    l->states[t] = State::AtBarrier;
+    switch_to(l->fibers[t], l->scheduler);
 }
 
 }  // namespace emu
 
-#define threadIdx (::emu::thread_index)
-#define blockIdx (::emu::block_index)
+#define threadIdx (::emu::current->thread_index)
+#define blockIdx (::emu::current->block_index)
 #define blockDim (::emu::current->block)
 #define gridDim (::emu::current->grid)
 #define __global__

@@ -82,6 +82,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     fn name(&self) -> &'static str;
 
+    /// Waits until all queued work is done (a no-op where work is synchronous), for timing.
+    fn synchronize(&self) {}
+
     // Creation and transfer.
     fn zeros(&self, shape: &[usize]) -> Self::Tensor;
     fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Self::Tensor;

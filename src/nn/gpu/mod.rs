@@ -356,6 +356,10 @@ impl Backend for GpuBackend {
         self.device.kind()
     }
 
+    fn synchronize(&self) {
+        self.device.synchronize();
+    }
+
     fn zeros(&self, shape: &[usize]) -> GpuTensor {
         let t = self.empty(shape);
         self.device.zero(t.ptr(), t.len() * 4);

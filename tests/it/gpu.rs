@@ -507,3 +507,38 @@ fn cuda_trains_like_the_cpu() {
     let Some(gpu) = cuda() else { return };
     models_match(&gpu, "CUDA");
 }
+
+/// `--device cuda` runs the built-in models on the GPU with the CPU's result, or, without a
+/// GPU, is a clear error.
+#[test]
+fn device_cuda_on_the_command_line() {
+    let karel = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_karel"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("the karel binary runs")
+    };
+    let on_cpu = karel(&["synthesize", "examples/task.json", "--steps", "5"]);
+    let on_gpu = karel(&[
+        "synthesize",
+        "examples/task.json",
+        "--steps",
+        "5",
+        "--device",
+        "cuda",
+    ]);
+    let gpu_present = cfg!(feature = "cuda") && GpuBackend::cuda_present();
+    if gpu_present {
+        assert!(
+            on_gpu.status.success(),
+            "{}",
+            String::from_utf8_lossy(&on_gpu.stderr)
+        );
+        assert_eq!(on_gpu.stdout, on_cpu.stdout);
+    } else {
+        assert_eq!(on_gpu.status.code(), Some(1));
+        let message = String::from_utf8_lossy(&on_gpu.stderr);
+        assert!(message.contains("--device cuda"), "{message}");
+    }
+}

@@ -147,6 +147,18 @@ impl GpuBackend {
         Ok(GpuBackend::new(cuda::CudaDevice::new(ordinal)?))
     }
 
+    /// Whether a CUDA device can be opened (false without the `cuda` feature).
+    pub fn cuda_present() -> bool {
+        #[cfg(feature = "cuda")]
+        {
+            cuda::CudaDevice::new(0).is_ok()
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            false
+        }
+    }
+
     pub fn device(&self) -> &Arc<dyn Device> {
         &self.device
     }

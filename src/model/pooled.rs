@@ -10,7 +10,7 @@ pub struct PooledCache<B: Backend> {
     lstm: LstmCache<B>,
     /// `[T·N, hidden]`: the pooled outputs of all steps, and the winning stream per step.
     pooled: B::Tensor,
-    argmax: Vec<Vec<u32>>,
+    argmax: Vec<B::Index>,
     tasks: usize,
     pairs: usize,
 }

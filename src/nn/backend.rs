@@ -79,6 +79,9 @@ pub struct AdamStep {
 /// Tensors and operations.
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
     type Tensor: Clone + Debug + Send + Sync;
+    /// Row indices computed by an operation (the winners of [`Backend::max_groups`]), kept where
+    /// the backend computes: on the host for the CPU, on the device for a GPU.
+    type Index: Clone + Debug + Send + Sync;
 
     fn name(&self) -> &'static str;
 
@@ -210,9 +213,16 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     // Element-wise maximum over groups of rows (the IO examples of a task).
     /// `x` is `[groups · size, D]`; returns `[groups, D]` and the winning row of each element.
-    fn max_groups(&self, x: &Self::Tensor, size: usize) -> (Self::Tensor, Vec<u32>);
+    fn max_groups(&self, x: &Self::Tensor, size: usize) -> (Self::Tensor, Self::Index);
     /// Routes `dy [groups, D]` to the winning rows; `rows` is the number of rows of `x`.
-    fn max_groups_backward(&self, dy: &Self::Tensor, argmax: &[u32], rows: usize) -> Self::Tensor;
+    fn max_groups_backward(
+        &self,
+        dy: &Self::Tensor,
+        argmax: &Self::Index,
+        rows: usize,
+    ) -> Self::Tensor;
+    /// The indices on the host.
+    fn index_to_vec(&self, index: &Self::Index) -> Vec<u32>;
 
     // The trace-to-token weighted sum.
     /// `out [R, D] = S · x` for the sparse `S [R, x rows]`.

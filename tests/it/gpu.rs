@@ -207,7 +207,7 @@ fn run_ops<B: Backend>(b: &B, seed: u64) -> Vec<(String, Vec<f64>)> {
     put("max_groups", &max, &mut out);
     out.push((
         "max_groups argmax".into(),
-        argmax.iter().map(|&a| a as f64).collect(),
+        b.index_to_vec(&argmax).iter().map(|&a| a as f64).collect(),
     ));
     let dmax = tensor(&[3, 7], &mut rng);
     put(

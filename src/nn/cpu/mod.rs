@@ -132,6 +132,7 @@ fn as_matrix<T: Elem>(t: &CpuTensor<T>) -> (usize, usize) {
 
 impl<T: Elem> Backend for CpuBackend<T> {
     type Tensor = CpuTensor<T>;
+    type Index = Vec<u32>;
 
     fn name(&self) -> &'static str {
         "cpu"
@@ -598,7 +599,16 @@ impl<T: Elem> Backend for CpuBackend<T> {
         (tensor(&shape, out), argmax)
     }
 
-    fn max_groups_backward(&self, dy: &Self::Tensor, argmax: &[u32], rows: usize) -> Self::Tensor {
+    fn index_to_vec(&self, index: &Vec<u32>) -> Vec<u32> {
+        index.clone()
+    }
+
+    fn max_groups_backward(
+        &self,
+        dy: &Self::Tensor,
+        argmax: &Vec<u32>,
+        rows: usize,
+    ) -> Self::Tensor {
         let (_, width) = as_matrix(dy);
         let d = data(dy);
         let mut out = vec![T::zero(); rows * width];

@@ -93,6 +93,23 @@ impl fmt::Debug for GpuTensor {
     }
 }
 
+/// Row indices on the device (`u32`), as [`Backend::max_groups`] computes them.
+pub struct GpuIndex(Buffer);
+
+impl Clone for GpuIndex {
+    fn clone(&self) -> GpuIndex {
+        let buffer = Buffer::new(&self.0.device, self.0.len);
+        self.0.device.copy(buffer.ptr, self.0.ptr, self.0.len * 4);
+        GpuIndex(buffer)
+    }
+}
+
+impl fmt::Debug for GpuIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GpuIndex({} on {})", self.0.len, self.0.device.kind())
+    }
+}
+
 /// Raw values uploaded for one call (indices, masks): freed when dropped.
 struct Upload(Buffer);
 
@@ -363,6 +380,7 @@ fn inverse_index(rows: &[u32], targets: usize) -> (Vec<u32>, Vec<u32>) {
 
 impl Backend for GpuBackend {
     type Tensor = GpuTensor;
+    type Index = GpuIndex;
 
     fn name(&self) -> &'static str {
         self.device.kind()
@@ -937,7 +955,7 @@ impl Backend for GpuBackend {
         out
     }
 
-    fn max_groups(&self, x: &GpuTensor, size: usize) -> (GpuTensor, Vec<u32>) {
+    fn max_groups(&self, x: &GpuTensor, size: usize) -> (GpuTensor, GpuIndex) {
         let (rows, width) = as_matrix(x);
         assert!(
             size > 0 && rows % size == 0,
@@ -959,28 +977,36 @@ impl Backend for GpuBackend {
                 Arg::I32(int(width, "width")),
             ],
         );
-        let mut winners = vec![0u32; out.len()];
-        // SAFETY: u32 values viewed as bytes, written in full by the download.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(winners.as_mut_ptr() as *mut u8, winners.len() * 4)
-        };
-        self.device.download(argmax.ptr, bytes);
-        (out, winners)
+        (out, GpuIndex(argmax))
     }
 
-    fn max_groups_backward(&self, dy: &GpuTensor, argmax: &[u32], rows: usize) -> GpuTensor {
+    fn index_to_vec(&self, index: &GpuIndex) -> Vec<u32> {
+        let mut values = vec![0u32; index.0.len];
+        // SAFETY: u32 values viewed as bytes, written in full by the download.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, values.len() * 4)
+        };
+        self.device.download(index.0.ptr, bytes);
+        values
+    }
+
+    fn max_groups_backward(&self, dy: &GpuTensor, argmax: &GpuIndex, rows: usize) -> GpuTensor {
         let (_, width) = as_matrix(dy);
+        assert_eq!(
+            argmax.0.len,
+            dy.len(),
+            "max_groups_backward: one winner per element"
+        );
         let mut shape = dy.shape.clone();
         shape[0] = rows;
         let dx = self.zeros(&shape);
-        let winners = self.upload(argmax);
         self.launch_1d(
             "max_groups_backward_f32",
             dy.len(),
             &[
                 dx.arg(),
                 dy.arg(),
-                winners.arg(),
+                Arg::Ptr(argmax.0.ptr),
                 Arg::I64(dy.len() as i64),
                 Arg::I32(int(width, "width")),
             ],

@@ -15,7 +15,9 @@
 template <class LoadA, class LoadB, class Store>
 KAREL_INLINE void gemm_tile(int M, int N, int k_begin, int k_end, const LoadA& load_a,
                             const LoadB& load_b, const Store& store) {
-    __shared__ float tile_a[TILE_K][TILE_M];
+    // A is stored k-major, padded by one so that the loads (k varying fastest across threads)
+    // do not fall in one shared-memory bank.
+    __shared__ float tile_a[TILE_K][TILE_M + 1];
     __shared__ float tile_b[TILE_K][TILE_N];
     int t = threadIdx.x;
     int tx = t % 16, ty = t / 16;

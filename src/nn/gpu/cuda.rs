@@ -2,10 +2,13 @@
 //! time (nothing of CUDA is needed to build). Each kernel source is compiled by NVRTC for the
 //! device's compute capability on first use, once per device and process; `KAREL_DUMP_PTX=DIR`
 //! writes the PTX there. All work runs on one stream; memory comes from the stream-ordered
-//! allocator (`cuMemAllocAsync`), so freeing a tensor does not wait for the GPU.
+//! allocator (`cuMemAllocAsync`, its pool told to keep freed memory), so freeing a tensor does
+//! not wait for the GPU. Host data of an asynchronous upload is kept until the next
+//! synchronisation, so it outlives the copy whatever the driver does with pageable memory.
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{result, sys};
@@ -27,7 +30,14 @@ pub struct CudaDevice {
     context: sys::CUcontext,
     stream: sys::CUstream,
     kernels: HashMap<String, Kernel>,
+    /// Host copies of uploads in flight, dropped at the next synchronisation.
+    pending: Mutex<Vec<Box<[u8]>>>,
+    /// Their size, to synchronise early when they grow large.
+    pending_bytes: AtomicUsize,
 }
+
+/// Uploads in flight beyond which an upload first waits for the stream.
+const PENDING_LIMIT: usize = 256 << 20;
 
 // SAFETY: the context, stream and functions are driver handles usable from any thread once the
 // context is current there, which every method ensures first.
@@ -103,6 +113,20 @@ impl CudaDevice {
         unsafe { result::ctx::set_current(context) }.map_err(|e| format!("CUDA context: {e:?}"))?;
         let stream = result::stream::create(result::stream::StreamKind::NonBlocking)
             .map_err(|e| format!("CUDA stream: {e:?}"))?;
+        // Keep freed memory in the pool: with the default threshold of 0 every synchronisation
+        // would return it to the system, and the next step would map it again.
+        // SAFETY: a valid device; the attribute takes a u64.
+        unsafe {
+            let pool = result::device::get_default_mem_pool(device)
+                .map_err(|e| format!("CUDA memory pool: {e:?}"))?;
+            let mut threshold = u64::MAX;
+            result::mem_pool::set_attribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                &mut threshold as *mut u64 as *mut c_void,
+            )
+            .map_err(|e| format!("CUDA memory pool: {e:?}"))?;
+        }
         let arch = format!("compute_{}{}", capability.0, capability.1);
         let dump = std::env::var_os("KAREL_DUMP_PTX").map(std::path::PathBuf::from);
         let mut kernels = HashMap::new();
@@ -137,6 +161,8 @@ impl CudaDevice {
             context,
             stream,
             kernels,
+            pending: Mutex::new(Vec::new()),
+            pending_bytes: AtomicUsize::new(0),
         })
     }
 
@@ -190,12 +216,18 @@ impl Device for CudaDevice {
         if data.is_empty() {
             return;
         }
+        if self.pending_bytes.load(Ordering::Relaxed) > PENDING_LIMIT {
+            self.synchronize();
+        }
         self.bind();
-        // SAFETY: `dst` holds at least `data.len()` bytes. Pageable host memory is staged
-        // before the call returns, so `data` may be dropped afterwards.
+        let copy: Box<[u8]> = data.into();
+        // SAFETY: `dst` holds at least `data.len()` bytes; `copy` stays alive in `pending`
+        // until the stream has been synchronised, after the copy.
         check("copying to the device", unsafe {
-            result::memcpy_htod_async(dst, data, self.stream)
+            result::memcpy_htod_async(dst, &copy, self.stream)
         });
+        self.pending_bytes.fetch_add(copy.len(), Ordering::Relaxed);
+        self.pending.lock().expect("pending uploads").push(copy);
     }
 
     fn download(&self, src: u64, out: &mut [u8]) {
@@ -247,10 +279,10 @@ impl Device for CudaDevice {
         if shape.grid.contains(&0) {
             return;
         }
-        let mut values: Vec<[u8; 8]> = args.iter().map(Arg::bytes).collect();
+        let mut values: Vec<u64> = args.iter().map(|a| u64::from_ne_bytes(a.bytes())).collect();
         let mut params: Vec<*mut c_void> = values
             .iter_mut()
-            .map(|v| v.as_mut_ptr() as *mut c_void)
+            .map(|v| v as *mut u64 as *mut c_void)
             .collect();
         self.bind();
         let [gx, gy, gz] = shape.grid;
@@ -275,5 +307,8 @@ impl Device for CudaDevice {
         check("synchronising", unsafe {
             result::stream::synchronize(self.stream)
         });
+        let mut pending = self.pending.lock().expect("pending uploads");
+        pending.clear();
+        self.pending_bytes.store(0, Ordering::Relaxed);
     }
 }

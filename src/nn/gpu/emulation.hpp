@@ -31,7 +31,7 @@ namespace emu {
 // Switching between fibers. On x86-64, a minimal switch of the callee-saved registers and the
 // stack pointer (ucontext's swapcontext also saves the signal mask, a system call per switch,
 // and dominated the emulation's time); elsewhere, ucontext.
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__ELF__)
 extern "C" void karel_emu_switch(void** save_sp, void* load_sp);
 asm(R"(
     .text
@@ -45,8 +45,14 @@ karel_emu_switch:
     pushq %r13
     pushq %r14
     pushq %r15
+    subq $16, %rsp
+    stmxcsr 8(%rsp)
+    fnstcw (%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
+    ldmxcsr 8(%rsp)
+    fldcw (%rsp)
+    addq $16, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -62,7 +68,8 @@ struct Context {
 };
 
 // Prepares `fiber` to start `entry` on the stack [base, base + bytes): the frame that
-// karel_emu_switch pops (six registers, then `entry` as the return address).
+// karel_emu_switch pops (the floating-point control words, six registers, then `entry` as the
+// return address).
 inline void prepare(Context& fiber, char* base, size_t bytes, void (*entry)()) {
     uintptr_t top = ((uintptr_t)(base + bytes)) & ~(uintptr_t)15;
     void** sp = (void**)top;
@@ -71,6 +78,14 @@ inline void prepare(Context& fiber, char* base, size_t bytes, void (*entry)()) {
     for (int i = 0; i < 6; ++i) {
         *--sp = nullptr;       // rbp, rbx, r12–r15
     }
+    // The current control words (MXCSR at 8, the x87 control word at 0), for the fiber.
+    unsigned mxcsr;
+    unsigned short x87;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(x87));
+    sp -= 2;
+    memcpy((char*)sp + 8, &mxcsr, sizeof mxcsr);
+    memcpy((char*)sp, &x87, sizeof x87);
     fiber.sp = sp;
 }
 

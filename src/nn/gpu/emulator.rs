@@ -112,7 +112,16 @@ fn build() -> Result<Library, String> {
         .map_err(|e| format!("cannot write {}: {e}", source.display()))?;
     let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
     let mut command = Command::new(&compiler);
-    command.args(["-std=c++20", "-O2", "-shared", "-fPIC", "-w"]);
+    // No contraction of a·b + c into FMAs: the kernels' explicit fmaf are what the GPU fuses
+    // too (NVRTC runs with --fmad=false), and the CPU backend does not fuse either.
+    command.args([
+        "-std=c++20",
+        "-O2",
+        "-ffp-contract=off",
+        "-shared",
+        "-fPIC",
+        "-w",
+    ]);
     if cfg!(target_arch = "x86_64") {
         // The host's FMA instructions for `fmaf` (a library call otherwise).
         command.arg("-march=native");
@@ -274,10 +283,10 @@ impl Device for EmulatedDevice {
         if shape.grid.contains(&0) || shape.block.contains(&0) {
             return;
         }
-        let mut values: Vec<[u8; 8]> = args.iter().map(Arg::bytes).collect();
+        let mut values: Vec<u64> = args.iter().map(|a| u64::from_ne_bytes(a.bytes())).collect();
         let mut pointers: Vec<*mut c_void> = values
             .iter_mut()
-            .map(|v| v.as_mut_ptr() as *mut c_void)
+            .map(|v| v as *mut u64 as *mut c_void)
             .collect();
         let _one = LAUNCHING
             .lock()

@@ -142,7 +142,8 @@ pub mod nvrtc {
         let options = [
             format!("--gpu-architecture={arch}"),
             "--std=c++17".to_string(),
-            "--fmad=true".to_string(),
+            // No implicit FMA contraction, as on the CPU backend: only explicit fmaf fuse.
+            "--fmad=false".to_string(),
         ];
         let handle = result::create_program(&source, Some(&title))
             .map_err(|e| format!("{name}: cannot create the program: {e:?}"))?;

@@ -130,6 +130,34 @@ fn int(n: usize, what: &str) -> i32 {
     i32::try_from(n).unwrap_or_else(|_| panic!("{what} = {n} exceeds the kernels' 32-bit range"))
 }
 
+/// Checks that tensors a kernel reads element by element alongside each other have one length
+/// (the kernels would read out of bounds where the CPU backend panics).
+fn same_len(what: &str, tensors: &[&GpuTensor]) {
+    if let Some(first) = tensors.first() {
+        for t in tensors {
+            assert_eq!(
+                t.len(),
+                first.len(),
+                "{what}: shapes {:?} and {:?} differ",
+                t.shape,
+                first.shape
+            );
+        }
+    }
+}
+
+/// Checks a compressed-sparse-row matrix against the rows of the dense side.
+fn check_sparse(what: &str, offsets: &[u32], cols: &[u32], x_rows: usize) {
+    assert!(
+        offsets.windows(2).all(|w| w[0] <= w[1])
+            && offsets.last().is_none_or(|&l| l as usize == cols.len()),
+        "{what}: malformed sparse rows"
+    );
+    if let Some(&bad) = cols.iter().find(|&&c| c as usize >= x_rows) {
+        panic!("{what}: column {bad} of {x_rows}");
+    }
+}
+
 /// Rows and columns of a tensor seen as a matrix `[shape[0], rest]` (as the CPU backend).
 fn as_matrix(t: &GpuTensor) -> (usize, usize) {
     let rows = t.shape.first().copied().unwrap_or(1);
@@ -532,6 +560,7 @@ impl Backend for GpuBackend {
     }
 
     fn relu_backward(&self, y: &GpuTensor, dy: &GpuTensor) -> GpuTensor {
+        same_len("relu_backward", &[y, dy]);
         let dx = self.empty(&y.shape);
         self.launch_1d(
             "relu_backward_f32",
@@ -571,6 +600,8 @@ impl Backend for GpuBackend {
         };
         let out = weight.shape[0];
         assert_eq!(weight.shape, [out, c, 3, 3], "conv3x3: weight shape");
+        assert_eq!(bias.len(), out, "conv3x3: bias length");
+        int(n * h * w, "pixels");
         let y = self.empty(&[n, out, h, w]);
         self.launch_tiles(
             "conv3x3_forward_f32",
@@ -603,6 +634,13 @@ impl Backend for GpuBackend {
             panic!("conv3x3_backward: input {:?} is not [N, C, H, W]", x.shape)
         };
         let out = weight.shape[0];
+        assert_eq!(
+            weight.shape,
+            [out, c, 3, 3],
+            "conv3x3_backward: weight shape"
+        );
+        assert_eq!(dy.shape, [n, out, h, w], "conv3x3_backward: gradient shape");
+        int(n * h * w, "pixels");
         let geometry = [
             Arg::I32(int(n, "images")),
             Arg::I32(int(c, "channels")),
@@ -658,6 +696,10 @@ impl Backend for GpuBackend {
         eps: f64,
     ) -> (GpuTensor, BatchNormSaved<GpuTensor>, GpuTensor, GpuTensor) {
         let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
+        assert!(
+            gamma.len() == c && beta.len() == c,
+            "batch_norm: one γ and β per channel"
+        );
         let (mean, inv_std, var) = (self.empty(&[c]), self.empty(&[c]), self.empty(&[c]));
         self.launch_per_block(
             "batch_norm_stats_f32",
@@ -710,6 +752,9 @@ impl Backend for GpuBackend {
         eps: f64,
     ) -> GpuTensor {
         let (c, plane) = (x.shape[1], x.shape[2] * x.shape[3]);
+        for t in [gamma, beta, mean, var] {
+            assert_eq!(t.len(), c, "batch_norm_eval: one statistic per channel");
+        }
         let y = self.empty(&x.shape);
         self.launch_1d(
             "batch_norm_eval_f32",
@@ -738,6 +783,8 @@ impl Backend for GpuBackend {
         dy: &GpuTensor,
     ) -> (GpuTensor, GpuTensor, GpuTensor) {
         let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3]);
+        same_len("batch_norm_backward", &[x, dy]);
+        assert_eq!(gamma.len(), c, "batch_norm_backward: one γ per channel");
         let (sum_dy, sum_dy_xhat) = (self.empty(&[c]), self.empty(&[c]));
         self.launch_per_block(
             "batch_norm_sums_f32",
@@ -777,6 +824,7 @@ impl Backend for GpuBackend {
     }
 
     fn lerp_assign(&self, running: &mut GpuTensor, batch: &GpuTensor, momentum: f64) {
+        same_len("lerp_assign", &[running, batch]);
         self.launch_1d(
             "lerp_f32",
             running.len(),
@@ -813,6 +861,11 @@ impl Backend for GpuBackend {
     }
 
     fn scatter_add_rows(&self, dy: &GpuTensor, rows: &[u32], table_rows: usize) -> GpuTensor {
+        assert_eq!(
+            dy.shape[0],
+            rows.len(),
+            "scatter_add_rows: one row index per row"
+        );
         let mut shape = dy.shape.clone();
         shape[0] = table_rows;
         let (offsets, sources) = inverse_index(rows, table_rows);
@@ -915,6 +968,12 @@ impl Backend for GpuBackend {
         dc: &GpuTensor,
     ) -> (GpuTensor, GpuTensor) {
         let (b, h) = (c.shape[0], c.shape[1]);
+        same_len("lstm_cell_backward", &[c_prev, c, dh, dc]);
+        assert_eq!(
+            activated.shape,
+            [b, 4 * h],
+            "lstm_cell_backward: gates shape"
+        );
         let (dgates, dc_prev) = (self.empty(&[b, 4 * h]), self.empty(&[b, h]));
         self.launch_1d(
             "lstm_cell_backward_f32",
@@ -937,6 +996,7 @@ impl Backend for GpuBackend {
     fn select_rows(&self, keep: &[bool], new: &GpuTensor, old: &GpuTensor) -> GpuTensor {
         let (rows, width) = as_matrix(new);
         assert_eq!(keep.len(), rows, "select_rows: one flag per row");
+        assert_eq!(new.shape, old.shape, "select_rows: shapes differ");
         let flags: Vec<u8> = keep.iter().map(|&k| k as u8).collect();
         let flags = self.upload(&flags);
         let out = self.empty(&new.shape);
@@ -1015,12 +1075,24 @@ impl Backend for GpuBackend {
     }
 
     fn sparse_rows(&self, s: &SparseRows, x: &GpuTensor) -> GpuTensor {
+        check_sparse("sparse_rows", &s.offsets, &s.cols, x.shape[0]);
+        assert_eq!(
+            s.weights.len(),
+            s.cols.len(),
+            "sparse_rows: one weight per entry"
+        );
         let mut shape = x.shape.clone();
         shape[0] = s.rows();
         self.sparse_product(&s.offsets, &s.cols, Some(&s.weights), x, &shape)
     }
 
     fn sparse_rows_backward(&self, s: &SparseRows, dy: &GpuTensor, x_rows: usize) -> GpuTensor {
+        check_sparse("sparse_rows_backward", &s.offsets, &s.cols, x_rows);
+        assert_eq!(
+            dy.shape[0],
+            s.rows(),
+            "sparse_rows_backward: one gradient row per row"
+        );
         // Sᵀ in compressed rows: for each column of S, its entries in row order.
         let entries: Vec<u32> = (0..s.rows())
             .flat_map(|r| std::iter::repeat_n(r as u32, (s.offsets[r + 1] - s.offsets[r]) as usize))
@@ -1044,6 +1116,12 @@ impl Backend for GpuBackend {
         assert_eq!(targets.len(), rows, "cross_entropy: one target per row");
         if let Some(mask) = mask {
             assert_eq!(mask.len(), rows * classes, "cross_entropy: mask shape");
+        }
+        if let Some(&bad) = targets
+            .iter()
+            .find(|&&t| t != ignore && t as usize >= classes)
+        {
+            panic!("cross_entropy: target {bad} of {classes} classes");
         }
         let counted = targets.iter().filter(|&&t| t != ignore).count();
         let denominator = counted.max(1) as f64;
@@ -1094,6 +1172,7 @@ impl Backend for GpuBackend {
     }
 
     fn sgd_step(&self, param: &mut GpuTensor, grad: &GpuTensor, lr: f64) {
+        same_len("sgd_step", &[param, grad]);
         self.launch_1d(
             "sgd_step_f32",
             param.len(),
@@ -1114,6 +1193,7 @@ impl Backend for GpuBackend {
         v: &mut GpuTensor,
         h: &AdamStep,
     ) {
+        same_len("adam_step", &[param, grad, m, v]);
         // The scalars exactly as the CPU backend derives them.
         let (b1, b2) = (h.beta1 as f64, h.beta2 as f64);
         let step = h.step.max(1) as i32;

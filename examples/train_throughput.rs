@@ -7,7 +7,8 @@
 //! cargo run --release --example train_throughput -- --device cuda --preset paper --batch 64,128
 //! ```
 //! Options: `--device cpu|cuda|emulated`, `--preset paper|tiny`, `--batch N,M`, `--steps N`
-//! (timed steps, default 20), `--warmup N` (default 3), `--only synthesizer|debugger|conv`.
+//! (timed steps, default 20), `--warmup N` (default 3), `--only synthesizer|debugger|conv`,
+//! `--tf32` (products on the tensor cores).
 //! Prints one JSON line per measurement, then a table.
 
 use std::time::Instant;
@@ -35,6 +36,7 @@ struct Options {
     steps: usize,
     warmup: usize,
     only: Option<String>,
+    tf32: bool,
 }
 
 fn options() -> Options {
@@ -45,10 +47,16 @@ fn options() -> Options {
         steps: 20,
         warmup: 3,
         only: None,
+        tf32: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--tf32" {
+            o.tf32 = true;
+            i += 1;
+            continue;
+        }
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--device" => o.device = value,
@@ -212,20 +220,32 @@ fn run<B: Backend>(b: &B, o: &Options) -> Vec<serde_json::Value> {
     rows
 }
 
+#[cfg(feature = "cuda")]
+fn run_cuda(o: &Options) -> Vec<serde_json::Value> {
+    let backend = GpuBackend::cuda(0)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_tf32(o.tf32);
+    eprintln!("{}", backend.device().describe());
+    run(&backend, o)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda(_: &Options) -> Vec<serde_json::Value> {
+    panic!("built without the `cuda` feature")
+}
+
 fn main() {
     karel::nn::tune_allocator();
     let o = options();
     let rows = match o.device.as_str() {
         "cpu" => run(&CpuBackend::<f32>::new(), &o),
-        "emulated" => run(&GpuBackend::emulated().expect("the GPU emulator"), &o),
-        "cuda" => {
-            #[cfg(feature = "cuda")]
-            let backend = GpuBackend::cuda(0).unwrap_or_else(|e| panic!("{e}"));
-            #[cfg(not(feature = "cuda"))]
-            let backend: GpuBackend = panic!("built without the `cuda` feature");
-            eprintln!("{}", backend.device().describe());
-            run(&backend, &o)
-        }
+        "emulated" => run(
+            &GpuBackend::emulated()
+                .expect("the GPU emulator")
+                .with_tf32(o.tf32),
+            &o,
+        ),
+        "cuda" => run_cuda(&o),
         other => panic!("unknown device {other}"),
     };
     println!("| model | batch | steps/s | shapes |");

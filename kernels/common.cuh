@@ -36,6 +36,34 @@ KAREL_INLINE float sigmoid_f32(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
 
+// Tensor cores (sm_80 and later): one warp's D [16×8] += A [16×8] · B [8×8] in TF32 with f32
+// accumulation, the operands in the fragment layouts of PTX's mma.m16n8k8 (lane = 4·g + q:
+// a = A[g][q], A[g+8][q], A[g][q+4], A[g+8][q+4]; b = B[q][g], B[q+4][g]; c = C[g][2q],
+// C[g][2q+1], C[g+8][2q], C[g+8][2q+1]). The emulator defines its own versions.
+#ifndef KAREL_EMULATION
+KAREL_INLINE unsigned tf32_bits(float x) {
+#if __CUDA_ARCH__ >= 800
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return __float_as_uint(x) & 0xffffe000u;
+#endif
+}
+
+KAREL_INLINE void mma_tf32(float c[4], const unsigned a[4], const unsigned b[2]) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    __trap();
+#endif
+}
+#endif
+
 // Sum of `value` over the block's threads (blockDim.x == KAREL_THREADS), with the result in
 // every thread. `scratch` is shared memory of KAREL_THREADS doubles. Fixed order: deterministic.
 KAREL_INLINE double block_sum(double value, double* scratch) {

@@ -67,6 +67,9 @@ run() {
     timeout 300 "$DIR/train_throughput" --device cuda --preset paper --batch 64,128 --steps 20 \
         > "$out/karel-bench.md" 2> "$out/karel-bench.jsonl" || true
     cat "$out/karel-bench.md"
+    timeout 300 "$DIR/train_throughput" --device cuda --preset paper --batch 64,128 --steps 20 --tf32 \
+        > "$out/karel-bench-tf32.md" 2> "$out/karel-bench-tf32.jsonl" || true
+    cat "$out/karel-bench-tf32.md"
     # The PyTorch side with the shapes our batches had (batch 128's).
     local shapes
     shapes=$(python3 - "$out/karel-bench.jsonl" <<'EOF'
@@ -86,6 +89,8 @@ EOF
     echo "== PyTorch, same shapes ($shapes)"
     timeout 300 python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes \
         | tee "$out/torch-bench.jsonl"
+    timeout 300 python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes --tf32 \
+        | tee "$out/torch-bench-tf32.jsonl"
 }
 
 case "${1:-}" in

@@ -112,6 +112,10 @@ pub(crate) struct ModelArgs {
     /// Where the networks run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+    /// With --device cuda: matrix products and convolutions on the tensor cores in TF32 (f32
+    /// accumulation) instead of f32.
+    #[arg(long)]
+    tf32: bool,
 }
 
 impl ModelArgs {
@@ -289,9 +293,10 @@ pub(crate) struct SynthesizeArgs {
 }
 
 pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
+    super::check_tf32(args.models.device, args.models.tf32)?;
     match args.models.device {
         DeviceChoice::Cpu => synthesize_on(&Cpu::new(), args),
-        DeviceChoice::Cuda => synthesize_on(&super::cuda_backend()?, args),
+        DeviceChoice::Cuda => synthesize_on(&super::cuda_backend(args.models.tf32)?, args),
     }
 }
 
@@ -711,9 +716,10 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
             plot.as_deref(),
         );
     }
+    super::check_tf32(args.models.device, args.models.tf32)?;
     match args.models.device {
         DeviceChoice::Cpu => eval_on(&Cpu::new(), args),
-        DeviceChoice::Cuda => eval_on(&super::cuda_backend()?, args),
+        DeviceChoice::Cuda => eval_on(&super::cuda_backend(args.models.tf32)?, args),
     }
 }
 

@@ -76,16 +76,28 @@ pub(crate) enum DeviceChoice {
     Cuda,
 }
 
-/// The CUDA backend, or a clear error when there is no usable GPU.
-pub(crate) fn cuda_backend() -> Result<crate::nn::gpu::GpuBackend> {
+/// The CUDA backend (matrix products in TF32 with `tf32`), or a clear error when there is no
+/// usable GPU.
+pub(crate) fn cuda_backend(tf32: bool) -> Result<crate::nn::gpu::GpuBackend> {
     #[cfg(feature = "cuda")]
     {
-        crate::nn::gpu::GpuBackend::cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: {e}"))
+        crate::nn::gpu::GpuBackend::cuda(0)
+            .map(|b| b.with_tf32(tf32))
+            .map_err(|e| anyhow::anyhow!("--device cuda: {e}"))
     }
     #[cfg(not(feature = "cuda"))]
     {
+        let _ = tf32;
         anyhow::bail!("--device cuda: this karel was built without the `cuda` feature")
     }
+}
+
+/// `--tf32` needs the GPU.
+pub(crate) fn check_tf32(device: DeviceChoice, tf32: bool) -> Result<()> {
+    if tf32 && device != DeviceChoice::Cuda {
+        anyhow::bail!("--tf32 applies to --device cuda only");
+    }
+    Ok(())
 }
 
 /// Entry point of the `karel` binary.

@@ -330,6 +330,50 @@ fn emulated_gpu_ops_match_the_cpu() {
     }
 }
 
+/// With TF32 products the results agree to TF32's precision (10 mantissa bits per operand,
+/// about 5e-4 per product; up to 1e-2 where a sum cancels), and to f32's where no product is
+/// involved. A wrong fragment layout would be off by the whole value.
+#[test]
+fn emulated_gpu_tf32_ops_match_the_cpu() {
+    let gpu = emulated().with_tf32(true);
+    let cpu = CpuBackend::<f32>::new();
+    let want = run_ops(&cpu, 4);
+    let got = run_ops(&gpu, 4);
+    let products = |name: &str| {
+        ["matmul", "conv", "bn ", "lerp"]
+            .iter()
+            .any(|p| name.starts_with(p))
+    };
+    let split = |rows: &[(String, Vec<f64>)], keep: bool| -> Vec<(String, Vec<f64>)> {
+        rows.iter()
+            .filter(|(n, _)| products(n) == keep)
+            .cloned()
+            .collect()
+    };
+    compare(
+        "emulated TF32, products",
+        &split(&got, true),
+        &split(&want, true),
+        1e-2,
+        1e-6,
+    );
+    compare(
+        "emulated TF32, the rest",
+        &split(&got, false),
+        &split(&want, false),
+        2e-6,
+        1e-6,
+    );
+    // TF32 is not f32: the products do differ.
+    let f32_gpu = run_ops(&emulated(), 4);
+    let differs = got
+        .iter()
+        .zip(&f32_gpu)
+        .filter(|((n, _), _)| n.starts_with("matmul 70"))
+        .any(|((_, a), (_, b))| relative_error(a, b, 1e-6) > 1e-6);
+    assert!(differs, "the TF32 products equal the f32 ones");
+}
+
 /// The same on a CUDA GPU, when there is one.
 #[test]
 fn cuda_ops_match_the_cpu() {
@@ -340,6 +384,10 @@ fn cuda_ops_match_the_cpu() {
         let got = run_ops(&gpu, seed);
         compare(&format!("CUDA, seed {seed}"), &got, &want, 2e-6, 1e-6);
     }
+    // The tensor-core path, to TF32's precision.
+    let want = run_ops(&cpu, 4);
+    let got = run_ops(&gpu.clone().with_tf32(true), 4);
+    compare("CUDA TF32", &got, &want, 1e-2, 1e-6);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -252,6 +252,44 @@ inline float __int_as_float(int bits) {
     return value;
 }
 
+// TF32 rounding as cvt.rna.tf32.f32: to the nearest value with 10 mantissa bits, ties away
+// from zero, as the bits of an f32.
+inline unsigned tf32_bits(float x) {
+    unsigned bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (bits + 0x1000u) & 0xffffe000u;
+}
+
+// mma.m16n8k8 in TF32 for one warp (see common.cuh for the fragment layouts). The lanes of a
+// warp meet through a block-wide barrier, which is sound because every warp of the tiled
+// kernels reaches the same products in the same order.
+inline void mma_tf32(float c[4], const unsigned a[4], const unsigned b[2]) {
+    static float A[8][16][8], B[8][8][8];
+    unsigned t = threadIdx.x, w = t / 32, lane = t % 32, g = lane / 4, q = lane % 4;
+    auto value = [](unsigned bits) {
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        return v;
+    };
+    A[w][g][q] = value(a[0]);
+    A[w][g + 8][q] = value(a[1]);
+    A[w][g][q + 4] = value(a[2]);
+    A[w][g + 8][q + 4] = value(a[3]);
+    B[w][q][g] = value(b[0]);
+    B[w][q + 4][g] = value(b[1]);
+    __syncthreads();
+    const unsigned rows[4] = {g, g, g + 8, g + 8};
+    const unsigned cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+    for (int i = 0; i < 4; ++i) {
+        float sum = c[i];
+        for (int k = 0; k < 8; ++k) {
+            sum = fmaf(A[w][rows[i]][k], B[w][k][cols[i]], sum);
+        }
+        c[i] = sum;
+    }
+    __syncthreads();
+}
+
 inline double __longlong_as_double(long long bits) {
     double value;
     memcpy(&value, &bits, sizeof value);

@@ -168,17 +168,36 @@ fn as_matrix(t: &GpuTensor) -> (usize, usize) {
 #[derive(Clone)]
 pub struct GpuBackend {
     device: Arc<dyn Device>,
+    /// Matrix products and convolutions on the tensor cores in TF32 (f32 accumulation) rather
+    /// than in f32 FMA.
+    tf32: bool,
 }
 
 impl fmt::Debug for GpuBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GpuBackend({})", self.device.describe())
+        write!(
+            f,
+            "GpuBackend({}{})",
+            self.device.describe(),
+            if self.tf32 { ", TF32" } else { "" }
+        )
     }
 }
 
 impl GpuBackend {
     pub fn new(device: Arc<dyn Device>) -> GpuBackend {
-        GpuBackend { device }
+        GpuBackend {
+            device,
+            tf32: false,
+        }
+    }
+
+    /// The same backend with matrix products and convolutions in TF32 on the tensor cores
+    /// (`true`, compute capability 8.0 and later: about 3 significant digits per product,
+    /// accumulated in f32) or in f32 (`false`, the default and the exact path).
+    pub fn with_tf32(mut self, tf32: bool) -> GpuBackend {
+        self.tf32 = tf32;
+        self
     }
 
     /// The backend on the CPU emulation of a GPU (tests).
@@ -206,6 +225,10 @@ impl GpuBackend {
 
     pub fn device(&self) -> &Arc<dyn Device> {
         &self.device
+    }
+
+    fn tf32_arg(&self) -> Arg {
+        Arg::I32(self.tf32 as i32)
     }
 
     fn empty(&self, shape: &[usize]) -> GpuTensor {
@@ -317,13 +340,17 @@ impl GpuBackend {
         if splits == 1 {
             let mut args = vec![c.arg(), a.arg(), b.arg()];
             args.extend(dims);
-            args.extend([Arg::I32(accumulate as i32), Arg::I32(1)]);
+            args.extend([Arg::I32(accumulate as i32), Arg::I32(1), self.tf32_arg()]);
             self.launch_tiles("gemm_f32", m, n, 1, &args);
         } else {
             let partial = self.empty(&[splits, m, n]);
             let mut args = vec![partial.arg(), a.arg(), b.arg()];
             args.extend(dims);
-            args.extend([Arg::I32(0), Arg::I32(int(splits, "splits"))]);
+            args.extend([
+                Arg::I32(0),
+                Arg::I32(int(splits, "splits")),
+                self.tf32_arg(),
+            ]);
             self.launch_tiles("gemm_f32", m, n, splits, &args);
             self.sum_splits(c, &partial, splits, accumulate);
         }
@@ -618,6 +645,7 @@ impl Backend for GpuBackend {
                 Arg::I32(int(out, "channels")),
                 Arg::I32(int(h, "height")),
                 Arg::I32(int(w, "width")),
+                self.tf32_arg(),
             ],
         );
         y
@@ -652,6 +680,7 @@ impl Backend for GpuBackend {
             let dx = self.empty(&x.shape);
             let mut args = vec![dx.arg(), dy.arg(), weight.arg()];
             args.extend(geometry);
+            args.push(self.tf32_arg());
             self.launch_tiles("conv3x3_backward_data_f32", c, n * h * w, 1, &args);
             dx
         });
@@ -663,13 +692,13 @@ impl Backend for GpuBackend {
         } else if splits == 1 {
             let mut args = vec![dw.arg(), x.arg(), dy.arg()];
             args.extend(geometry);
-            args.push(Arg::I32(1));
+            args.extend([Arg::I32(1), self.tf32_arg()]);
             self.launch_tiles("conv3x3_backward_weight_f32", m, cols, 1, &args);
         } else {
             let partial = self.empty(&[splits, m, cols]);
             let mut args = vec![partial.arg(), x.arg(), dy.arg()];
             args.extend(geometry);
-            args.push(Arg::I32(int(splits, "splits")));
+            args.extend([Arg::I32(int(splits, "splits")), self.tf32_arg()]);
             self.launch_tiles("conv3x3_backward_weight_f32", m, cols, splits, &args);
             self.sum_splits(&mut dw, &partial, splits, false);
         }

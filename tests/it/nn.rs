@@ -442,7 +442,7 @@ mod models {
     use karel::model::io_encoder::{IoEncoder, IoEncoderConfig};
     use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
     use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
-    use karel::nn::param::{count_params, zero_grads};
+    use karel::nn::param::{count_params, zero_grads, Module};
     use karel::nn::{Backend, CpuBackend};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -531,6 +531,63 @@ mod models {
             opt.update(&b, &mut model, 0.05);
         }
         assert!(losses[29] < losses[0] * 0.5, "{losses:?}");
+    }
+
+    /// Training steps of the `tiny` synthesizer (large enough that the element-wise, row-wise
+    /// and matrix-product loops split over threads) give the same bits on 1, 2 and 3 threads.
+    #[test]
+    fn training_is_independent_of_the_thread_count() {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            pool.install(|| {
+                let b = CpuBackend::<f32>::new();
+                let mut rng = ChaCha8Rng::seed_from_u64(9);
+                let mut model = Synthesizer::new(&b, SynthesizerConfig::tiny(), &mut rng);
+                let pairs = model.config.pairs;
+                let tasks = 6;
+                let cells = tasks * pairs * 15 * 18 * 18;
+                let grid = |rng: &mut ChaCha8Rng| {
+                    let v: Vec<f32> = (0..cells)
+                        .map(|_| if rng.random::<f32>() < 0.1 { 1.0 } else { 0.0 })
+                        .collect();
+                    b.tensor_f32(&[tasks * pairs, 15, 18, 18], &v)
+                };
+                let programs = (0..tasks)
+                    .map(|t| {
+                        (0..3 + 2 * t)
+                            .map(|i| [Token::Move, Token::TurnLeft, Token::PutMarker][(i + t) % 3])
+                            .collect()
+                    })
+                    .collect();
+                let batch = SynthesizerBatch {
+                    inputs: grid(&mut rng),
+                    outputs: grid(&mut rng),
+                    programs,
+                };
+                let mut opt = Optimizer::new(OptimizerConfig::adam());
+                let mut losses = Vec::new();
+                for _ in 0..3 {
+                    zero_grads(&b, &mut model);
+                    let forward = model.forward_train(&b, &batch);
+                    losses.push(forward.loss.to_bits());
+                    model.backward(&b, forward);
+                    clip_grad_norm(&b, &mut model, 1.0);
+                    opt.update(&b, &mut model, 0.01);
+                }
+                let mut params = Vec::new();
+                model.visit_params("", &mut |_, p| {
+                    params.extend(b.to_f32(&p.value).iter().map(|v| v.to_bits()))
+                });
+                (losses, params)
+            })
+        };
+        let one = run(1);
+        assert!(!one.1.is_empty());
+        assert_eq!(one, run(2), "1 and 2 threads differ");
+        assert_eq!(one, run(3), "1 and 3 threads differ");
     }
 }
 

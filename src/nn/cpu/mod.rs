@@ -7,12 +7,13 @@
 
 mod conv;
 pub mod gemm;
+mod lstm;
 
 use std::fmt::Debug;
 use std::iter::Sum;
 use std::marker::PhantomData;
 
-use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, IxDyn};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use rayon::prelude::*;
 
@@ -33,21 +34,25 @@ pub trait Elem:
     + std::ops::AddAssign
 {
     /// The logistic function, as fast as the type allows.
+    #[inline(always)]
     fn sigmoid(self) -> Self {
         Self::one() / (Self::one() + (-self).exp())
     }
 
     /// The hyperbolic tangent, as fast as the type allows.
+    #[inline(always)]
     fn fast_tanh(self) -> Self {
         self.tanh()
     }
 }
 
 impl Elem for f32 {
+    #[inline(always)]
     fn sigmoid(self) -> f32 {
         1.0 / (1.0 + exp_f32(-self))
     }
 
+    #[inline(always)]
     fn fast_tanh(self) -> f32 {
         // tanh x = 2σ(2x) − 1: accurate to a few units in the last place in absolute terms.
         2.0 / (1.0 + exp_f32(-2.0 * self)) - 1.0
@@ -78,6 +83,43 @@ fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     e * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// Elements per parallel task of the element-wise and row-wise loops: a smaller tensor is done on
+/// the calling thread. Every such loop computes each output element exactly as the serial loop
+/// would, so results do not depend on the number of threads.
+const TASK_ELEMS: usize = 1 << 14;
+
+/// Rows of `width` elements per parallel task.
+fn task_rows(width: usize) -> usize {
+    (TASK_ELEMS / width.max(1)).max(1)
+}
+
+/// `f` on each pair of corresponding elements of `a` and `b`, in parallel chunks.
+fn zip_apply<T: Elem>(a: &mut [T], b: &[T], f: impl Fn(&mut T, T) + Sync) {
+    assert_eq!(a.len(), b.len(), "element-wise operands differ in length");
+    a.par_chunks_mut(TASK_ELEMS)
+        .zip(b.par_chunks(TASK_ELEMS))
+        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, &y)| f(x, y)));
+}
+
+/// `f` on each element of `a`, in parallel chunks.
+fn apply<T: Elem>(a: &mut [T], f: impl Fn(&mut T) + Sync) {
+    a.par_chunks_mut(TASK_ELEMS)
+        .for_each(|a| a.iter_mut().for_each(&f));
+}
+
+/// A new vector of `rows × width` elements whose row `r` is written by `fill(r, row)`, rows in
+/// parallel.
+fn build_rows<T: Elem>(rows: usize, width: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); rows * width];
+    if width > 0 {
+        out.par_chunks_mut(width)
+            .with_min_len(task_rows(width))
+            .enumerate()
+            .for_each(|(r, row)| fill(r, row));
+    }
+    out
 }
 
 fn cast<T: Elem>(x: f64) -> T {
@@ -207,14 +249,12 @@ impl<T: Elem> Backend for CpuBackend<T> {
 
     fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor) {
         assert_eq!(a.shape(), b.shape(), "add: shapes differ");
-        for (x, &y) in data_mut(a).iter_mut().zip(data(b)) {
-            *x += y;
-        }
+        zip_apply(data_mut(a), data(b), |x, y| *x += y);
     }
 
     fn scale(&self, a: &mut Self::Tensor, factor: f64) {
         let f: T = cast(factor);
-        data_mut(a).iter_mut().for_each(|x| *x = *x * f);
+        apply(data_mut(a), |x| *x = *x * f);
     }
 
     fn fill(&self, a: &mut Self::Tensor, value: f64) {
@@ -225,11 +265,10 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let (_, cols) = as_matrix(x);
         let b = data(bias);
         assert_eq!(b.len(), cols, "add_bias: bias length");
-        for row in data_mut(x).chunks_mut(cols.max(1)) {
-            for (v, &bv) in row.iter_mut().zip(b) {
-                *v += bv;
-            }
-        }
+        data_mut(x)
+            .par_chunks_mut(cols.max(1))
+            .with_min_len(task_rows(cols))
+            .for_each(|row| row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv));
     }
 
     fn sum_rows(&self, x: &Self::Tensor) -> Self::Tensor {
@@ -244,16 +283,23 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn relu(&self, x: &Self::Tensor) -> Self::Tensor {
-        x.mapv(|v| if v > T::zero() { v } else { T::zero() })
+        let mut y = x.clone();
+        apply(data_mut(&mut y), |v| {
+            if !(*v > T::zero()) {
+                *v = T::zero();
+            }
+        });
+        y
     }
 
     fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor {
-        let values = data(y)
-            .iter()
-            .zip(data(dy))
-            .map(|(&y, &d)| if y > T::zero() { d } else { T::zero() })
-            .collect();
-        tensor(y.shape(), values)
+        let mut dx = dy.clone();
+        zip_apply(data_mut(&mut dx), data(y), |d, y| {
+            if !(y > T::zero()) {
+                *d = T::zero();
+            }
+        });
+        dx
     }
 
     fn sum_squares(&self, x: &Self::Tensor) -> f64 {
@@ -337,19 +383,15 @@ impl<T: Elem> Backend for CpuBackend<T> {
             })
             .collect();
         let (g, b) = (data(gamma), data(beta));
-        let mut y = vec![T::zero(); xs.len()];
-        for i in 0..n {
-            for ch in 0..c {
-                let (mean, var) = stats[ch];
-                let inv_std = 1.0 / (var + eps).sqrt();
-                let scale: T = cast(inv_std);
-                let mean: T = cast(mean);
-                let base = (i * c + ch) * hw;
-                for j in base..base + hw {
-                    y[j] = (xs[j] - mean) * scale * g[ch] + b[ch];
-                }
+        let y = build_rows(n * c, hw, |plane, out| {
+            let ch = plane % c;
+            let (mean, var) = stats[ch];
+            let scale: T = cast(1.0 / (var + eps).sqrt());
+            let mean: T = cast(mean);
+            for (y, &x) in out.iter_mut().zip(&xs[plane * hw..(plane + 1) * hw]) {
+                *y = (x - mean) * scale * g[ch] + b[ch];
             }
-        }
+        });
         let mean = tensor(&[c], stats.iter().map(|s| cast(s.0)).collect());
         let inv_std = tensor(
             &[c],
@@ -385,12 +427,17 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let (g, b, m, v) = (data(gamma), data(beta), data(mean), data(var));
         let eps: T = cast(eps);
         let mut y = data(x).to_vec();
-        for (plane_index, plane) in y.chunks_mut(hw).enumerate() {
-            let ch = plane_index % c;
-            let scale = g[ch] / (v[ch] + eps).sqrt();
-            for value in plane {
-                *value = (*value - m[ch]) * scale + b[ch];
-            }
+        if hw > 0 {
+            y.par_chunks_mut(hw)
+                .with_min_len(task_rows(hw))
+                .enumerate()
+                .for_each(|(plane_index, plane)| {
+                    let ch = plane_index % c;
+                    let scale = g[ch] / (v[ch] + eps).sqrt();
+                    for value in plane {
+                        *value = (*value - m[ch]) * scale + b[ch];
+                    }
+                });
         }
         tensor(s, y)
     }
@@ -409,6 +456,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let (g, mean, inv_std) = (data(gamma), data(&saved.mean), data(&saved.inv_std));
         // Per channel: Σ dy and Σ dy · x̂.
         let sums: Vec<(T, T)> = (0..c)
+            .into_par_iter()
             .map(|ch| {
                 let mut sum = T::zero();
                 let mut dot = T::zero();
@@ -422,18 +470,16 @@ impl<T: Elem> Backend for CpuBackend<T> {
                 (sum, dot)
             })
             .collect();
-        let mut dx = vec![T::zero(); xs.len()];
-        for i in 0..n {
-            for ch in 0..c {
-                let (sum, dot) = sums[ch];
-                let k = g[ch] * inv_std[ch] / count;
-                let base = (i * c + ch) * hw;
-                for j in base..base + hw {
-                    let xhat = (xs[j] - mean[ch]) * inv_std[ch];
-                    dx[j] = k * (count * dys[j] - sum - xhat * dot);
-                }
+        let dx = build_rows(n * c, hw, |plane, out| {
+            let ch = plane % c;
+            let (sum, dot) = sums[ch];
+            let k = g[ch] * inv_std[ch] / count;
+            let base = plane * hw;
+            for (j, d) in (base..base + hw).zip(out) {
+                let xhat = (xs[j] - mean[ch]) * inv_std[ch];
+                *d = k * (count * dys[j] - sum - xhat * dot);
             }
-        }
+        });
         let dgamma = tensor(&[c], sums.iter().map(|s| s.1).collect());
         let dbeta = tensor(&[c], sums.iter().map(|s| s.0).collect());
         (tensor(s, dx), dgamma, dbeta)
@@ -441,19 +487,21 @@ impl<T: Elem> Backend for CpuBackend<T> {
 
     fn lerp_assign(&self, running: &mut Self::Tensor, batch: &Self::Tensor, momentum: f64) {
         let m: T = cast(momentum);
-        for (r, &b) in data_mut(running).iter_mut().zip(data(batch)) {
+        zip_apply(data_mut(running), data(batch), |r, b| {
             *r = (T::one() - m) * *r + m * b;
-        }
+        });
     }
 
     fn gather_rows(&self, table: &Self::Tensor, rows: &[u32]) -> Self::Tensor {
         let (n, width) = as_matrix(table);
         let t = data(table);
-        let mut out = Vec::with_capacity(rows.len() * width);
-        for &r in rows {
-            assert!((r as usize) < n, "gather_rows: row {r} of {n}");
-            out.extend_from_slice(&t[r as usize * width..(r as usize + 1) * width]);
+        if let Some(&r) = rows.iter().find(|&&r| r as usize >= n) {
+            panic!("gather_rows: row {r} of {n}");
         }
+        let out = build_rows(rows.len(), width, |i, row| {
+            let r = rows[i] as usize;
+            row.copy_from_slice(&t[r * width..(r + 1) * width]);
+        });
         let mut shape = table.shape().to_vec();
         shape[0] = rows.len();
         tensor(&shape, out)
@@ -475,17 +523,50 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn concat(&self, parts: &[&Self::Tensor], axis: usize) -> Self::Tensor {
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        ndarray::concatenate(Axis(axis), &views)
-            .expect("concat: shapes agree off the axis")
-            .as_standard_layout()
-            .into_owned()
+        let first = parts.first().expect("concat: at least one part").shape();
+        assert!(axis < first.len(), "concat: axis {axis} of a {}-d tensor", first.len());
+        for p in parts {
+            let s = p.shape();
+            assert!(
+                s.len() == first.len()
+                    && (0..s.len()).all(|d| d == axis || s[d] == first[d]),
+                "concat: shapes agree off the axis"
+            );
+        }
+        // Row `o` of the output (an index over the axes before `axis`) is every part's row `o`.
+        let outer: usize = first[..axis].iter().product();
+        let inner: usize = first[axis + 1..].iter().product();
+        let blocks: Vec<usize> = parts.iter().map(|p| p.shape()[axis] * inner).collect();
+        let width: usize = blocks.iter().sum();
+        let out = build_rows(outer, width, |o, row| {
+            let mut at = 0;
+            for (p, &block) in parts.iter().zip(&blocks) {
+                row[at..at + block].copy_from_slice(&data(p)[o * block..(o + 1) * block]);
+                at += block;
+            }
+        });
+        let mut shape = first.to_vec();
+        shape[axis] = parts.iter().map(|p| p.shape()[axis]).sum();
+        tensor(&shape, out)
     }
 
     fn slice(&self, x: &Self::Tensor, axis: usize, start: usize, len: usize) -> Self::Tensor {
-        x.slice_axis(Axis(axis), Slice::from(start..start + len))
-            .as_standard_layout()
-            .into_owned()
+        let s = x.shape();
+        assert!(
+            axis < s.len() && start + len <= s[axis],
+            "slice: {start}..{} of axis {axis} of shape {s:?}",
+            start + len
+        );
+        let outer: usize = s[..axis].iter().product();
+        let inner: usize = s[axis + 1..].iter().product();
+        let (full, block) = (s[axis] * inner, len * inner);
+        let xs = data(x);
+        let out = build_rows(outer, block, |o, row| {
+            row.copy_from_slice(&xs[o * full + start * inner..][..block]);
+        });
+        let mut shape = s.to_vec();
+        shape[axis] = len;
+        tensor(&shape, out)
     }
 
     fn lstm_cell(
@@ -499,25 +580,16 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let mut hs = vec![T::zero(); b * h];
         let mut cs = vec![T::zero(); b * h];
         let cp = data(c_prev);
-        act.par_chunks_mut(4 * h)
-            .zip(hs.par_chunks_mut(h))
-            .zip(cs.par_chunks_mut(h))
-            .enumerate()
-            .for_each(|(row, ((a, h_out), c_out))| {
-                for j in 0..h {
-                    let i = a[j].sigmoid();
-                    let f = a[h + j].sigmoid();
-                    let g = a[2 * h + j].fast_tanh();
-                    let o = a[3 * h + j].sigmoid();
-                    a[j] = i;
-                    a[h + j] = f;
-                    a[2 * h + j] = g;
-                    a[3 * h + j] = o;
-                    let c = f * cp[row * h + j] + i * g;
-                    c_out[j] = c;
-                    h_out[j] = o * c.fast_tanh();
-                }
-            });
+        if h > 0 {
+            act.par_chunks_mut(4 * h)
+                .zip(hs.par_chunks_mut(h))
+                .zip(cs.par_chunks_mut(h))
+                .zip(cp.par_chunks(h))
+                .with_min_len(task_rows(4 * h))
+                .for_each(|(((a, h_out), c_out), c_prev)| {
+                    lstm::cell_row(a, c_prev, h_out, c_out)
+                });
+        }
         (
             tensor(&[b, h], hs),
             tensor(&[b, h], cs),
@@ -537,38 +609,30 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let (act, cp, cs, dhs, dcs) = (data(activated), data(c_prev), data(c), data(dh), data(dc));
         let mut dgates = vec![T::zero(); b * 4 * h];
         let mut dc_prev = vec![T::zero(); b * h];
-        let one = T::one();
-        dgates
-            .par_chunks_mut(4 * h)
-            .zip(dc_prev.par_chunks_mut(h))
-            .enumerate()
-            .for_each(|(row, (dg, dcp))| {
-                let a = &act[row * 4 * h..(row + 1) * 4 * h];
-                for j in 0..h {
-                    let k = row * h + j;
-                    let (i, f, g, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
-                    let tc = cs[k].fast_tanh();
-                    let d_o = dhs[k] * tc;
-                    let dct = dcs[k] + dhs[k] * o * (one - tc * tc);
-                    dg[j] = dct * g * i * (one - i);
-                    dg[h + j] = dct * cp[k] * f * (one - f);
-                    dg[2 * h + j] = dct * i * (one - g * g);
-                    dg[3 * h + j] = d_o * o * (one - o);
-                    dcp[j] = dct * f;
-                }
-            });
+        if h > 0 {
+            dgates
+                .par_chunks_mut(4 * h)
+                .zip(dc_prev.par_chunks_mut(h))
+                .zip(act.par_chunks(4 * h))
+                .zip(cp.par_chunks(h).zip(cs.par_chunks(h)))
+                .zip(dhs.par_chunks(h).zip(dcs.par_chunks(h)))
+                .with_min_len(task_rows(4 * h))
+                .for_each(|((((dg, dcp), a), (cp, c)), (dh, dc))| {
+                    lstm::cell_backward_row(a, cp, c, dh, dc, dg, dcp)
+                });
+        }
         (tensor(&[b, 4 * h], dgates), tensor(&[b, h], dc_prev))
     }
 
     fn select_rows(&self, keep: &[bool], new: &Self::Tensor, old: &Self::Tensor) -> Self::Tensor {
         let (rows, width) = as_matrix(new);
         assert_eq!(keep.len(), rows, "select_rows: one flag per row");
+        assert_eq!(new.shape(), old.shape(), "select_rows: shapes differ");
         let (n, o) = (data(new), data(old));
-        let mut out = Vec::with_capacity(n.len());
-        for (r, &k) in keep.iter().enumerate() {
-            let src = if k { n } else { o };
-            out.extend_from_slice(&src[r * width..(r + 1) * width]);
-        }
+        let out = build_rows(rows, width, |r, row| {
+            let src = if keep[r] { n } else { o };
+            row.copy_from_slice(&src[r * width..(r + 1) * width]);
+        });
         tensor(new.shape(), out)
     }
 
@@ -582,17 +646,23 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let xs = data(x);
         let mut out = vec![T::zero(); groups * width];
         let mut argmax = vec![0u32; groups * width];
-        for g in 0..groups {
-            for d in 0..width {
-                let mut best = g * size;
-                for r in g * size + 1..(g + 1) * size {
-                    if xs[r * width + d] > xs[best * width + d] {
-                        best = r;
+        if width > 0 {
+            out.par_chunks_mut(width)
+                .zip(argmax.par_chunks_mut(width))
+                .with_min_len(task_rows(width * size))
+                .enumerate()
+                .for_each(|(g, (out, argmax))| {
+                    for d in 0..width {
+                        let mut best = g * size;
+                        for r in g * size + 1..(g + 1) * size {
+                            if xs[r * width + d] > xs[best * width + d] {
+                                best = r;
+                            }
+                        }
+                        out[d] = xs[best * width + d];
+                        argmax[d] = best as u32;
                     }
-                }
-                out[g * width + d] = xs[best * width + d];
-                argmax[g * width + d] = best as u32;
-            }
+                });
         }
         let mut shape = x.shape().to_vec();
         shape[0] = groups;
@@ -609,11 +679,26 @@ impl<T: Elem> Backend for CpuBackend<T> {
         argmax: &Vec<u32>,
         rows: usize,
     ) -> Self::Tensor {
-        let (_, width) = as_matrix(dy);
+        let (groups, width) = as_matrix(dy);
+        assert_eq!(argmax.len(), groups * width, "max_groups_backward: one index per element");
         let d = data(dy);
         let mut out = vec![T::zero(); rows * width];
-        for (i, &r) in argmax.iter().enumerate() {
-            out[r as usize * width + i % width] += d[i];
+        if width > 0 && groups > 0 {
+            // Group `g`'s winners are rows of group `g`, so the groups' gradients are disjoint.
+            let size = rows / groups;
+            assert_eq!(size * groups, rows, "max_groups_backward: rows not a multiple of the groups");
+            out.par_chunks_mut(size * width)
+                .zip(argmax.par_chunks(width).zip(d.par_chunks(width)))
+                .enumerate()
+                .for_each(|(g, (out, (winners, d)))| {
+                    for (col, (&r, &v)) in winners.iter().zip(d).enumerate() {
+                        let local = (r as usize)
+                            .checked_sub(g * size)
+                            .filter(|&l| l < size)
+                            .expect("max_groups_backward: a winner outside its group");
+                        out[local * width + col] += v;
+                    }
+                });
         }
         let mut shape = dy.shape().to_vec();
         shape[0] = rows;
@@ -623,16 +708,14 @@ impl<T: Elem> Backend for CpuBackend<T> {
     fn sparse_rows(&self, s: &SparseRows, x: &Self::Tensor) -> Self::Tensor {
         let (_, width) = as_matrix(x);
         let xs = data(x);
-        let mut out = vec![T::zero(); s.rows() * width];
-        for r in 0..s.rows() {
-            let row = &mut out[r * width..(r + 1) * width];
+        let out = build_rows(s.rows(), width, |r, row| {
             for e in s.offsets[r] as usize..s.offsets[r + 1] as usize {
                 let (col, w) = (s.cols[e] as usize, cast::<T>(s.weights[e] as f64));
                 for (o, &v) in row.iter_mut().zip(&xs[col * width..(col + 1) * width]) {
                     *o += w * v;
                 }
             }
-        }
+        });
         let mut shape = x.shape().to_vec();
         shape[0] = s.rows();
         tensor(&shape, out)
@@ -707,19 +790,19 @@ impl<T: Elem> Backend for CpuBackend<T> {
     fn log_softmax(&self, logits: &Self::Tensor) -> Self::Tensor {
         let (_, classes) = as_matrix(logits);
         let mut out = data(logits).to_vec();
-        for row in out.chunks_mut(classes.max(1)) {
-            let max = row.iter().copied().fold(T::neg_infinity(), T::max);
-            let log_z = max + row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-            row.iter_mut().for_each(|v| *v = *v - log_z);
-        }
+        out.par_chunks_mut(classes.max(1))
+            .with_min_len(task_rows(classes))
+            .for_each(|row| {
+                let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+                let log_z = max + row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+                row.iter_mut().for_each(|v| *v = *v - log_z);
+            });
         tensor(logits.shape(), out)
     }
 
     fn sgd_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, lr: f64) {
         let lr: T = cast(lr);
-        for (p, &g) in data_mut(param).iter_mut().zip(data(grad)) {
-            *p = *p - lr * g;
-        }
+        zip_apply(data_mut(param), data(grad), |p, g| *p = *p - lr * g);
     }
 
     fn adam_step(
@@ -741,17 +824,22 @@ impl<T: Elem> Backend for CpuBackend<T> {
         let eps: T = cast(h.eps as f64);
         let one = T::one();
         let ps = data_mut(param);
-        let (ms, vs) = (data_mut(m), data_mut(v));
-        for (((p, &g), m), v) in ps
-            .iter_mut()
-            .zip(data(grad))
-            .zip(ms.iter_mut())
-            .zip(vs.iter_mut())
-        {
-            *m = b1t * *m + (one - b1t) * g;
-            *v = b2t * *v + (one - b2t) * g * g;
-            *p = *p * decay - lr * (*m / c1) / ((*v).sqrt() / c2 + eps);
-        }
+        let (gs, ms, vs) = (data(grad), data_mut(m), data_mut(v));
+        assert!(
+            gs.len() == ps.len() && ms.len() == ps.len() && vs.len() == ps.len(),
+            "adam_step: parameter, gradient and moments differ in length"
+        );
+        ps.par_chunks_mut(TASK_ELEMS)
+            .zip(gs.par_chunks(TASK_ELEMS))
+            .zip(ms.par_chunks_mut(TASK_ELEMS))
+            .zip(vs.par_chunks_mut(TASK_ELEMS))
+            .for_each(|(((ps, gs), ms), vs)| {
+                for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms).zip(vs) {
+                    *m = b1t * *m + (one - b1t) * g;
+                    *v = b2t * *v + (one - b2t) * g * g;
+                    *p = *p * decay - lr * (*m / c1) / ((*v).sqrt() / c2 + eps);
+                }
+            });
     }
 }
 

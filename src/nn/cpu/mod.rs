@@ -285,7 +285,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
     fn relu(&self, x: &Self::Tensor) -> Self::Tensor {
         let mut y = x.clone();
         apply(data_mut(&mut y), |v| {
-            if !(*v > T::zero()) {
+            if v.is_nan() || *v <= T::zero() {
                 *v = T::zero();
             }
         });
@@ -295,7 +295,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
     fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor {
         let mut dx = dy.clone();
         zip_apply(data_mut(&mut dx), data(y), |d, y| {
-            if !(y > T::zero()) {
+            if y.is_nan() || y <= T::zero() {
                 *d = T::zero();
             }
         });

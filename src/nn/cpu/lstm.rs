@@ -58,7 +58,10 @@ fn cell_backward_row_avx2<T: Elem>(
 #[inline(always)]
 fn cell_row_body<T: Elem>(a: &mut [T], c_prev: &[T], h_out: &mut [T], c_out: &mut [T]) {
     let h = c_prev.len();
-    assert!(a.len() == 4 * h && h_out.len() == h && c_out.len() == h, "LSTM row sizes");
+    assert!(
+        a.len() == 4 * h && h_out.len() == h && c_out.len() == h,
+        "LSTM row sizes"
+    );
     let (i, rest) = a.split_at_mut(h);
     let (f, rest) = rest.split_at_mut(h);
     let (g, o) = rest.split_at_mut(h);

@@ -524,12 +524,15 @@ impl<T: Elem> Backend for CpuBackend<T> {
 
     fn concat(&self, parts: &[&Self::Tensor], axis: usize) -> Self::Tensor {
         let first = parts.first().expect("concat: at least one part").shape();
-        assert!(axis < first.len(), "concat: axis {axis} of a {}-d tensor", first.len());
+        assert!(
+            axis < first.len(),
+            "concat: axis {axis} of a {}-d tensor",
+            first.len()
+        );
         for p in parts {
             let s = p.shape();
             assert!(
-                s.len() == first.len()
-                    && (0..s.len()).all(|d| d == axis || s[d] == first[d]),
+                s.len() == first.len() && (0..s.len()).all(|d| d == axis || s[d] == first[d]),
                 "concat: shapes agree off the axis"
             );
         }
@@ -586,9 +589,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
                 .zip(cs.par_chunks_mut(h))
                 .zip(cp.par_chunks(h))
                 .with_min_len(task_rows(4 * h))
-                .for_each(|(((a, h_out), c_out), c_prev)| {
-                    lstm::cell_row(a, c_prev, h_out, c_out)
-                });
+                .for_each(|(((a, h_out), c_out), c_prev)| lstm::cell_row(a, c_prev, h_out, c_out));
         }
         (
             tensor(&[b, h], hs),
@@ -680,13 +681,21 @@ impl<T: Elem> Backend for CpuBackend<T> {
         rows: usize,
     ) -> Self::Tensor {
         let (groups, width) = as_matrix(dy);
-        assert_eq!(argmax.len(), groups * width, "max_groups_backward: one index per element");
+        assert_eq!(
+            argmax.len(),
+            groups * width,
+            "max_groups_backward: one index per element"
+        );
         let d = data(dy);
         let mut out = vec![T::zero(); rows * width];
         if width > 0 && groups > 0 {
             // Group `g`'s winners are rows of group `g`, so the groups' gradients are disjoint.
             let size = rows / groups;
-            assert_eq!(size * groups, rows, "max_groups_backward: rows not a multiple of the groups");
+            assert_eq!(
+                size * groups,
+                rows,
+                "max_groups_backward: rows not a multiple of the groups"
+            );
             out.par_chunks_mut(size * width)
                 .zip(argmax.par_chunks(width).zip(d.par_chunks(width)))
                 .enumerate()

@@ -633,7 +633,8 @@ pub(crate) struct EvalArgs {
     /// most the chunk in progress.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Continue the unfinished evaluation in --json FILE (same split, shard and settings).
+    /// Continue the unfinished evaluation in --json FILE (same split, shard and settings; another
+    /// --limit cuts it to fewer tasks or extends it, if no record is lost).
     #[arg(long, requires = "json")]
     resume: bool,
     /// Tasks per saved chunk (rounded up to whole network batches).
@@ -997,7 +998,10 @@ fn start_report(args: &EvalArgs, fresh: Report) -> Result<Report> {
             path.display()
         );
     }
-    let report = Report::load(path)?;
+    let mut report = Report::load(path)?;
+    if report.data == fresh.data && report.split_tasks != fresh.split_tasks {
+        change_limit(path, &mut report, fresh.split_tasks)?;
+    }
     if report.data != fresh.data || report.split_tasks != fresh.split_tasks {
         bail!(
             "{} evaluates {} ({} tasks), not {} ({} tasks)",
@@ -1034,6 +1038,39 @@ fn start_report(args: &EvalArgs, fresh: Report) -> Result<Report> {
         }
     );
     Ok(report)
+}
+
+/// Resuming with another `--limit`: the unfinished evaluation in `path` is cut to its first
+/// `tasks` tasks or extended to them. Refused if it has records beyond them (they would be lost)
+/// or has started the plain-beam comparison, whose widths depend on the tasks covered.
+fn change_limit(path: &Path, report: &mut Report, tasks: usize) -> Result<()> {
+    let records = || report.configs.iter().flat_map(|c| &c.records);
+    if let Some(last) = records().map(|r| r.index).max().filter(|&i| i >= tasks) {
+        bail!(
+            "{} has records of tasks up to #{last}: resume it with --limit {} or more, or without --limit",
+            path.display(),
+            last + 1
+        );
+    }
+    if report
+        .configs
+        .iter()
+        .any(|c| c.search == "none" && c.name != c.decoding)
+    {
+        bail!(
+            "{} has started its plain-beam comparison, whose beam widths depend on the tasks \
+             covered: resume it with its own --limit ({} tasks)",
+            path.display(),
+            report.split_tasks
+        );
+    }
+    eprintln!(
+        "{}: the evaluation now covers {tasks} tasks instead of {}",
+        path.display(),
+        report.split_tasks
+    );
+    report.split_tasks = tasks;
+    Ok(())
 }
 
 fn summary_line(config: &ConfigReport) -> String {

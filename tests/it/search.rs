@@ -707,6 +707,44 @@ fn eval_reports_shards_and_merge() {
     let out = karel(&args);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
+
+    // Another --limit: an unfinished evaluation with the first 4 tasks in every configuration
+    // is cut to them (and finished as a 4-task evaluation), or extended back to all 6.
+    let mut first_four = chunked.clone();
+    first_four["complete"] = Value::Bool(false);
+    for config in first_four["configs"].as_array_mut().unwrap() {
+        config["records"].as_array_mut().unwrap().truncate(4);
+    }
+    let cut = at("cut.json");
+    std::fs::write(&cut, serde_json::to_string(&first_four).unwrap()).unwrap();
+    let out = run(&[
+        "--json",
+        &cut,
+        "--save-every",
+        "4",
+        "--resume",
+        "--limit",
+        "4",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("now covers 4 tasks instead of 6"));
+    let four = read_json(std::path::Path::new(&cut));
+    assert_eq!(four["split_tasks"], 4);
+    assert_eq!(four["complete"], true);
+    assert_eq!(four["configs"], first_four["configs"]);
+    // Cutting below recorded tasks would lose them: refused, the file untouched.
+    let mut args: Vec<&str> = vec!["eval"];
+    args.extend(common.iter().map(String::as_str));
+    args.extend(["--json", &cut, "--resume", "--limit", "2"]);
+    let out = karel(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--limit 4 or more"));
+    assert_eq!(read_json(std::path::Path::new(&cut)), four);
+    // Extended to the whole split: the same records as the uninterrupted run.
+    let out = run(&["--json", &cut, "--save-every", "4", "--resume"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("now covers 6 tasks instead of 4"));
+    let extended = read_json(std::path::Path::new(&cut));
+    assert_eq!(extended["configs"], report["configs"]);
+    assert_eq!(extended["summaries"], report["summaries"]);
 }
 
 /// `karel synthesize TASK --explain` on the example task, with the built-in models.

@@ -1044,8 +1044,13 @@ fn start_report(args: &EvalArgs, fresh: Report) -> Result<Report> {
 /// `tasks` tasks or extended to them. Refused if it has records beyond them (they would be lost)
 /// or has started the plain-beam comparison, whose widths depend on the tasks covered.
 fn change_limit(path: &Path, report: &mut Report, tasks: usize) -> Result<()> {
-    let records = || report.configs.iter().flat_map(|c| &c.records);
-    if let Some(last) = records().map(|r| r.index).max().filter(|&i| i >= tasks) {
+    let last = report
+        .configs
+        .iter()
+        .flat_map(|c| &c.records)
+        .map(|r| r.index)
+        .max();
+    if let Some(last) = last.filter(|&i| i >= tasks) {
         bail!(
             "{} has records of tasks up to #{last}: resume it with --limit {} or more, or without --limit",
             path.display(),

@@ -104,19 +104,19 @@ impl<B: Backend> IoEncoder<B> {
         inputs: &B::Tensor,
         outputs: &B::Tensor,
     ) -> (B::Tensor, IoEncoderCache<B>) {
-        let in_act = backend.relu(&self.input_conv.forward(backend, inputs));
-        let out_act = backend.relu(&self.output_conv.forward(backend, outputs));
+        let in_act = self.input_conv.forward_relu(backend, inputs);
+        let out_act = self.output_conv.forward_relu(backend, outputs);
         let mut x = backend.concat(&[&in_act, &out_act], 1);
         let mut blocks = Vec::with_capacity(2);
         for block in &self.blocks {
-            let a0 = backend.relu(&block[0].forward(backend, &x));
-            let a1 = backend.relu(&block[1].forward(backend, &a0));
-            let a2 = backend.relu(&block[2].forward(backend, &a1));
+            let a0 = block[0].forward_relu(backend, &x);
+            let a1 = block[1].forward_relu(backend, &a0);
+            let a2 = block[2].forward_relu(backend, &a1);
             let next = backend.add(&x, &a2);
             blocks.push((std::mem::replace(&mut x, next), [a0, a1, a2]));
         }
-        let n = backend.shape(&x)[0];
-        let flat = backend.reshape(&x, &[n, backend.shape(&x)[1..].iter().product()]);
+        let shape = backend.shape(&x);
+        let flat = backend.reshape_owned(x, &[shape[0], shape[1..].iter().product()]);
         let embedding = self.fc.forward(backend, &flat);
         let cache = IoEncoderCache {
             inputs: inputs.clone(),
@@ -137,24 +137,27 @@ impl<B: Backend> IoEncoder<B> {
             .expect("input gradient requested");
         let shape = backend.shape(&cache.in_act);
         let channels = 2 * shape[1];
-        let mut dx = backend.reshape(&d_flat, &[shape[0], channels, shape[2], shape[3]]);
+        let mut dx = backend.reshape_owned(d_flat, &[shape[0], channels, shape[2], shape[3]]);
         for (block, (input, acts)) in self.blocks.iter_mut().zip(&cache.blocks).rev() {
             // x_out = x_in + relu(c2(relu(c1(relu(c0(x_in))))))
-            let d2 = backend.relu_backward(&acts[2], &dx);
-            let d_a1 = block[2].backward(backend, &acts[1], &d2, true).expect("dx");
-            let d1 = backend.relu_backward(&acts[1], &d_a1);
-            let d_a0 = block[1].backward(backend, &acts[0], &d1, true).expect("dx");
-            let d0 = backend.relu_backward(&acts[0], &d_a0);
-            let d_in = block[0].backward(backend, input, &d0, true).expect("dx");
+            let d_a1 = block[2]
+                .backward_relu(backend, &acts[1], &acts[2], &dx, true)
+                .expect("dx");
+            let d_a0 = block[1]
+                .backward_relu(backend, &acts[0], &acts[1], &d_a1, true)
+                .expect("dx");
+            let d_in = block[0]
+                .backward_relu(backend, input, &acts[0], &d_a0, true)
+                .expect("dx");
             backend.add_assign(&mut dx, &d_in);
         }
         let half = channels / 2;
-        let d_in_act = backend.relu_backward(&cache.in_act, &backend.slice(&dx, 1, 0, half));
-        let d_out_act = backend.relu_backward(&cache.out_act, &backend.slice(&dx, 1, half, half));
+        let d_in_act = backend.slice(&dx, 1, 0, half);
+        let d_out_act = backend.slice(&dx, 1, half, half);
         self.input_conv
-            .backward(backend, &cache.inputs, &d_in_act, false);
+            .backward_relu(backend, &cache.inputs, &cache.in_act, &d_in_act, false);
         self.output_conv
-            .backward(backend, &cache.outputs, &d_out_act, false);
+            .backward_relu(backend, &cache.outputs, &cache.out_act, &d_out_act, false);
     }
 }
 

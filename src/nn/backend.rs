@@ -96,6 +96,11 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     fn to_f64(&self, t: &Self::Tensor) -> Vec<f64>;
     fn shape(&self, t: &Self::Tensor) -> Vec<usize>;
     fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Self::Tensor;
+    /// [`Backend::reshape`] of a tensor no longer needed in its old shape, without a copy where
+    /// the backend can.
+    fn reshape_owned(&self, t: Self::Tensor, shape: &[usize]) -> Self::Tensor {
+        self.reshape(&t, shape)
+    }
 
     // Linear algebra.
     /// `a · b` of matrices, either transposed first.
@@ -143,6 +148,27 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         dy: &Self::Tensor,
         input_grad: bool,
     ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor);
+    /// `relu(conv3x3(x, weight, bias))`, in one pass where the backend can.
+    fn conv3x3_relu(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: &Self::Tensor,
+    ) -> Self::Tensor {
+        self.relu(&self.conv3x3(x, weight, bias))
+    }
+    /// The gradients of [`Backend::conv3x3_relu`] from its output `y` and the gradient `dy` of
+    /// that output: [`Backend::conv3x3_backward`] of `relu_backward(y, dy)`.
+    fn conv3x3_relu_backward(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        y: &Self::Tensor,
+        dy: &Self::Tensor,
+        input_grad: bool,
+    ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor) {
+        self.conv3x3_backward(x, weight, &self.relu_backward(y, dy), input_grad)
+    }
 
     // Batch normalisation over N, H, W per channel of `[N, C, H, W]`.
     /// Training mode: normalises with the batch statistics; returns the output, what backward

@@ -69,6 +69,33 @@ proptest! {
     }
 
     #[test]
+    fn fused_conv3x3_relu_gradients(n in 1usize..20, c in 1usize..4, o in 1usize..4, h in 1usize..5, w in 1usize..5, seed in any::<u64>()) {
+        let b = B64::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (x, wt, bias) = (random(n * c * h * w, &mut rng), random(o * c * 9, &mut rng), random(o, &mut rng));
+        let r = random(n * o * h * w, &mut rng);
+        let (xt, wtt, biast) = (b.tensor_f64(&[n, c, h, w], &x), b.tensor_f64(&[o, c, 3, 3], &wt), b.tensor_f64(&[o], &bias));
+        let y = b.conv3x3_relu(&xt, &wtt, &biast);
+        let composed = b.relu(&b.conv3x3(&xt, &wtt, &biast));
+        prop_assert_eq!(b.to_f64(&y), b.to_f64(&composed), "fused forward differs from conv then relu");
+        let rt = b.tensor_f64(&[n, o, h, w], &r);
+        let (dx, dw, db) = b.conv3x3_relu_backward(&xt, &wtt, &y, &rt, true);
+        let (cdx, cdw, cdb) = b.conv3x3_backward(&xt, &wtt, &b.relu_backward(&composed, &rt), true);
+        prop_assert_eq!(b.to_f64(dx.as_ref().unwrap()), b.to_f64(&cdx.unwrap()), "fused dx");
+        prop_assert_eq!(b.to_f64(&dw), b.to_f64(&cdw), "fused dw");
+        prop_assert_eq!(b.to_f64(&db), b.to_f64(&cdb), "fused db");
+        let forward = |x: &[f64], wt: &[f64], bias: &[f64]| {
+            let y = b.conv3x3_relu(&b.tensor_f64(&[n, c, h, w], x), &b.tensor_f64(&[o, c, 3, 3], wt), &b.tensor_f64(&[o], bias));
+            weighted_sum(&b.to_f64(&y), &r)
+        };
+        check_gradient("fused dw", &wt, &b.to_f64(&dw), |v| forward(&x, v, &bias))?;
+        check_gradient("fused db", &bias, &b.to_f64(&db), |v| forward(&x, &wt, v))?;
+        if n <= 2 {
+            check_gradient("fused dx", &x, &b.to_f64(&dx.unwrap()), |v| forward(v, &wt, &bias))?;
+        }
+    }
+
+    #[test]
     fn batch_norm_gradients(n in 1usize..4, c in 1usize..4, hw in 1usize..4, seed in any::<u64>()) {
         prop_assume!(n * hw * hw > 1);
         let b = B64::new();

@@ -122,6 +122,61 @@ fn build_rows<T: Elem>(rows: usize, width: usize, fill: impl Fn(usize, &mut [T])
     out
 }
 
+/// A vector of `n` zeros, written in parallel when it is large (an allocator zeroes reused
+/// memory on one thread).
+fn zeroed<T: Elem>(n: usize) -> Vec<T> {
+    if n < 4 * TASK_ELEMS {
+        return vec![T::zero(); n];
+    }
+    let mut out = Vec::with_capacity(n);
+    out.par_extend(rayon::iter::repeat_n(T::zero(), n).with_min_len(TASK_ELEMS));
+    out
+}
+
+/// `f` of each element of `x`, as a new vector written in parallel.
+fn map_new<T: Elem>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    let mut out = Vec::with_capacity(x.len());
+    x.par_iter()
+        .with_min_len(TASK_ELEMS)
+        .map(|&v| f(v))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// `f` of each pair of corresponding elements of `a` and `b`, as a new vector written in
+/// parallel.
+fn zip_map_new<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
+    assert_eq!(a.len(), b.len(), "element-wise operands differ in length");
+    let mut out = Vec::with_capacity(a.len());
+    a.par_iter()
+        .zip(b)
+        .with_min_len(TASK_ELEMS)
+        .map(|(&x, &y)| f(x, y))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// The ReLU of one value (NaN gives 0, as PyTorch's `threshold` does not; the models never
+/// produce NaN on purpose, and 0 keeps the gradient finite).
+#[inline(always)]
+fn relu_value<T: Elem>(v: T) -> T {
+    if v.is_nan() || v <= T::zero() {
+        T::zero()
+    } else {
+        v
+    }
+}
+
+/// The gradient `d` of a ReLU's output `y`, taken back through the ReLU.
+#[inline(always)]
+fn relu_grad<T: Elem>(y: T, d: T) -> T {
+    if y.is_nan() || y <= T::zero() {
+        T::zero()
+    } else {
+        d
+    }
+}
+
 fn cast<T: Elem>(x: f64) -> T {
     T::from_f64(x).unwrap_or_else(T::nan)
 }
@@ -172,6 +227,64 @@ fn as_matrix<T: Elem>(t: &CpuTensor<T>) -> (usize, usize) {
     (rows, t.len().checked_div(rows).unwrap_or(0))
 }
 
+/// [`Backend::conv3x3`], followed by a ReLU if `relu`.
+fn conv_forward<T: Elem>(
+    x: &CpuTensor<T>,
+    weight: &CpuTensor<T>,
+    bias: &CpuTensor<T>,
+    relu: bool,
+) -> CpuTensor<T> {
+    let s = x.shape();
+    assert_eq!(s.len(), 4, "conv3x3: input {s:?} is not [N, C, H, W]");
+    let out = weight.shape()[0];
+    assert_eq!(weight.shape(), [out, s[1], 3, 3], "conv3x3: weight shape");
+    assert_eq!(bias.len(), out, "conv3x3: bias length");
+    let dims = [s[0], s[1], s[2], s[3]];
+    let y = conv::forward(data(x), dims, data(weight), out, data(bias), relu);
+    tensor(&[s[0], out, s[2], s[3]], y)
+}
+
+/// [`Backend::conv3x3_backward`], or with `relu_output` [`Backend::conv3x3_relu_backward`].
+fn conv_backward<T: Elem>(
+    x: &CpuTensor<T>,
+    weight: &CpuTensor<T>,
+    relu_output: Option<&CpuTensor<T>>,
+    dy: &CpuTensor<T>,
+    input_grad: bool,
+) -> (Option<CpuTensor<T>>, CpuTensor<T>, CpuTensor<T>) {
+    let s = x.shape();
+    assert_eq!(
+        s.len(),
+        4,
+        "conv3x3_backward: input {s:?} is not [N, C, H, W]"
+    );
+    let out = weight.shape()[0];
+    assert_eq!(
+        weight.shape(),
+        [out, s[1], 3, 3],
+        "conv3x3_backward: weight shape"
+    );
+    let y_shape = [s[0], out, s[2], s[3]];
+    assert_eq!(dy.shape(), y_shape, "conv3x3_backward: gradient shape");
+    if let Some(y) = relu_output {
+        assert_eq!(y.shape(), y_shape, "conv3x3_relu_backward: output shape");
+    }
+    let (dx, dw, db) = conv::backward(
+        data(x),
+        [s[0], s[1], s[2], s[3]],
+        data(weight),
+        out,
+        data(dy),
+        relu_output.map(data),
+        input_grad,
+    );
+    (
+        dx.map(|dx| tensor(s, dx)),
+        tensor(weight.shape(), dw),
+        tensor(&[out], db),
+    )
+}
+
 impl<T: Elem> Backend for CpuBackend<T> {
     type Tensor = CpuTensor<T>;
     type Index = Vec<u32>;
@@ -205,7 +318,12 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Self::Tensor {
-        tensor(shape, data(t).to_vec())
+        tensor(shape, map_new(data(t), |v| v))
+    }
+
+    fn reshape_owned(&self, t: Self::Tensor, shape: &[usize]) -> Self::Tensor {
+        t.into_shape_with_order(IxDyn(shape))
+            .expect("reshape: the values fill the shape")
     }
 
     fn matmul(&self, a: &Self::Tensor, b: &Self::Tensor, ta: bool, tb: bool) -> Self::Tensor {
@@ -242,9 +360,8 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor {
-        let mut c = a.clone();
-        self.add_assign(&mut c, b);
-        c
+        assert_eq!(a.shape(), b.shape(), "add: shapes differ");
+        tensor(a.shape(), zip_map_new(data(a), data(b), |x, y| x + y))
     }
 
     fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor) {
@@ -283,23 +400,12 @@ impl<T: Elem> Backend for CpuBackend<T> {
     }
 
     fn relu(&self, x: &Self::Tensor) -> Self::Tensor {
-        let mut y = x.clone();
-        apply(data_mut(&mut y), |v| {
-            if v.is_nan() || *v <= T::zero() {
-                *v = T::zero();
-            }
-        });
-        y
+        tensor(x.shape(), map_new(data(x), relu_value))
     }
 
     fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor {
-        let mut dx = dy.clone();
-        zip_apply(data_mut(&mut dx), data(y), |d, y| {
-            if y.is_nan() || y <= T::zero() {
-                *d = T::zero();
-            }
-        });
-        dx
+        assert_eq!(y.shape(), dy.shape(), "relu_backward: shapes differ");
+        tensor(dy.shape(), zip_map_new(data(y), data(dy), relu_grad))
     }
 
     fn sum_squares(&self, x: &Self::Tensor) -> f64 {
@@ -318,12 +424,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         weight: &Self::Tensor,
         bias: &Self::Tensor,
     ) -> Self::Tensor {
-        let s = x.shape();
-        let dims = [s[0], s[1], s[2], s[3]];
-        let out = weight.shape()[0];
-        assert_eq!(weight.shape(), [out, s[1], 3, 3], "conv3x3: weight shape");
-        let y = conv::forward(data(x), dims, data(weight), out, data(bias));
-        tensor(&[s[0], out, s[2], s[3]], y)
+        conv_forward(x, weight, bias, false)
     }
 
     fn conv3x3_backward(
@@ -333,21 +434,27 @@ impl<T: Elem> Backend for CpuBackend<T> {
         dy: &Self::Tensor,
         input_grad: bool,
     ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor) {
-        let s = x.shape();
-        let out = weight.shape()[0];
-        let (dx, dw, db) = conv::backward(
-            data(x),
-            [s[0], s[1], s[2], s[3]],
-            data(weight),
-            out,
-            data(dy),
-            input_grad,
-        );
-        (
-            dx.map(|dx| tensor(s, dx)),
-            tensor(weight.shape(), dw),
-            tensor(&[out], db),
-        )
+        conv_backward(x, weight, None, dy, input_grad)
+    }
+
+    fn conv3x3_relu(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: &Self::Tensor,
+    ) -> Self::Tensor {
+        conv_forward(x, weight, bias, true)
+    }
+
+    fn conv3x3_relu_backward(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        y: &Self::Tensor,
+        dy: &Self::Tensor,
+        input_grad: bool,
+    ) -> (Option<Self::Tensor>, Self::Tensor, Self::Tensor) {
+        conv_backward(x, weight, Some(y), dy, input_grad)
     }
 
     fn batch_norm_train(

@@ -36,6 +36,27 @@ impl<B: Backend> Conv2d<B> {
         backend.conv3x3(x, &self.weight.value, &self.bias.value)
     }
 
+    /// `relu(forward(x))`, fused where the backend can.
+    pub fn forward_relu(&self, backend: &B, x: &B::Tensor) -> B::Tensor {
+        backend.conv3x3_relu(x, &self.weight.value, &self.bias.value)
+    }
+
+    /// The backward pass of [`Conv2d::forward_relu`], from its output `y` and the gradient `dy`
+    /// of that output: accumulates the parameter gradients; returns `dx` if `input_grad`.
+    pub fn backward_relu(
+        &mut self,
+        backend: &B,
+        x: &B::Tensor,
+        y: &B::Tensor,
+        dy: &B::Tensor,
+        input_grad: bool,
+    ) -> Option<B::Tensor> {
+        let (dx, dw, db) = backend.conv3x3_relu_backward(x, &self.weight.value, y, dy, input_grad);
+        backend.add_assign(&mut self.weight.grad, &dw);
+        backend.add_assign(&mut self.bias.grad, &db);
+        dx
+    }
+
     /// Accumulates the parameter gradients; returns `dx` if `input_grad`.
     pub fn backward(
         &mut self,

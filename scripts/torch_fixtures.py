@@ -39,6 +39,15 @@ def conv(out):
     save(out, "conv", dict(x=x, weight=w, bias=b, y=y, r=r, dx=x.grad, dweight=w.grad, dbias=b.grad))
 
 
+def conv_wide(out):
+    # Channel counts at which the CPU backend convolves by Winograd's F(2x2, 3x3); odd sizes.
+    x, w, b = leaf(rand(2, 40, 7, 6)), leaf(rand(36, 40, 3, 3)), leaf(rand(36))
+    y = F.conv2d(x, w, b, padding=1)
+    r = rand(*y.shape)
+    (y * r).sum().backward()
+    save(out, "conv_wide", dict(x=x, weight=w, bias=b, y=y, r=r, dx=x.grad, dweight=w.grad, dbias=b.grad))
+
+
 def batchnorm(out):
     bn = nn.BatchNorm2d(4)
     with torch.no_grad():
@@ -170,7 +179,7 @@ def optim(out):
 
 def main():
     out = sys.argv[1]
-    for make in (conv, batchnorm, linear_embedding, lstm, losses, composite, optim):
+    for make in (conv, batchnorm, linear_embedding, lstm, losses, composite, optim, conv_wide):
         make(out)
 
 

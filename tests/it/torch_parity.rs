@@ -105,7 +105,18 @@ fn check_grads(
 
 #[test]
 fn convolution() {
-    let (b, f) = (B::new(), Fixture::load("conv"));
+    compare_convolution("conv");
+}
+
+/// Channel counts at which the forward pass and the input gradient go through Winograd's
+/// F(2×2, 3×3).
+#[test]
+fn wide_convolution() {
+    compare_convolution("conv_wide");
+}
+
+fn compare_convolution(fixture: &str) {
+    let (b, f) = (B::new(), Fixture::load(fixture));
     let (x, w) = (f.tensor(&b, "x"), f.tensor(&b, "weight"));
     assert_close(
         "y",

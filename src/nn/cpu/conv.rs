@@ -1,4 +1,6 @@
-//! 3×3 convolution (padding 1, stride 1) as im2col + GEMM, parallel over the images of a batch.
+//! 3×3 convolution (padding 1, stride 1), parallel over the images of a batch: by Winograd's
+//! F(2×2, 3×3) ([`super::winograd`]) where input and output have enough channels, otherwise as
+//! im2col + GEMM, described here. The weight gradient is always im2col + GEMM.
 //!
 //! Forward, per image: `cols [C·9, H·W]` gathers each output position's 3×3 neighbourhoods, and
 //! `y = W [O, C·9] · cols + b`. Backward: `dW += dY · colsᵀ` (accumulated per chunk of images,
@@ -13,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{gemm, MatRef};
+use super::winograd;
 use super::{relu_grad, relu_value, zeroed, Elem};
 
 /// The columns `x_out` of an output row that read input column `x_out + kx - 1` inside the
@@ -65,6 +68,26 @@ pub fn forward<T: Elem>(
     let hw = h * w;
     let mut y = zeroed(n * out_channels * hw);
     if n == 0 {
+        return y;
+    }
+    if winograd::applies(c, out_channels) {
+        let u = winograd::transform_kernel(weight, out_channels, c);
+        y.par_chunks_mut(out_channels * hw)
+            .zip(x.par_chunks(c * hw))
+            .for_each_init(winograd::Scratch::default, |scratch, (y_img, x_img)| {
+                winograd::convolve_image(
+                    x_img,
+                    c,
+                    h,
+                    w,
+                    &u,
+                    out_channels,
+                    Some(bias),
+                    relu,
+                    y_img,
+                    scratch,
+                );
+            });
         return y;
     }
     y.par_chunks_mut(out_channels * hw)
@@ -125,7 +148,16 @@ pub fn backward<T: Elem>(
     let [n, c, h, w] = dims;
     let hw = h * w;
     let k = c * 9;
-    let flipped = input_grad.then(|| flipped_kernel(weight, out_channels, c));
+    // The input gradient's kernel: flipped, and Winograd-transformed where that path applies.
+    let dx_by_winograd = winograd::applies(out_channels, c);
+    let flipped = input_grad.then(|| {
+        let flipped = flipped_kernel(weight, out_channels, c);
+        if dx_by_winograd {
+            winograd::transform_kernel(&flipped, c, out_channels)
+        } else {
+            flipped
+        }
+    });
     // The gradients of the images `first..first + dx.len() / (c·hw)`, or of `first..first + count`
     // without an input gradient.
     let chunk_grads = |first: usize, count: usize, mut dx: Option<&mut [T]>| {
@@ -140,6 +172,7 @@ pub fn backward<T: Elem>(
                 0
             }
         ];
+        let mut scratch = winograd::Scratch::default();
         for i in first..first + count {
             let x_img = &x[i * c * hw..(i + 1) * c * hw];
             let image = i * out_channels * hw..(i + 1) * out_channels * hw;
@@ -165,14 +198,30 @@ pub fn backward<T: Elem>(
             }
             if let (Some(dx), Some(flipped)) = (dx.as_deref_mut(), &flipped) {
                 let local = i - first;
-                im2col(dy_img, out_channels, h, w, &mut cols);
-                gemm(
-                    &mut dx[local * c * hw..(local + 1) * c * hw],
-                    MatRef::new(flipped, c, out_channels * 9, false),
-                    MatRef::new(&cols, out_channels * 9, hw, false),
-                    false,
-                    1,
-                );
+                let dx_img = &mut dx[local * c * hw..(local + 1) * c * hw];
+                if dx_by_winograd {
+                    winograd::convolve_image(
+                        dy_img,
+                        out_channels,
+                        h,
+                        w,
+                        flipped,
+                        c,
+                        None,
+                        false,
+                        dx_img,
+                        &mut scratch,
+                    );
+                } else {
+                    im2col(dy_img, out_channels, h, w, &mut cols);
+                    gemm(
+                        dx_img,
+                        MatRef::new(flipped, c, out_channels * 9, false),
+                        MatRef::new(&cols, out_channels * 9, hw, false),
+                        false,
+                        1,
+                    );
+                }
             }
         }
         (dw, db)
@@ -200,4 +249,107 @@ pub fn backward<T: Elem>(
         }
     }
     (dx, dw, db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        (0..n).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect()
+    }
+
+    /// Winograd's path equals im2col + GEMM (up to rounding) on odd and even sizes, channel
+    /// counts that do and do not fill its vector lanes, with bias and ReLU.
+    #[test]
+    fn winograd_matches_im2col() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for &(c, o, h, w) in &[
+            (1, 1, 1, 1),
+            (3, 5, 2, 3),
+            (17, 33, 5, 4),
+            (32, 16, 18, 18),
+            (20, 40, 7, 9),
+        ] {
+            let (x, wt, bias) = (
+                random(c * h * w, &mut rng),
+                random(o * c * 9, &mut rng),
+                random(o, &mut rng),
+            );
+            for relu in [false, true] {
+                let mut expected = vec![0.0; o * h * w];
+                let mut cols = vec![0.0; c * 9 * h * w];
+                im2col(&x, c, h, w, &mut cols);
+                for (plane, &b) in expected.chunks_mut(h * w).zip(&bias) {
+                    plane.fill(b);
+                }
+                gemm(
+                    &mut expected,
+                    MatRef::new(&wt, o, c * 9, false),
+                    MatRef::new(&cols, c * 9, h * w, false),
+                    true,
+                    1,
+                );
+                if relu {
+                    expected.iter_mut().for_each(|v| *v = relu_value(*v));
+                }
+                let u = winograd::transform_kernel(&wt, o, c);
+                let mut y = vec![f64::NAN; o * h * w];
+                let mut scratch = winograd::Scratch::default();
+                winograd::convolve_image(
+                    &x,
+                    c,
+                    h,
+                    w,
+                    &u,
+                    o,
+                    Some(&bias),
+                    relu,
+                    &mut y,
+                    &mut scratch,
+                );
+                for (i, (a, b)) in y.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                        "{c}→{o} {h}×{w}: element {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// With Winograd on both the forward pass and the input gradient (64 channels), the input
+    /// gradient is still the adjoint of the forward pass: ⟨conv(x), r⟩ is linear in x with
+    /// gradient dx, so ⟨dx, e⟩ matches the change of ⟨conv(x + e) − conv(x), r⟩.
+    #[test]
+    fn winograd_input_gradient_is_the_adjoint() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let (n, c, o, h, w) = (2, 64, 48, 5, 6);
+        assert!(winograd::applies(c, o) && winograd::applies(o, c));
+        let (x, wt, e) = (
+            random(n * c * h * w, &mut rng),
+            random(o * c * 9, &mut rng),
+            random(n * c * h * w, &mut rng),
+        );
+        let bias = vec![0.0; o];
+        let r = random(n * o * h * w, &mut rng);
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let y = forward(&x, [n, c, h, w], &wt, o, &bias, false);
+        let y_e = forward(&e, [n, c, h, w], &wt, o, &bias, false);
+        let (dx, dw, _) = backward(&x, [n, c, h, w], &wt, o, &r, None, true);
+        let dx = dx.unwrap();
+        let (lhs, rhs) = (dot(&dx, &e), dot(&y_e, &r));
+        assert!(
+            (lhs - rhs).abs() <= 1e-10 * rhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+        // And the weight gradient: ⟨dw, wt⟩ = ⟨conv_wt(x), r⟩ since the bias is zero.
+        let (lhs, rhs) = (dot(&dw, &wt), dot(&y, &r));
+        assert!(
+            (lhs - rhs).abs() <= 1e-10 * rhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
 }

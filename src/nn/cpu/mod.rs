@@ -8,6 +8,7 @@
 mod conv;
 pub mod gemm;
 mod lstm;
+mod winograd;
 
 use std::fmt::Debug;
 use std::iter::Sum;

@@ -1,8 +1,10 @@
 //! Matrix multiplication for the CPU backend, on the `gemm` crate.
 //!
 //! `gemm` was chosen by measurement on the shapes of SED's models (BENCHMARKS.md): it matches or
-//! beats `matrixmultiply` on the convolution and LSTM shapes. This is the only `unsafe` of the
-//! backend: the slices' lengths are checked against the shapes and strides before the call.
+//! beats `matrixmultiply` on the convolution and LSTM shapes. Products of middling size are split
+//! here into fixed blocks, one per task, where the crate's own threading leaves a core idle.
+//! This is the only `unsafe` of the backend: the slices' lengths are checked against the shapes
+//! and strides before the call, and the blocks of a split product write disjoint elements.
 
 use super::Elem;
 
@@ -49,6 +51,62 @@ impl<'a, T> MatRef<'a, T> {
 /// Work (multiply-adds) above which a product is split over threads.
 const PARALLEL_WORK: usize = 1 << 22;
 
+/// Work up to which a parallel product is split by us into blocks, each one product on one
+/// thread: the `gemm` crate's own threads leave a core idle on the recurrent products of an
+/// LSTM step (`[320, 256] · [256, 1024]`). Larger products use the crate's threads.
+const BLOCKED_WORK: usize = 1 << 28;
+
+/// Blocks of a product split by us. Fixed, so that the blocks (and the bits of the result) do
+/// not depend on the number of threads.
+const BLOCKS: usize = 8;
+
+impl<'a, T> MatRef<'a, T> {
+    /// Rows `start..start + rows` of the view.
+    fn row_range(self, start: usize, rows: usize) -> MatRef<'a, T> {
+        MatRef {
+            data: &self.data[start * self.row_stride..],
+            rows,
+            ..self
+        }
+    }
+
+    /// Columns `start..start + cols` of the view.
+    fn col_range(self, start: usize, cols: usize) -> MatRef<'a, T> {
+        MatRef {
+            data: &self.data[start * self.col_stride..],
+            cols,
+            ..self
+        }
+    }
+}
+
+/// The output of a product: `ptr[i * row_stride + j]` is element `(i, j)`. Blocks of a split
+/// product write disjoint elements through copies of it.
+#[derive(Clone, Copy)]
+struct Output<T> {
+    ptr: *mut T,
+    row_stride: usize,
+}
+
+impl<T> Output<T> {
+    /// The output starting `elements` further.
+    ///
+    /// # Safety
+    /// The result must stay inside the output it was made from.
+    unsafe fn offset(self, elements: usize) -> Output<T> {
+        Output {
+            // SAFETY: the caller's promise.
+            ptr: unsafe { self.ptr.add(elements) },
+            row_stride: self.row_stride,
+        }
+    }
+}
+
+// SAFETY: an `Output` is only shared between the blocks of one product, which write disjoint
+// elements, while the `&mut` borrow it was made from is held.
+unsafe impl<T: Send> Send for Output<T> {}
+unsafe impl<T: Send> Sync for Output<T> {}
+
 /// `c = a · b` or `c += a · b` (`accumulate`), with `c` row-major `a.rows × b.cols`. `threads`
 /// caps the threads used (1 inside already-parallel loops).
 pub fn gemm<T: Elem>(c: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool, threads: usize) {
@@ -66,22 +124,87 @@ pub fn gemm<T: Elem>(c: &mut [T], a: MatRef<T>, b: MatRef<T>, accumulate: bool, 
         }
         return;
     }
-    let parallelism = if threads > 1 && m * n * k >= PARALLEL_WORK {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
+    let out = Output {
+        ptr: c.as_mut_ptr(),
+        row_stride: n,
     };
-    // SAFETY: every index the product reads or writes lies inside the slices, as checked above
-    // (output: `m × n` row-major within `c`; inputs: the views' last elements within their
-    // slices); `c` does not alias `a` or `b` (it is borrowed mutably).
+    let work = m * n * k;
+    if !(PARALLEL_WORK..BLOCKED_WORK).contains(&work) {
+        let parallelism = if threads > 1 && work >= PARALLEL_WORK {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: `out` covers `m × n` row-major elements of `c`, checked above.
+        unsafe { product(out, a, b, accumulate, parallelism) };
+        return;
+    }
+    // Split the columns where `b` is column-major (so that each block packs only its part of
+    // it), otherwise the rows.
+    let by_columns = b.col_stride != 1;
+    let (length, block) = if by_columns {
+        (n, n.div_ceil(BLOCKS).next_multiple_of(16))
+    } else {
+        (m, m.div_ceil(BLOCKS).max(16))
+    };
+    let run = |start: usize| {
+        let len = block.min(length - start);
+        // SAFETY: block `start` writes rows (or columns) `start..start + len` of `c` only,
+        // inside the `m × n` elements checked above; blocks do not overlap.
+        unsafe {
+            if by_columns {
+                product(
+                    out.offset(start),
+                    a,
+                    b.col_range(start, len),
+                    accumulate,
+                    gemm::Parallelism::None,
+                );
+            } else {
+                product(
+                    out.offset(start * n),
+                    a.row_range(start, len),
+                    b,
+                    accumulate,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    };
+    let starts = (0..length).step_by(block);
+    if threads > 1 {
+        use rayon::prelude::*;
+        starts.collect::<Vec<_>>().into_par_iter().for_each(run);
+    } else {
+        starts.for_each(run);
+    }
+}
+
+/// `out (+)= a · b` by the `gemm` crate.
+///
+/// # Safety
+/// `out` must be valid for writes of `a.rows × b.cols` elements at its strides, not aliased by
+/// `a` or `b` or by another thread's writes.
+unsafe fn product<T: Elem>(
+    out: Output<T>,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    a.check();
+    b.check();
+    // SAFETY: the inputs' indices lie inside their slices (checked just above); the output's
+    // are the caller's promise.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            out.ptr,
             1,
-            n as isize,
+            out.row_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -135,5 +258,52 @@ mod tests {
             1,
         );
         assert_eq!(d, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    }
+
+    /// Products split into blocks (by rows, or by columns where `b` is transposed) equal the
+    /// plain sum, with the same bits on one thread and on several.
+    #[test]
+    fn blocked_products() {
+        let (m, k, n) = (70, 200, 301);
+        assert!((PARALLEL_WORK..BLOCKED_WORK).contains(&(m * k * n)));
+        let a: Vec<f64> = (0..m * k)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f64> = (0..k * n)
+            .map(|i| ((i * 53) % 97) as f64 / 48.0 - 1.0)
+            .collect();
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let at = |i: usize, j: usize| if ta { a[j * m + i] } else { a[i * k + j] };
+            let bt = |i: usize, j: usize| if tb { b[j * k + i] } else { b[i * n + j] };
+            let start: Vec<f64> = (0..m * n).map(|i| (i % 7) as f64).collect();
+            let mut one = start.clone();
+            gemm(
+                &mut one,
+                MatRef::new(&a, m, k, ta),
+                MatRef::new(&b, k, n, tb),
+                true,
+                1,
+            );
+            let mut two = start.clone();
+            gemm(
+                &mut two,
+                MatRef::new(&a, m, k, ta),
+                MatRef::new(&b, k, n, tb),
+                true,
+                2,
+            );
+            assert_eq!(one, two, "thread counts differ (ta {ta}, tb {tb})");
+            for i in 0..m {
+                for j in 0..n {
+                    let expected =
+                        start[i * n + j] + (0..k).map(|l| at(i, l) * bt(l, j)).sum::<f64>();
+                    let got = one[i * n + j];
+                    assert!(
+                        (got - expected).abs() < 1e-9,
+                        "({i}, {j}): {got} vs {expected}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -157,8 +157,7 @@ fn zip_map_new<T: Elem>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -
     out
 }
 
-/// The ReLU of one value (NaN gives 0, as PyTorch's `threshold` does not; the models never
-/// produce NaN on purpose, and 0 keeps the gradient finite).
+/// The ReLU of one value; NaN gives 0.
 #[inline(always)]
 fn relu_value<T: Elem>(v: T) -> T {
     if v.is_nan() || v <= T::zero() {

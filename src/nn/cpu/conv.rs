@@ -70,48 +70,92 @@ pub fn forward<T: Elem>(
     if n == 0 {
         return y;
     }
-    if winograd::applies(c, out_channels) {
-        let u = winograd::transform_kernel(weight, out_channels, c);
-        y.par_chunks_mut(out_channels * hw)
-            .zip(x.par_chunks(c * hw))
-            .for_each_init(winograd::Scratch::default, |scratch, (y_img, x_img)| {
-                winograd::convolve_image(
-                    x_img,
-                    c,
-                    h,
-                    w,
-                    &u,
-                    out_channels,
-                    Some(bias),
-                    relu,
-                    y_img,
-                    scratch,
-                );
-            });
-        return y;
-    }
+    let kernel = Kernel::new(weight, out_channels, c);
     y.par_chunks_mut(out_channels * hw)
         .zip(x.par_chunks(c * hw))
-        .for_each_init(
-            || vec![T::zero(); c * 9 * hw],
-            |cols, (y_img, x_img)| {
-                im2col(x_img, c, h, w, cols);
+        .for_each_init(Scratch::default, |scratch, (y_img, x_img)| {
+            kernel.convolve_image(x_img, [c, h, w], Some(bias), relu, y_img, scratch);
+        });
+    y
+}
+
+/// A kernel `[O, C, 3, 3]` prepared for the path its channel counts take.
+enum Kernel<T> {
+    /// Winograd-transformed ([`winograd::transform_kernel`]).
+    Winograd { u: Vec<T>, out_channels: usize },
+    /// As given, for im2col + GEMM.
+    Direct { weight: Vec<T>, out_channels: usize },
+}
+
+/// Per-thread buffers of [`Kernel::convolve_image`], reused across images.
+#[derive(Default)]
+struct Scratch<T> {
+    cols: Vec<T>,
+    winograd: winograd::Scratch<T>,
+}
+
+impl<T: Elem> Kernel<T> {
+    fn new(weight: &[T], out_channels: usize, channels: usize) -> Kernel<T> {
+        if winograd::applies(channels, out_channels) {
+            Kernel::Winograd {
+                u: winograd::transform_kernel(weight, out_channels, channels),
+                out_channels,
+            }
+        } else {
+            Kernel::Direct {
+                weight: weight.to_vec(),
+                out_channels,
+            }
+        }
+    }
+
+    /// `y_img [O, H, W]` from `x_img [C, H, W]` (`dims = [C, H, W]`), plus `bias` if given,
+    /// followed by a ReLU if `relu`.
+    fn convolve_image(
+        &self,
+        x_img: &[T],
+        [c, h, w]: [usize; 3],
+        bias: Option<&[T]>,
+        relu: bool,
+        y_img: &mut [T],
+        scratch: &mut Scratch<T>,
+    ) {
+        match self {
+            Kernel::Winograd { u, out_channels } => winograd::convolve_image(
+                x_img,
+                c,
+                h,
+                w,
+                u,
+                *out_channels,
+                bias,
+                relu,
+                y_img,
+                &mut scratch.winograd,
+            ),
+            Kernel::Direct {
+                weight,
+                out_channels,
+            } => {
+                let hw = h * w;
+                scratch.cols.resize(c * 9 * hw, T::zero());
+                im2col(x_img, c, h, w, &mut scratch.cols);
                 for (o, plane) in y_img.chunks_mut(hw).enumerate() {
-                    plane.fill(bias[o]);
+                    plane.fill(bias.map_or(T::zero(), |b| b[o]));
                 }
                 gemm(
                     y_img,
-                    MatRef::new(weight, out_channels, c * 9, false),
-                    MatRef::new(cols, c * 9, hw, false),
+                    MatRef::new(weight, *out_channels, c * 9, false),
+                    MatRef::new(&scratch.cols, c * 9, hw, false),
                     true,
                     1,
                 );
                 if relu {
                     y_img.iter_mut().for_each(|v| *v = relu_value(*v));
                 }
-            },
-        );
-    y
+            }
+        }
+    }
 }
 
 /// `W'[c, o, ky, kx] = W[o, c, 2 − ky, 2 − kx]` of `weight [O, C, 3, 3]`: the kernel whose
@@ -148,22 +192,15 @@ pub fn backward<T: Elem>(
     let [n, c, h, w] = dims;
     let hw = h * w;
     let k = c * 9;
-    // The input gradient's kernel: flipped, and Winograd-transformed where that path applies.
-    let dx_by_winograd = winograd::applies(out_channels, c);
-    let flipped = input_grad.then(|| {
-        let flipped = flipped_kernel(weight, out_channels, c);
-        if dx_by_winograd {
-            winograd::transform_kernel(&flipped, c, out_channels)
-        } else {
-            flipped
-        }
-    });
+    // The input gradient is the convolution of the output gradient with the flipped kernel.
+    let flipped =
+        input_grad.then(|| Kernel::new(&flipped_kernel(weight, out_channels, c), c, out_channels));
     // The gradients of the images `first..first + dx.len() / (c·hw)`, or of `first..first + count`
     // without an input gradient.
     let chunk_grads = |first: usize, count: usize, mut dx: Option<&mut [T]>| {
         let mut dw = vec![T::zero(); out_channels * k];
         let mut db = vec![T::zero(); out_channels];
-        let mut cols = vec![T::zero(); k.max(out_channels * 9) * hw];
+        let mut cols = vec![T::zero(); k * hw];
         let mut masked = vec![
             T::zero();
             if relu_output.is_some() {
@@ -172,7 +209,7 @@ pub fn backward<T: Elem>(
                 0
             }
         ];
-        let mut scratch = winograd::Scratch::default();
+        let mut scratch = Scratch::default();
         for i in first..first + count {
             let x_img = &x[i * c * hw..(i + 1) * c * hw];
             let image = i * out_channels * hw..(i + 1) * out_channels * hw;
@@ -199,29 +236,14 @@ pub fn backward<T: Elem>(
             if let (Some(dx), Some(flipped)) = (dx.as_deref_mut(), &flipped) {
                 let local = i - first;
                 let dx_img = &mut dx[local * c * hw..(local + 1) * c * hw];
-                if dx_by_winograd {
-                    winograd::convolve_image(
-                        dy_img,
-                        out_channels,
-                        h,
-                        w,
-                        flipped,
-                        c,
-                        None,
-                        false,
-                        dx_img,
-                        &mut scratch,
-                    );
-                } else {
-                    im2col(dy_img, out_channels, h, w, &mut cols);
-                    gemm(
-                        dx_img,
-                        MatRef::new(flipped, c, out_channels * 9, false),
-                        MatRef::new(&cols, out_channels * 9, hw, false),
-                        false,
-                        1,
-                    );
-                }
+                flipped.convolve_image(
+                    dy_img,
+                    [out_channels, h, w],
+                    None,
+                    false,
+                    dx_img,
+                    &mut scratch,
+                );
             }
         }
         (dw, db)

@@ -88,6 +88,12 @@ proptest! {
             let y = b.conv3x3_relu(&b.tensor_f64(&[n, c, h, w], x), &b.tensor_f64(&[o, c, 3, 3], wt), &b.tensor_f64(&[o], bias));
             weighted_sum(&b.to_f64(&y), &r)
         };
+        // Finite differences are only meaningful away from the ReLU's kink: skip them when a
+        // pre-activation is so close to 0 that a step of the check could cross it.
+        let near_kink = b.to_f64(&b.conv3x3(&xt, &wtt, &biast)).iter().any(|z| z.abs() < 1e-4);
+        if near_kink {
+            return Ok(());
+        }
         check_gradient("fused dw", &wt, &b.to_f64(&dw), |v| forward(&x, v, &bias))?;
         check_gradient("fused db", &bias, &b.to_f64(&db), |v| forward(&x, &wt, v))?;
         if n <= 2 {

@@ -27,6 +27,12 @@
 //!   `[type, first_token, last_token, cond_value, success]` of the run in trace mode, truncated as
 //!   the reference truncates them. When that run times out they are the reference's
 //!   timeout-heuristic events (the conformance corpus leaves them out in that case).
+//! - Resources are bounded per request: a run takes at most `max_steps` steps (at most
+//!   2³² − 1, about 20 s), and a traced run keeps at most [`MAX_TRACE_EVENTS`] events in memory
+//!   whatever its step limit (a run the truncation rules cut early, such as a timeout blamed on
+//!   an early loop, is answered exactly); a trace that would hold more events gets
+//!   `invalid_input`. Messages quote at most a short prefix of an unknown word, so memory stays
+//!   proportional to the line.
 //! - A line that is not a valid request gets `invalid_input` and the stream goes on.
 //!
 //! [`run_stream`] reads requests on one thread and runs them in batches on all cores, keeping the
@@ -43,7 +49,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::lang::{self, ParseOptions};
-use crate::vm::{self, Chunk, Event, EventValue, Outcome, RunConfig, Vm, DEFAULT_MAX_STEPS};
+use crate::vm::{
+    self, Chunk, Event, EventValue, Outcome, RunConfig, Vm, DEFAULT_MAX_STEPS, MAX_TRACE_EVENTS,
+};
 use crate::world::World;
 
 /// A request line. The program borrows from the line when it holds no escapes.
@@ -163,15 +171,25 @@ thread_local! {
     static VM: RefCell<Vm> = RefCell::new(Vm::new());
 }
 
+/// Longest program text the cache keeps (real programs are far shorter), so that its memory
+/// stays small whatever the input.
+const CACHEABLE_BYTES: usize = 4096;
+
 fn compiled(program: &str) -> Result<Arc<Chunk>, String> {
+    let compile = || {
+        lang::parse_program(program, &ParseOptions::default())
+            .map(|program| Arc::new(vm::compile(&program)))
+            .map_err(|e| e.to_string())
+    };
+    if program.len() > CACHEABLE_BYTES {
+        return compile();
+    }
     RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
         if let Some((_, hit)) = recent.iter().find(|(source, _)| source == program) {
             return hit.clone();
         }
-        let result = lang::parse_program(program, &ParseOptions::default())
-            .map(|program| Arc::new(vm::compile(&program)))
-            .map_err(|e| e.to_string());
+        let result = compile();
         if recent.len() == CACHE_SIZE {
             recent.pop_front();
         }
@@ -225,7 +243,12 @@ fn answer(line: &str) -> Response {
     };
     let max_steps = request.max_steps.unwrap_or(DEFAULT_MAX_STEPS);
     let (outcome, final_world, events) = if request.trace {
-        let run = vm::run_with_trace(&chunk, &world, max_steps);
+        let run = match vm::run_with_trace_limited(&chunk, &world, max_steps, MAX_TRACE_EVENTS) {
+            Ok(run) => run,
+            Err(too_long) => {
+                return invalid(format!("{too_long}: lower max_steps or ask for no trace"))
+            }
+        };
         (
             run.execution.outcome(),
             run.world,

@@ -75,10 +75,22 @@ pub fn check_run(case: &RunCase) -> bool {
     assert_eq!(vm_run, ast_run);
     assert_eq!(vm_world, ast_world);
     let (vm_trace, ast_trace) = (
-        Trace::from_run(vm_trace, &vm_run),
-        Trace::from_run(ast_trace, &ast_run),
+        Trace::from_run(vm_trace, &vm_run).expect("an unlimited trace is never too long"),
+        Trace::from_run(ast_trace, &ast_run).expect("an unlimited trace is never too long"),
     );
     assert_eq!(vm_trace, ast_trace);
+    // A recorder with an event limit gives the same trace, or refuses one longer than its limit.
+    let limit = usize::from(case.max_steps % 64);
+    let mut limited = TraceRecorder::with_event_limit(&case.world, limit);
+    let mut limited_world = case.world.clone();
+    let limited_run = Vm::new().run_traced(&chunk, &mut limited_world, &config, &mut limited);
+    match Trace::from_run(limited, &limited_run) {
+        Ok(trace) => assert_eq!(trace, vm_trace),
+        Err(too_long) => {
+            assert!(vm_trace.events().len() > limit);
+            assert_eq!(too_long.events, vm_trace.events().len());
+        }
+    }
     assert!(vm_run.steps <= config.max_steps);
     let states: Vec<World> = vm_trace.states().collect();
     assert_eq!(states.len(), vm_trace.state_count());

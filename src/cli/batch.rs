@@ -22,8 +22,8 @@ pub(crate) struct ExecArgs {
     /// Requests file (`-` or nothing for standard input).
     #[arg(default_value = "-")]
     input: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j', value_name = "N")]
+    /// Worker threads, 1 to 256 (default: all cores).
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::thread_count)]
     threads: Option<usize>,
     /// Print the number of lines and the throughput to standard error at the end.
     #[arg(long)]
@@ -32,13 +32,7 @@ pub(crate) struct ExecArgs {
 
 /// `karel exec`.
 pub(crate) fn exec(args: ExecArgs) -> Result<ExitCode> {
-    let pool = {
-        let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(threads) = args.threads {
-            builder = builder.num_threads(threads.max(1));
-        }
-        builder.build().context("cannot start the worker threads")?
-    };
+    let pool = super::thread_pool(args.threads)?;
     let start = Instant::now();
     let stdout = io::stdout();
     let mut output = BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -190,8 +190,7 @@ fn convert(args: ConvertArgs) -> Result<ExitCode> {
 }
 
 fn read_program_list(path: &std::path::Path) -> Result<Vec<crate::lang::Program>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = super::read_text(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -85,7 +85,7 @@ fn text_of(arg: &str) -> Result<String> {
     }
     let path = Path::new(arg);
     if path.is_file() {
-        return std::fs::read_to_string(path).with_context(|| format!("cannot read {arg}"));
+        return super::read_text(path);
     }
     Ok(arg.to_string())
 }

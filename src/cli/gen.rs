@@ -12,7 +12,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{partial_path, Format, TaskWriter};
-use crate::data::generate::{GenConfig, Generator, Shard};
+use crate::data::generate::{candidate, GenConfig, Generator, Shard};
+use rayon::prelude::*;
+
+use super::usage;
 
 #[derive(Debug, Args)]
 #[command(
@@ -55,10 +58,19 @@ pub(crate) struct GenArgs {
     /// --resume continues (to spread a long generation over several sessions).
     #[arg(long, value_name = "N")]
     stop_after: Option<usize>,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Start over, discarding the checkpoint of an interrupted run of the same output.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// Worker threads, 1 to 256 (default: all cores).
+    #[arg(long, short = 'j', value_parser = super::thread_count)]
     threads: Option<usize>,
 }
+
+/// Candidates tried before generation starts, one of which must be accepted.
+const PROBE_CANDIDATES: u64 = 4096;
+
+/// Candidates in a row without an accepted task, per shard, after which generation stops.
+const STALL_CANDIDATES: u64 = 1 << 20;
 
 /// What a checkpoint records.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -81,12 +93,25 @@ fn parse_splits(text: &str) -> Result<Vec<(String, usize)>> {
                 .trim()
                 .parse()
                 .with_context(|| format!("`{n}` is not a count"))?;
-            if name.trim().is_empty() {
-                bail!("a split needs a name");
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                bail!("`{name}` is not a split name: use letters, digits, `_` and `-`");
             }
-            Ok((name.trim().to_string(), n))
+            Ok((name.to_string(), n))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .and_then(|splits| {
+            for (i, (name, _)) in splits.iter().enumerate() {
+                if splits[..i].iter().any(|(other, _)| other == name) {
+                    bail!("the split `{name}` is named twice");
+                }
+            }
+            Ok(splits)
+        })
 }
 
 fn state_path(first_output: &Path) -> PathBuf {
@@ -124,10 +149,13 @@ fn choose_split(
 pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str::<GenConfig>(&text)
-                .with_context(|| format!("{} is not a generator config", path.display()))?
+            let text = super::read_text(path)?;
+            let config = serde_json::from_str::<GenConfig>(&text)
+                .with_context(|| format!("{} is not a generator config", path.display()))?;
+            config
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            config
         }
         None => GenConfig::new(),
     };
@@ -150,7 +178,8 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
                 )
             }
             (None, Some(text)) => {
-                let splits = parse_splits(text)?;
+                let splits = parse_splits(text)
+                    .map_err(|e| super::UsageError(format!("--splits: {e:#}")))?;
                 let format = args.format.unwrap_or(Format::Binary);
                 std::fs::create_dir_all(&args.output)
                     .with_context(|| format!("cannot create {}", args.output.display()))?;
@@ -160,24 +189,50 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
                     .collect();
                 (splits, outputs, format)
             }
-            _ => bail!("give either --count N or --splits NAME=N,..."),
+            _ => usage!("give either --count N or --splits NAME=N,..."),
         };
     if format == Format::Pickle {
-        bail!("tasks can be written in the standard or the binary format");
+        usage!("tasks can be written in the standard or the binary format");
     }
     if (args.resume || args.stop_after.is_some()) && outputs.iter().any(|p| p == Path::new("-")) {
-        bail!("--resume and --stop-after need an output file");
+        usage!("--resume and --stop-after need an output file");
     }
-    let pool = {
-        let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = args.threads {
-            builder = builder.num_threads(n.max(1));
+    for path in &outputs {
+        super::check_output_path(path, "-o")?;
+    }
+    let pool = super::thread_pool(args.threads)?;
+    let state_file = state_path(&outputs[0]);
+    if !args.resume && state_file.exists() {
+        if args.force {
+            for path in &outputs {
+                let _ = std::fs::remove_file(partial_path(path));
+            }
+            let _ = std::fs::remove_file(&state_file);
+        } else {
+            usage!(
+                "{} holds the checkpoint of an interrupted run of {}: continue it with --resume, \
+                 or start over with --force",
+                state_file.display(),
+                outputs[0].display()
+            );
         }
-        builder.build()?
-    };
+    }
+    if !args.resume {
+        // Settings that reject every candidate would make the run go on for ever.
+        let accepts = pool.install(|| {
+            (0..PROBE_CANDIDATES)
+                .into_par_iter()
+                .any(|i| candidate(&config, args.seed, i).is_some())
+        });
+        if !accepts {
+            bail!(
+                "the generator settings rejected all of the first {PROBE_CANDIDATES} candidates \
+                 (every program crashed or timed out on its inputs, or changed none of them)"
+            );
+        }
+    }
 
     let mut generator = Generator::new(config.clone(), args.seed, shard);
-    let state_file = state_path(&outputs[0]);
     let mut checkpoint = Checkpoint {
         seed: args.seed,
         shard: (shard.index, shard.count),
@@ -188,7 +243,7 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     };
     let mut writers = Vec::with_capacity(outputs.len());
     if args.resume {
-        let text = std::fs::read_to_string(&state_file)
+        let text = crate::fsutil::read_text(&state_file)
             .with_context(|| format!("nothing to resume: cannot read {}", state_file.display()))?;
         let saved: Checkpoint = serde_json::from_str(&text)
             .with_context(|| format!("{} is corrupted", state_file.display()))?;
@@ -233,6 +288,8 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     progress.set_position(checkpoint.written.iter().sum::<usize>() as u64);
     let start = Instant::now();
     let mut budget = args.stop_after.unwrap_or(usize::MAX);
+    let stall_limit = STALL_CANDIDATES.saturating_mul(shard.count);
+    let mut last_accepted = checkpoint.next_index;
     loop {
         let missing: usize = splits
             .iter()
@@ -252,6 +309,20 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
         }
         let round = pool.install(|| generator.next_round(missing.min(budget)));
         budget -= round.len();
+        match round.last() {
+            Some((_, next_index)) => last_accepted = *next_index,
+            None if generator.next_index - last_accepted >= stall_limit => {
+                progress.finish_and_clear();
+                bail!(
+                    "no task was accepted in the last {} candidates: the settings (or the shard) \
+                     reject almost every program, or no new program is left to find; {} tasks \
+                     are kept with the checkpoint",
+                    generator.next_index - last_accepted,
+                    checkpoint.written.iter().sum::<usize>()
+                );
+            }
+            None => {}
+        }
         for (task, next_index) in round {
             let split = choose_split(args.seed, next_index, &splits, &checkpoint.written);
             writers[split].write(&task)?;

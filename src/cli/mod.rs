@@ -133,9 +133,89 @@ pub fn main() -> ExitCode {
             if error.downcast_ref::<AlreadyReported>().is_none() {
                 eprintln!("error: {error:#}");
             }
-            ExitCode::from(1)
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
+}
+
+/// A usage error found after argument parsing (options that conflict, values out of range):
+/// exit status 2, as for clap's own.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Returns a [`UsageError`] from the enclosing function.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::cli::UsageError(format!($($arg)*)).into())
+    };
+}
+pub(crate) use usage;
+
+/// Most worker threads a command accepts (`--threads`, `-j`).
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// The value parser of thread-count options: 1 to [`MAX_THREADS`].
+pub(crate) fn thread_count(text: &str) -> Result<usize, String> {
+    bounded(text, 1, MAX_THREADS)
+}
+
+/// Parses an integer in `low..=high` (a clap value parser with a readable message).
+pub(crate) fn bounded(text: &str, low: usize, high: usize) -> Result<usize, String> {
+    let value: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range: it must be between {low} and {high}"
+        ))
+    }
+}
+
+/// A pool of `threads` workers (all cores by default).
+pub(crate) fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = threads {
+        builder = builder.num_threads(threads);
+    }
+    builder.build().context("cannot start the worker threads")
+}
+
+/// Checks before any work that `path` can be written: its folder exists and is a folder, and
+/// the path is not a folder itself. `-` (standard output) always can.
+pub(crate) fn check_output_path(path: &Path, option: &str) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        usage!(
+            "{option} {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
+    if path.is_dir() {
+        usage!("{option} {}: that is a folder, not a file", path.display());
+    }
+    Ok(())
 }
 
 /// An error whose diagnostics were already printed.
@@ -150,16 +230,22 @@ impl std::fmt::Display for AlreadyReported {
 
 impl std::error::Error for AlreadyReported {}
 
-/// Reads a file, or standard input for `-`.
+/// Reads a text file, or standard input for `-` (a leading byte-order mark dropped; a byte that
+/// is not UTF-8 named by its line).
 pub(crate) fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("cannot read standard input")?;
-        Ok(text)
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .and_then(|_| crate::fsutil::decode_text(bytes))
+            .context("cannot read standard input")
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        read_text(path)
     }
+}
+
+/// Reads a text file, naming it in the error.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    crate::fsutil::read_text(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// A display name for a path (`<stdin>` for `-`).

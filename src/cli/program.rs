@@ -16,9 +16,14 @@ pub(crate) struct ParseFlags {
     /// interpreter accepts them).
     #[arg(long)]
     strict: bool,
-    /// Reject programs whose blocks nest deeper than this.
-    #[arg(long, default_value_t = crate::lang::DEFAULT_MAX_DEPTH, value_name = "N")]
+    /// Reject programs whose blocks nest deeper than this (1 to 1000).
+    #[arg(long, default_value_t = crate::lang::DEFAULT_MAX_DEPTH, value_name = "N",
+          value_parser = max_depth)]
     max_depth: usize,
+}
+
+fn max_depth(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, crate::lang::MAX_DEPTH_LIMIT)
 }
 
 impl ParseFlags {

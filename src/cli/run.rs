@@ -9,7 +9,7 @@ use codespan_reporting::diagnostic::{Diagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term;
 
-use crate::vm::{self, Outcome, DEFAULT_MAX_STEPS};
+use crate::vm::{self, Outcome, DEFAULT_MAX_STEPS, MAX_TRACE_EVENTS};
 
 use super::program::ParseFlags;
 
@@ -21,7 +21,8 @@ pub(crate) struct RunArgs {
     /// (`inpgrid_json`) or a dataset tensor string; the format is recognised.
     world: PathBuf,
     /// Print every execution event (the reference's trace: failed actions are recorded and the
-    /// trace is cut at the first one) with the change it made to the world.
+    /// trace is cut at the first one) with the change it made to the world. A trace keeps at
+    /// most 1,048,576 events; a longer one is an error.
     #[arg(long)]
     trace: bool,
     /// Step limit: every action, condition evaluation and repeat tick is a step, and the step
@@ -37,13 +38,22 @@ pub(crate) struct RunArgs {
 
 /// `karel run`: exit 0 when the program finishes, 3 when it crashes or times out.
 pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.program.as_os_str() == "-" && args.world.as_os_str() == "-" {
+        super::usage!("only one of the program and the world can be `-` (standard input)");
+    }
+    if let Some(path) = &args.svg {
+        super::check_output_path(path, "--svg")?;
+    }
     let (source, parsed) = super::load_program(&args.program, &args.parse.options())?;
     let input = super::load_world(&args.world)?;
     let chunk = vm::compile(&parsed.program);
     let (execution, output) = vm::run(&chunk, &input, args.max_steps);
 
     if args.trace {
-        let traced = vm::run_with_trace(&chunk, &input, args.max_steps);
+        let traced = vm::run_with_trace_limited(&chunk, &input, args.max_steps, MAX_TRACE_EVENTS)
+            .map_err(|too_long| {
+            anyhow::anyhow!("--trace: {too_long}; lower --max-steps or leave out --trace")
+        })?;
         println!(
             "trace ({} events, {} states):\n{:>5}  {:>8}  {:<11} value or change",
             traced.trace.events().len(),

@@ -49,8 +49,9 @@ enum TrainModel {
         /// `pretrain`: fresh mutants of the training programs (--data is a task split);
         /// `finetune`: wrong programs written by `karel synthesize --wrong-out` (--data and --val
         /// are such files).
-        #[arg(long, value_enum, default_value_t = Stage::Pretrain)]
-        stage: Stage,
+        /// [default: pretrain; with --resume, the run's own]
+        #[arg(long, value_enum)]
+        stage: Option<Stage>,
         /// Leave out TraceEmbed (the paper's "No TraceEmbed" debugger).
         #[arg(long)]
         no_trace_embed: bool,
@@ -58,12 +59,14 @@ enum TrainModel {
         /// (SED's `--pretrained entire-model::…` for fine-tuning).
         #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
         init: Option<PathBuf>,
-        /// Relative weights of 1, 2, 3, … mutations per pre-training example.
-        #[arg(long, value_name = "W1,W2,...", default_value = "1,1,1")]
-        mutations: String,
-        /// Step limit of the traces given to the debugger (SED's loaders cut at 250).
-        #[arg(long, default_value_t = 250)]
-        trace_steps: u32,
+        /// Relative weights of 1, 2, 3, … mutations per pre-training example (at most 16
+        /// weights) [default: 1,1,1].
+        #[arg(long, value_name = "W1,W2,...")]
+        mutations: Option<String>,
+        /// Step limit of the traces given to the debugger (SED's loaders cut at 250), 1 to
+        /// 10000 [default: 250].
+        #[arg(long, value_parser = trace_step_limit)]
+        trace_steps: Option<u32>,
         /// Reproduce the original mutator's quirks (see `karel mutate --help`).
         #[arg(long)]
         compat_original: bool,
@@ -77,6 +80,39 @@ enum TrainModel {
 enum Stage {
     Pretrain,
     Finetune,
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Pretrain => "pretrain",
+        Stage::Finetune => "finetune",
+    }
+}
+
+/// Most mutations per pre-training example.
+const MAX_MUTATIONS: usize = 16;
+
+/// Parses `--mutations`: non-negative weights with a positive sum, at most [`MAX_MUTATIONS`].
+fn mutation_weights(text: &str) -> Result<Vec<f64>> {
+    let weights: Vec<f64> = text
+        .split(',')
+        .map(|w| w.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| super::UsageError(format!("--mutations `{text}` is not a list of weights")))?;
+    if weights.is_empty()
+        || weights.iter().any(|&w| !w.is_finite() || w < 0.0)
+        || weights.iter().sum::<f64>() <= 0.0
+    {
+        super::usage!("--mutations needs finite non-negative weights with a positive sum");
+    }
+    if weights.len() > MAX_MUTATIONS {
+        super::usage!("--mutations: at most {MAX_MUTATIONS} weights (mutations per example)");
+    }
+    Ok(weights)
+}
+
+fn trace_step_limit(text: &str) -> Result<u32, String> {
+    super::bounded(text, 1, 10_000).map(|n| n as u32)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -93,53 +129,54 @@ struct CommonArgs {
     /// Validation data.
     #[arg(long)]
     val: PathBuf,
-    /// Use only the first N validation items (validation decodes every item).
-    #[arg(long, default_value_t = 500)]
-    val_size: usize,
+    /// Use only the first N validation items (validation decodes every item) [default: 500].
+    #[arg(long, value_parser = positive_count)]
+    val_size: Option<usize>,
     /// Run directory: settings.json, checkpoint.safetensors, metrics.jsonl.
     #[arg(long, short)]
     out: PathBuf,
-    /// Model sizes.
-    #[arg(long, value_enum, default_value_t = Preset::Tiny)]
-    preset: Preset,
+    /// Model sizes [default: tiny].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Total optimizer steps [default: 10000; with --resume, the run's own].
-    #[arg(long)]
+    #[arg(long, value_parser = positive_steps)]
     steps: Option<u64>,
-    /// Tasks (or programs to repair) per step.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
+    /// Tasks (or programs to repair) per step, 1 to 4096 [default: 64].
+    #[arg(long, value_parser = batch_size)]
+    batch: Option<usize>,
     /// Optimizer (default: SGD for the paper preset, as SED; Adam for tiny, which trains faster).
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
-    /// Learning rate (default: 1 for SGD, 0.001 for Adam).
-    #[arg(long)]
+    /// Learning rate, a positive number (default: 1 for SGD, 0.001 for Adam).
+    #[arg(long, value_parser = positive_number)]
     lr: Option<f64>,
-    /// Multiply the learning rate by --decay-rate every this many steps.
-    #[arg(long, default_value_t = 100_000)]
-    decay_every: u64,
-    /// Learning-rate decay factor.
-    #[arg(long, default_value_t = 0.5)]
-    decay_rate: f64,
-    /// Clip the global gradient norm to this (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
-    clip: f64,
-    /// Seed of the initial weights, the data order and the mutations.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Multiply the learning rate by --decay-rate every this many steps [default: 100000].
+    #[arg(long, value_parser = positive_steps)]
+    decay_every: Option<u64>,
+    /// Learning-rate decay factor, a positive number [default: 0.5].
+    #[arg(long, value_parser = positive_number)]
+    decay_rate: Option<f64>,
+    /// Clip the global gradient norm to this (0: no clipping) [default: 1].
+    #[arg(long, value_parser = non_negative_number)]
+    clip: Option<f64>,
+    /// Seed of the initial weights, the data order and the mutations [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Go through the data in file order instead of a fresh permutation per epoch (as SED).
     #[arg(long)]
     no_shuffle: bool,
-    /// Write the checkpoint every N steps (also at the end and on Ctrl-C).
-    #[arg(long, default_value_t = 1000)]
-    checkpoint_every: u64,
-    /// Validate every N steps (and at the end).
-    #[arg(long, default_value_t = 1000)]
-    validate_every: u64,
-    /// Log the mean training loss and accuracy every N steps.
-    #[arg(long, default_value_t = 50)]
-    log_every: u64,
-    /// Continue the run in --out from its checkpoint (its settings and model configuration are
-    /// kept; --steps may change its length).
+    /// Write the checkpoint every N steps (also at the end and on Ctrl-C) [default: 1000].
+    #[arg(long, value_parser = positive_steps)]
+    checkpoint_every: Option<u64>,
+    /// Validate every N steps (and at the end) [default: 1000].
+    #[arg(long, value_parser = positive_steps)]
+    validate_every: Option<u64>,
+    /// Log the mean training loss and accuracy every N steps [default: 50].
+    #[arg(long, value_parser = positive_steps)]
+    log_every: Option<u64>,
+    /// Continue the run in --out from its checkpoint. Its settings, data and model
+    /// configuration are kept: an option given with another value than the run's is refused,
+    /// except --steps, which may change the run's length.
     #[arg(long)]
     resume: bool,
     /// No progress bar.
@@ -154,9 +191,44 @@ struct CommonArgs {
     tf32: bool,
 }
 
+/// Largest batch `karel train` accepts.
+const MAX_BATCH: usize = 4096;
+
+fn batch_size(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, MAX_BATCH)
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, usize::MAX)
+}
+
+fn positive_steps(text: &str) -> Result<u64, String> {
+    super::bounded(text, 1, usize::MAX).map(|n| n as u64)
+}
+
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(value) => Err(format!("{value} is not a positive finite number")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+fn non_negative_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(value) => Err(format!("{value} is not a finite number of at least 0")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
 impl CommonArgs {
+    fn preset(&self) -> Preset {
+        self.preset.unwrap_or(Preset::Tiny)
+    }
+
     fn settings(&self) -> TrainSettings {
-        let kind = self.optimizer.unwrap_or(match self.preset {
+        let kind = self.optimizer.unwrap_or(match self.preset() {
             Preset::Paper => OptimizerKind::Sgd,
             Preset::Tiny => OptimizerKind::Adam,
         });
@@ -166,20 +238,154 @@ impl CommonArgs {
         };
         TrainSettings {
             steps: self.steps.unwrap_or(10_000),
-            batch: self.batch,
+            batch: self.batch.unwrap_or(64),
             optimizer,
             schedule: StepDecay {
                 lr: self.lr.unwrap_or(lr),
-                every: self.decay_every,
-                rate: self.decay_rate,
+                every: self.decay_every.unwrap_or(100_000),
+                rate: self.decay_rate.unwrap_or(0.5),
             },
-            clip: self.clip,
-            seed: self.seed,
-            checkpoint_every: self.checkpoint_every,
-            validate_every: self.validate_every,
-            log_every: self.log_every,
+            clip: self.clip.unwrap_or(1.0),
+            seed: self.seed.unwrap_or(0),
+            checkpoint_every: self.checkpoint_every.unwrap_or(1000),
+            validate_every: self.validate_every.unwrap_or(1000),
+            log_every: self.log_every.unwrap_or(50),
         }
     }
+
+    /// The data of this command line, and the given ones of `extra`, as `settings.json` holds
+    /// them: what a resumed run must match.
+    fn given(&self, extra: &[(&str, Option<serde_json::Value>)]) -> serde_json::Value {
+        let mut given = serde_json::Map::new();
+        given.insert("data".into(), serde_json::json!(self.data));
+        given.insert("val".into(), serde_json::json!(self.val));
+        if let Some(val_size) = self.val_size {
+            given.insert("val_size".into(), serde_json::json!(val_size));
+        }
+        for (key, value) in extra {
+            if let Some(value) = value {
+                given.insert(key.to_string(), value.clone());
+            }
+        }
+        serde_json::Value::Object(given)
+    }
+
+    /// The options given on this command line that differ from a resumed run's settings.
+    fn differences(&self, run: &TrainSettings) -> Vec<String> {
+        let mut differences = Vec::new();
+        let mut compare = |option: &str, given: Option<String>, saved: String| {
+            if let Some(given) = given {
+                if given != saved {
+                    differences.push(format!("{option} {given} (the run's: {saved})"));
+                }
+            }
+        };
+        compare(
+            "--batch",
+            self.batch.map(|v| v.to_string()),
+            run.batch.to_string(),
+        );
+        compare(
+            "--lr",
+            self.lr.map(|v| v.to_string()),
+            run.schedule.lr.to_string(),
+        );
+        compare(
+            "--decay-every",
+            self.decay_every.map(|v| v.to_string()),
+            run.schedule.every.to_string(),
+        );
+        compare(
+            "--decay-rate",
+            self.decay_rate.map(|v| v.to_string()),
+            run.schedule.rate.to_string(),
+        );
+        compare(
+            "--clip",
+            self.clip.map(|v| v.to_string()),
+            run.clip.to_string(),
+        );
+        compare(
+            "--seed",
+            self.seed.map(|v| v.to_string()),
+            run.seed.to_string(),
+        );
+        compare(
+            "--checkpoint-every",
+            self.checkpoint_every.map(|v| v.to_string()),
+            run.checkpoint_every.to_string(),
+        );
+        compare(
+            "--validate-every",
+            self.validate_every.map(|v| v.to_string()),
+            run.validate_every.to_string(),
+        );
+        compare(
+            "--log-every",
+            self.log_every.map(|v| v.to_string()),
+            run.log_every.to_string(),
+        );
+        let optimizer = |kind: OptimizerKind| match kind {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        };
+        let saved_optimizer = match run.optimizer {
+            OptimizerConfig::Sgd => "sgd",
+            _ => "adam",
+        };
+        compare(
+            "--optimizer",
+            self.optimizer.map(|k| optimizer(k).to_string()),
+            saved_optimizer.to_string(),
+        );
+        differences
+    }
+}
+
+/// Refuses to resume a run with other data or settings than it was started with: `given` are
+/// the values of this command line, compared with those of the run's `settings.json`.
+fn check_resumed_run(
+    dir: &Path,
+    given: &serde_json::Value,
+    mut differences: Vec<String>,
+) -> Result<serde_json::Value> {
+    let path = RunDir::new(dir).settings();
+    let text = crate::fsutil::read_text(&path)
+        .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
+    let saved: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("cannot resume: {} is not a run's settings", path.display()))?;
+    let same_path = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_str(), b.as_str()) {
+        (Some(a), Some(b)) => {
+            a == b
+                || matches!(
+                    (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        }
+        _ => a == b,
+    };
+    if let Some(given) = given.as_object() {
+        for (key, value) in given {
+            let saved = saved.get(key).unwrap_or(&serde_json::Value::Null);
+            let same = if matches!(key.as_str(), "data" | "val" | "init") {
+                same_path(value, saved)
+            } else {
+                value == saved
+            };
+            if !same {
+                differences.push(format!("{key} {value} (the run's: {saved})"));
+            }
+        }
+    }
+    if !differences.is_empty() {
+        super::usage!(
+            "cannot resume {} with other settings than it was started with: {}; leave these \
+             options out to keep the run's own",
+            dir.display(),
+            differences.join(", ")
+        );
+    }
+    Ok(saved)
 }
 
 /// A run's starting point: fresh, resumed, or initialised from another checkpoint.
@@ -189,6 +395,20 @@ struct Start<C> {
     step: u64,
     /// Checkpoint to load weights (and optimizer state) from.
     load: Option<PathBuf>,
+    /// A resumed run's `settings.json`.
+    saved: Option<serde_json::Value>,
+}
+
+impl<C> Start<C> {
+    /// An option's value: the one given, else a resumed run's own, else the default.
+    fn value<T: serde::de::DeserializeOwned>(&self, given: Option<T>, key: &str, default: T) -> T {
+        given
+            .or_else(|| {
+                let saved = self.saved.as_ref()?.get(key)?;
+                serde_json::from_value(saved.clone()).ok()
+            })
+            .unwrap_or(default)
+    }
 }
 
 fn start<C>(
@@ -197,6 +417,7 @@ fn start<C>(
     fresh: C,
     init: Option<&Path>,
     extra: &[(&str, String)],
+    given: serde_json::Value,
 ) -> Result<Start<C>>
 where
     C: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
@@ -221,15 +442,28 @@ where
                 .get("settings")
                 .context("the checkpoint has no training settings")?,
         )?;
+        let mut differences = common.differences(&settings);
+        if common.preset.is_some() && fresh != config {
+            differences.push("--preset (the run's model is configured otherwise)".to_string());
+        }
+        let saved = check_resumed_run(&common.out, &given, differences)?;
         if let Some(steps) = common.steps {
             settings.steps = steps;
         }
         let step = checkpoint_step(&metadata)?;
+        if step >= settings.steps {
+            super::usage!(
+                "the run in {} is at step {step}: --steps {} leaves nothing to train",
+                common.out.display(),
+                settings.steps
+            );
+        }
         return Ok(Start {
             config,
             settings,
             step,
             load: Some(checkpoint),
+            saved: Some(saved),
         });
     }
     if checkpoint.exists() {
@@ -251,6 +485,7 @@ where
         settings: common.settings(),
         step: 0,
         load: init.map(Path::to_path_buf),
+        saved: None,
     })
 }
 
@@ -309,13 +544,15 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
             let start = start::<SynthesizerConfig>(
                 &common,
                 "synthesizer",
-                common.preset.synthesizer(),
+                common.preset().synthesizer(),
                 None,
                 &[],
+                common.given(&[]),
             )?;
+            let val_size = start.value(common.val_size, "val_size", 500);
             let tasks = Arc::new(load_tasks(&common.data)?);
             let mut val = load_tasks(&common.val)?;
-            val.truncate(common.val_size);
+            val.truncate(val_size);
             let mut model = Synthesizer::new(
                 backend,
                 start.config,
@@ -329,7 +566,8 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 &common.out,
                 serde_json::json!({
                     "model": "synthesizer", "config": start.config, "settings": start.settings,
-                    "data": common.data, "val": common.val, "val_size": val.len(),
+                    "data": common.data, "val": common.val, "val_size": val_size,
+                    "val_items": val.len(),
                 }),
             )?;
             let source = Arc::new(SynthesizerSource {
@@ -363,28 +601,51 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
             compat_original,
             compat_first_token,
         } => {
-            let n_dist: Vec<f64> = mutations
-                .split(',')
-                .map(|w| w.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("--mutations `{mutations}` is not a list of weights"))?;
-            if n_dist.is_empty()
-                || n_dist.iter().any(|&w| w < 0.0)
-                || n_dist.iter().sum::<f64>() <= 0.0
-            {
-                bail!("--mutations needs non-negative weights with a positive sum");
-            }
-            let stage_name = match stage {
-                Stage::Pretrain => "pretrain",
-                Stage::Finetune => "finetune",
+            let given_weights = mutations.as_deref().map(mutation_weights).transpose()?;
+            let saved_stage = if common.resume {
+                crate::fsutil::read_text(&RunDir::new(&common.out).settings())
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                    .and_then(|saved| saved.get("stage")?.as_str().map(str::to_string))
+            } else {
+                None
             };
+            let stage = match (stage, saved_stage.as_deref()) {
+                (Some(stage), _) => stage,
+                (None, Some("finetune")) => Stage::Finetune,
+                (None, _) => Stage::Pretrain,
+            };
+            let given = common.given(&[
+                ("stage", Some(serde_json::json!(stage_name(stage)))),
+                (
+                    "mutations",
+                    given_weights.as_ref().map(|w| serde_json::json!(w)),
+                ),
+                ("trace_steps", trace_steps.map(|t| serde_json::json!(t))),
+                (
+                    "compat_original",
+                    compat_original.then(|| serde_json::json!(true)),
+                ),
+                (
+                    "compat_first_token",
+                    compat_first_token.then(|| serde_json::json!(true)),
+                ),
+            ]);
+            let stage_name = stage_name(stage);
             let start = start::<DebuggerConfig>(
                 &common,
                 "debugger",
-                common.preset.debugger(!no_trace_embed),
+                common.preset().debugger(!no_trace_embed),
                 init.as_deref(),
                 &[("stage", stage_name.to_string())],
+                given,
             )?;
+            let n_dist: Vec<f64> = start.value(given_weights, "mutations", vec![1.0, 1.0, 1.0]);
+            let trace_steps: u32 = start.value(trace_steps, "trace_steps", 250);
+            let compat_original = compat_original || start.value(None, "compat_original", false);
+            let compat_first_token =
+                compat_first_token || start.value(None, "compat_first_token", false);
+            let val_size = start.value(common.val_size, "val_size", 500);
             let repair = RepairConfig {
                 n_dist,
                 mutator: MutatorConfig { compat_original },
@@ -400,7 +661,7 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                     RepairData::Mutations(Arc::new(load_tasks(&common.data)?)),
                     RepairData::Mutations(Arc::new({
                         let mut v = load_tasks(&common.val)?;
-                        v.truncate(common.val_size);
+                        v.truncate(val_size);
                         v
                     })),
                 ),
@@ -408,7 +669,7 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                     RepairData::Records(Arc::new(read_records(&common.data)?)),
                     RepairData::Records(Arc::new({
                         let mut v = read_records(&common.val)?;
-                        v.truncate(common.val_size);
+                        v.truncate(val_size);
                         v
                     })),
                 ),
@@ -440,7 +701,8 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 serde_json::json!({
                     "model": "debugger", "stage": stage_name, "config": config,
                     "settings": start.settings, "data": common.data, "val": common.val,
-                    "val_size": val.len(), "mutations": repair.n_dist, "trace_steps": trace_steps,
+                    "val_size": val_size, "val_items": val.len(), "mutations": repair.n_dist,
+                    "trace_steps": trace_steps,
                     "compat_original": compat_original, "compat_first_token": compat_first_token,
                     "init": init,
                 }),

@@ -40,7 +40,7 @@ use crate::world::{Dir, Pos, World, MAX_SIZE};
 
 /// Knobs of the program sampler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProgramConfig {
     /// Deepest block nesting, the run body counting 1.
     pub max_depth: usize,
@@ -85,7 +85,7 @@ impl Default for ProgramConfig {
 
 /// Knobs of the world sampler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorldConfig {
     pub min_size: u8,
     pub max_size: u8,
@@ -109,9 +109,9 @@ impl Default for WorldConfig {
     }
 }
 
-/// All generator settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+/// All generator settings. Fields missing from a settings file keep their defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenConfig {
     pub program: ProgramConfig,
     pub world: WorldConfig,
@@ -121,13 +121,115 @@ pub struct GenConfig {
     pub max_steps: u32,
 }
 
-impl GenConfig {
-    pub fn new() -> GenConfig {
+impl Default for GenConfig {
+    fn default() -> Self {
         GenConfig {
+            program: ProgramConfig::default(),
+            world: WorldConfig::default(),
             input_tries: 10,
             max_steps: vm::DEFAULT_MAX_STEPS,
-            ..GenConfig::default()
         }
+    }
+}
+
+/// Bounds of the settings that size the work of one candidate.
+pub const MAX_INPUT_TRIES: usize = 10_000;
+/// Longest programs the generator makes, in tokens.
+pub const MAX_PROGRAM_TOKENS: usize = 1_000;
+/// Deepest nesting the generator makes.
+pub const MAX_PROGRAM_DEPTH: usize = 32;
+/// Step limit of the generator's runs at most.
+pub const MAX_GEN_STEPS: u32 = 1_000_000;
+/// Draws of a program before a candidate gives up on the token range.
+const PROGRAM_DRAWS: usize = 1_000;
+
+impl GenConfig {
+    pub fn new() -> GenConfig {
+        GenConfig::default()
+    }
+
+    /// Checks every setting; the error names the first field out of range. Settings that pass
+    /// also make programs in the token range often enough for generation to progress (checked
+    /// by drawing a sample).
+    pub fn validate(&self) -> Result<(), String> {
+        let p = &self.program;
+        let w = &self.world;
+        let probability = |name: &str, value: f64, below_one: bool| -> Result<(), String> {
+            let ok =
+                value.is_finite() && value >= 0.0 && (value < 1.0 || !below_one && value == 1.0);
+            if ok {
+                Ok(())
+            } else if below_one {
+                Err(format!(
+                    "{name} is {value}: it must be at least 0 and below 1"
+                ))
+            } else {
+                Err(format!("{name} is {value}: it must be between 0 and 1"))
+            }
+        };
+        let weights = |name: &str, values: &[f64]| -> Result<(), String> {
+            if let Some(bad) = values.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(format!(
+                    "{name} holds {bad}: weights must be finite and at least 0"
+                ));
+            }
+            if values.iter().sum::<f64>() <= 0.0 {
+                return Err(format!("{name}: at least one weight must be positive"));
+            }
+            Ok(())
+        };
+        if !(1..=MAX_PROGRAM_DEPTH).contains(&p.max_depth) {
+            return Err(format!(
+                "program.max_depth is {}: it must be between 1 and {MAX_PROGRAM_DEPTH}",
+                p.max_depth
+            ));
+        }
+        // `DEF run m( move m)` is the shortest program without an empty body.
+        if p.min_tokens > p.max_tokens || p.max_tokens < 5 || p.max_tokens > MAX_PROGRAM_TOKENS {
+            return Err(format!(
+                "program.min_tokens is {} and program.max_tokens {}: need min_tokens <= max_tokens, \
+                 and max_tokens between 5 and {MAX_PROGRAM_TOKENS}",
+                p.min_tokens, p.max_tokens
+            ));
+        }
+        probability("program.run_continue", p.run_continue, false)?;
+        probability("program.body_continue", p.body_continue, false)?;
+        probability("program.block_prob", p.block_prob, false)?;
+        probability("program.block_decay", p.block_decay, false)?;
+        probability("program.not_prob", p.not_prob, false)?;
+        weights("program.block_weights", &p.block_weights)?;
+        weights("program.action_weights", &p.action_weights)?;
+        weights("program.repeat_weights", &p.repeat_weights)?;
+        if w.min_size < 1 || w.min_size > w.max_size || w.max_size > MAX_SIZE {
+            return Err(format!(
+                "world.min_size is {} and world.max_size {}: need 1 <= min_size <= max_size <= {MAX_SIZE}",
+                w.min_size, w.max_size
+            ));
+        }
+        probability("world.max_wall_ratio", w.max_wall_ratio, false)?;
+        probability("world.max_marker_ratio", w.max_marker_ratio, false)?;
+        probability("world.marker_continue", w.marker_continue, false)?;
+        if !(1..=MAX_INPUT_TRIES).contains(&self.input_tries) {
+            return Err(format!(
+                "input_tries is {}: it must be between 1 and {MAX_INPUT_TRIES}",
+                self.input_tries
+            ));
+        }
+        if !(1..=MAX_GEN_STEPS).contains(&self.max_steps) {
+            return Err(format!(
+                "max_steps is {}: it must be between 1 and {MAX_GEN_STEPS}",
+                self.max_steps
+            ));
+        }
+        // The token range must be reachable: a fixed sample of draws must hit it.
+        let mut rng = ChaCha8Rng::seed_from_u64(0x5a3b1e);
+        if (0..20).all(|_| sample_program(p, &mut rng).is_none()) {
+            return Err(format!(
+                "the program settings almost never make programs of {} to {} tokens",
+                p.min_tokens, p.max_tokens
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -143,15 +245,16 @@ fn weighted<R: Rng + ?Sized>(rng: &mut R, weights: &[f64]) -> usize {
     weights.len() - 1
 }
 
-/// Samples a program (retrying until it fits the token range).
-pub fn sample_program<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R) -> Program {
-    loop {
+/// Samples a program, redrawing it until it fits the token range; `None` after a bounded number
+/// of draws (settings that rarely hit the range are refused by [`GenConfig::validate`]).
+pub fn sample_program<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R) -> Option<Program> {
+    (0..PROGRAM_DRAWS).find_map(|_| {
         let program = Program::new(sample_body(config, rng, 1, config.run_continue));
         let len = program.token_len();
-        if (config.min_tokens..=config.max_tokens).contains(&len) {
-            return program;
-        }
-    }
+        (config.min_tokens..=config.max_tokens)
+            .contains(&len)
+            .then_some(program)
+    })
 }
 
 fn sample_body<R: Rng + ?Sized>(
@@ -266,7 +369,7 @@ pub fn program_hash(program: &Program) -> u64 {
 pub fn candidate(config: &GenConfig, seed: u64, index: u64) -> Option<Task> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
-    let program = sample_program(&config.program, &mut rng);
+    let program = sample_program(&config.program, &mut rng)?;
     let chunk = vm::compile(&program);
     let mut machine = Vm::new();
     let run_config = RunConfig::with_max_steps(config.max_steps);

@@ -164,10 +164,12 @@ pub fn program_json(program: &Program) -> Value {
 }
 
 /// Reads the tasks of a standard-format file, one `Result` per non-empty line, each error naming
-/// the file and line.
+/// the file and line. A line that is not UTF-8 is a malformed record (so `--skip-invalid` skips
+/// it); a byte-order mark at the start of the file is ignored.
 pub struct JsonlReader {
     path: PathBuf,
-    lines: io::Lines<BufReader<Box<dyn io::Read + Send>>>,
+    reader: BufReader<Box<dyn io::Read + Send>>,
+    line: Vec<u8>,
     line_number: usize,
     options: ParseOptions,
 }
@@ -182,10 +184,18 @@ impl JsonlReader {
         };
         Ok(JsonlReader {
             path: path.to_path_buf(),
-            lines: BufReader::with_capacity(1 << 20, input).lines(),
+            reader: BufReader::with_capacity(1 << 20, input),
+            line: Vec::new(),
             line_number: 0,
             options,
         })
+    }
+
+    fn record_error(&self, message: String) -> DataError {
+        DataError::Record {
+            location: format!("{}:{}", self.path.display(), self.line_number),
+            message,
+        }
     }
 }
 
@@ -194,20 +204,32 @@ impl Iterator for JsonlReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let line = self.lines.next()?;
-            self.line_number += 1;
-            let line = match line {
-                Ok(line) => line,
+            self.line.clear();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {}
                 Err(e) => return Some(Err(DataError::io(&self.path, e))),
+            }
+            self.line_number += 1;
+            let mut bytes = &self.line[..];
+            if self.line_number == 1 {
+                bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+            }
+            let line = match std::str::from_utf8(bytes) {
+                Ok(line) => line,
+                Err(e) => {
+                    return Some(Err(self.record_error(format!(
+                        "the line is not valid UTF-8 (byte {} of the line)",
+                        e.valid_up_to() + 1
+                    ))))
+                }
             };
             if line.trim().is_empty() {
                 continue;
             }
             return Some(
-                parse_task(&line, &self.options).map_err(|message| DataError::Record {
-                    location: format!("{}:{}", self.path.display(), self.line_number),
-                    message,
-                }),
+                parse_task(line.trim_end(), &self.options)
+                    .map_err(|message| self.record_error(message)),
             );
         }
     }

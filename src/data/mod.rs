@@ -33,8 +33,9 @@ pub use task::{Example, Task, EXAMPLES_PER_TASK, GIVEN_EXAMPLES};
 /// A failure reading or writing data: the file, and where in it, and what was wrong.
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    /// The OS error is part of the message, not a separate cause, so that it is printed once.
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
     /// A malformed record: `location` is `file:line` or `file[index]`/`file@offset`.
     #[error("{location}: {message}")]
     Record { location: String, message: String },
@@ -44,10 +45,10 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub fn io(path: &Path, source: io::Error) -> DataError {
+    pub fn io(path: &Path, error: io::Error) -> DataError {
         DataError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         }
     }
 

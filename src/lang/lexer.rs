@@ -21,8 +21,33 @@ pub struct Lexeme {
 /// A word of the source that is not a token of the vocabulary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownWord {
+    /// The word as messages show it: invisible characters escaped (`\u{feff}`), and a long word
+    /// cut after [`SHOWN_CHARS`] characters (marked `…`), so that a message stays short whatever
+    /// the input. `bytes` locates the whole word.
     pub word: String,
     pub bytes: Range<usize>,
+}
+
+/// Characters of an unknown word that messages show.
+pub const SHOWN_CHARS: usize = 40;
+
+/// A word as messages show it (see [`UnknownWord::word`]).
+pub fn shown_word(word: &str) -> String {
+    let mut shown = String::new();
+    for (i, c) in word.chars().enumerate() {
+        if i == SHOWN_CHARS {
+            shown.push('…');
+            break;
+        }
+        let invisible = c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
+        if invisible {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// Lexes a whole source. Returns every token, or every unknown word if there is at least one.
@@ -31,7 +56,9 @@ pub struct UnknownWord {
 /// a whole word (glued to the text before or after it) or text that is no token marks its word
 /// as unknown, and lexing resumes after that word.
 pub fn lex(source: &str) -> Result<Vec<Lexeme>, Vec<UnknownWord>> {
-    let mut lexemes = Vec::with_capacity(source.len() / 4);
+    // Tokens are at least two bytes apart; the capacity is capped so that a long word that is no
+    // token costs no memory beyond its own bytes.
+    let mut lexemes = Vec::with_capacity((source.len() / 4).min(1 << 12));
     let mut unknown: Vec<UnknownWord> = Vec::new();
     let mut offset = 0;
     let mut lexer = Token::lexer(source);
@@ -49,7 +76,7 @@ pub fn lex(source: &str) -> Result<Vec<Lexeme>, Vec<UnknownWord>> {
                 let (word, bytes) = word_around(source, start);
                 let resume = bytes.end;
                 unknown.push(UnknownWord {
-                    word: word.to_string(),
+                    word: shown_word(word),
                     bytes,
                 });
                 offset = resume;
@@ -105,6 +132,17 @@ mod tests {
             ]
         );
         assert_eq!(lexemes[3].bytes, 13..17);
+    }
+
+    #[test]
+    fn unknown_words_are_shown_short_and_visible() {
+        let long = "x".repeat(1_000_000);
+        let errors = lex(&format!("DEF {long} m)")).unwrap_err();
+        assert_eq!(errors[0].word, format!("{}…", "x".repeat(SHOWN_CHARS)));
+        assert_eq!(errors[0].bytes, 4..1_000_004);
+        let errors = lex("\u{feff}DEF run").unwrap_err();
+        assert_eq!(errors[0].word, "\\u{feff}DEF");
+        assert_eq!(errors[0].bytes, 0..6);
     }
 
     #[test]

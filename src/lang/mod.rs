@@ -19,7 +19,7 @@ pub use ast::{Action, Atom, BlockKind, Cond, NodeId, Program, RepeatCount, Stmt}
 pub use layout::{Layout, NodeLayout, TokenSpan};
 pub use parser::{
     parse, parse_program, parse_tokens, parse_with, ParseError, ParseOptions, Parsed, SourceMap,
-    SyntaxError, SyntaxErrorKind, DEFAULT_MAX_DEPTH,
+    SyntaxError, SyntaxErrorKind, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT,
 };
 pub use pda::{ProgramPda, TokenSet};
 pub use token::{Token, VOCAB_SIZE};

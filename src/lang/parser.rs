@@ -29,13 +29,19 @@ lalrpop_util::lalrpop_mod!(
 /// Default bound on block nesting (the run body is depth 1). Real programs stay below 10.
 pub const DEFAULT_MAX_DEPTH: usize = 128;
 
+/// The deepest nesting the parser accepts whatever [`ParseOptions::max_depth`] says: the
+/// recursive passes over the AST (printers, compiler, interpreter, dropping it) take programs
+/// this deep on a thread with a 2 MiB stack, as tested.
+pub const MAX_DEPTH_LIMIT: usize = 1000;
+
 /// What the parser accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseOptions {
     /// Accept empty bodies such as `DEF run m( m)` or `w( w)`. The SED parser does (the
     /// default); Bunel et al.'s dataset parser does not.
     pub allow_empty_bodies: bool,
-    /// Reject programs whose blocks nest deeper than this.
+    /// Reject programs whose blocks nest deeper than this (at most [`MAX_DEPTH_LIMIT`]: a larger
+    /// value counts as that limit).
     pub max_depth: usize,
 }
 
@@ -344,11 +350,10 @@ fn parse_lexemes(
         }
     };
 
-    check_depth(lexemes, options.max_depth).map_err(|position| {
+    let max_depth = options.max_depth.min(MAX_DEPTH_LIMIT);
+    check_depth(lexemes, max_depth).map_err(|position| {
         error(
-            SyntaxErrorKind::TooDeep {
-                limit: options.max_depth,
-            },
+            SyntaxErrorKind::TooDeep { limit: max_depth },
             Some(position),
         )
     })?;

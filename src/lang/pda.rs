@@ -138,7 +138,7 @@ impl ProgramPda {
                 Symbol::Token(Token::Def),
             ],
             depth: 0,
-            max_depth: options.max_depth,
+            max_depth: options.max_depth.min(super::parser::MAX_DEPTH_LIMIT),
             nonempty_bodies: !options.allow_empty_bodies,
             length: 0,
         }

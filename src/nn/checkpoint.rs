@@ -27,11 +27,9 @@ const FORMAT: &str = "karel-sed checkpoint v1";
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message, not a separate cause, so that it is printed once.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error(
         "{path}: not a readable safetensors file ({message}); it may be truncated or corrupted"
     )]
@@ -104,9 +102,9 @@ pub fn save<B: Backend>(
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    crate::fsutil::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+    crate::fsutil::write_atomic(path, &bytes).map_err(|error| CheckpointError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
@@ -174,6 +172,13 @@ pub fn load_bytes<B: Backend>(
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
+                if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+                    problem = Some(format!(
+                        "tensor `{name}` holds {} at index {bad}: the weights are damaged",
+                        values[bad]
+                    ));
+                    return;
+                }
                 *target = backend.tensor_f32(&expected, &values);
                 used.insert(name.to_string());
             }
@@ -249,9 +254,9 @@ pub fn metadata_of_bytes(bytes: &[u8], name: &str) -> Result<Metadata, Checkpoin
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Io {
+    std::fs::read(path).map_err(|error| CheckpointError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 

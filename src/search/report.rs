@@ -172,7 +172,7 @@ impl Report {
     }
 
     pub fn load(path: &Path) -> Result<Report> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::fsutil::read_text(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut report: Report = serde_json::from_str(&text)
             .with_context(|| format!("{} is not an evaluation report", path.display()))?;

@@ -108,8 +108,8 @@ impl RepairRecord {
 
 /// Reads fine-tuning records (standard dataset lines with `source_tokens`).
 pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::fsutil::read_text(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let mut records = Vec::new();
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -2,7 +2,7 @@
 //! (`train` or `val`) and the values) and `karel plot`, which draws its curves to SVG.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -53,16 +53,16 @@ impl MetricsLog {
 
 /// The records of a metrics log with their lines; a malformed line is an error naming it.
 fn read_lines(path: &Path) -> Result<Vec<(Value, String)>> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::fsutil::read_text(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let mut records = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+    for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let record: Value = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not a JSON object", path.display(), number + 1))?;
-        records.push((record, line));
+        records.push((record, line.to_string()));
     }
     Ok(records)
 }

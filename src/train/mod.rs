@@ -279,11 +279,20 @@ where
         if !stats.loss.is_finite() || !norm.is_finite() {
             drop(receiver);
             let _ = loader.join();
+            let checkpoint = run.dir.checkpoint();
+            if checkpoint.exists() {
+                bail!(
+                    "training diverged at step {step}: loss {}, gradient norm {norm}; the last \
+                     good checkpoint is kept in {} (lower the learning rate or the clip and \
+                     resume)",
+                    stats.loss,
+                    checkpoint.display()
+                );
+            }
             bail!(
-                "training diverged at step {step}: loss {}, gradient norm {norm}; the last good \
-                 checkpoint is kept in {} (lower the learning rate or the clip and resume)",
-                stats.loss,
-                run.dir.checkpoint().display()
+                "training diverged at step {step}: loss {}, gradient norm {norm}, before any \
+                 checkpoint was written (lower the learning rate or the clip and start again)",
+                stats.loss
             );
         }
         let lr = settings.schedule.at(step);

@@ -24,6 +24,7 @@ pub use instr::{Chunk, Instr, Origin};
 pub use interp::interpret;
 pub use trace::{
     Delta, Event, EventKind, LinkEntry, TokenLink, TokenStateLinks, Trace, TraceEnd, TraceRecorder,
+    TraceTooLong,
 };
 
 use crate::lang::Program;
@@ -49,21 +50,42 @@ pub struct TracedRun {
 }
 
 /// Runs `chunk` on a copy of `input` as the reference's `execute(..., record_trace=True)` does:
-/// failed actions are recorded and execution goes on, then the trace is truncated.
+/// failed actions are recorded and execution goes on, then the trace is truncated. Memory grows
+/// with the events kept; for step limits set by users see [`run_with_trace_limited`].
 pub fn run_with_trace(chunk: &Chunk, input: &World, max_steps: u32) -> TracedRun {
+    match run_with_trace_limited(chunk, input, max_steps, usize::MAX) {
+        Ok(run) => run,
+        // A recorder without a limit keeps every event.
+        Err(_) => unreachable!("an unlimited trace cannot be too long"),
+    }
+}
+
+/// Most events a trace of [`run_with_trace_limited`] keeps when its caller takes a step limit
+/// from a user (`karel run --trace`, `karel exec`): about 30 MB.
+pub const MAX_TRACE_EVENTS: usize = 1 << 20;
+
+/// [`run_with_trace`] keeping at most `max_events` events in memory, whatever the step limit:
+/// runs cut early by the truncation rules are recorded exactly, and a trace that would hold more
+/// events is refused.
+pub fn run_with_trace_limited(
+    chunk: &Chunk,
+    input: &World,
+    max_steps: u32,
+    max_events: usize,
+) -> Result<TracedRun, TraceTooLong> {
     let mut world = input.clone();
-    let mut recorder = TraceRecorder::new(input);
+    let mut recorder = TraceRecorder::with_event_limit(input, max_events);
     let config = RunConfig {
         max_steps,
         on_failure: OnFailure::Continue,
     };
     let execution = Vm::new().run_traced(chunk, &mut world, &config, &mut recorder);
-    let trace = Trace::from_run(recorder, &execution);
-    TracedRun {
+    let trace = Trace::from_run(recorder, &execution)?;
+    Ok(TracedRun {
         execution,
         world,
         trace,
-    }
+    })
 }
 
 /// Compiles and runs a program in strict mode with the default step limit.

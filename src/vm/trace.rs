@@ -105,38 +105,96 @@ pub struct Trace {
 }
 
 /// Records events and deltas during a run; [`Trace::from_run`] finishes the trace.
+///
+/// A recorder may keep at most a given number of events
+/// ([`TraceRecorder::with_event_limit`]): past it, events are only counted, and the timeout
+/// heuristic and the first failure are followed as the run goes, so that a run cut early by the
+/// reference's truncation rules (a failure, a timeout blamed on an early loop) is recorded
+/// exactly in bounded memory whatever its step limit. Only a trace that would keep more events
+/// than the limit is refused ([`TraceTooLong`]).
 #[derive(Clone, Debug)]
 pub struct TraceRecorder {
     initial: World,
     events: Vec<Event>,
     deltas: Vec<Delta>,
+    /// Events kept at most; the rest are only counted.
+    max_events: usize,
+    /// Events seen, kept or not.
+    seen: usize,
+    /// Index of the first failed action.
+    first_failure: Option<usize>,
+    blame: TimeoutBlame,
 }
 
+/// A trace that would keep more events than its recorder's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceTooLong {
+    /// Events the truncated trace would hold.
+    pub events: usize,
+    /// The recorder's limit.
+    pub limit: usize,
+}
+
+impl fmt::Display for TraceTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the trace would hold {} events, more than the limit of {}",
+            self.events, self.limit
+        )
+    }
+}
+
+impl std::error::Error for TraceTooLong {}
+
 impl TraceRecorder {
-    /// A recorder for a run starting from `initial`.
+    /// A recorder for a run starting from `initial`, keeping every event.
     pub fn new(initial: &World) -> TraceRecorder {
+        TraceRecorder::with_event_limit(initial, usize::MAX)
+    }
+
+    /// A recorder that keeps at most `max_events` events (see the type's documentation).
+    pub fn with_event_limit(initial: &World, max_events: usize) -> TraceRecorder {
         TraceRecorder {
             initial: initial.clone(),
             events: Vec::new(),
             deltas: Vec::new(),
+            max_events,
+            seen: 0,
+            first_failure: None,
+            blame: TimeoutBlame::default(),
         }
     }
 
     fn timestep(&self) -> u32 {
         self.deltas.len() as u32 + 1
     }
+
+    /// Counts an event, follows the truncation rules, and tells whether to keep it.
+    fn observe(&mut self, event: &Event) -> bool {
+        let index = self.seen;
+        self.seen += 1;
+        if !event.success && self.first_failure.is_none() {
+            self.first_failure = Some(index);
+        }
+        self.blame.observe(index, event);
+        self.events.len() < self.max_events
+    }
 }
 
 impl Tracer for TraceRecorder {
     fn action(&mut self, at: Origin, action: Action, success: bool, after: AfterAction) {
-        let timestep = self.timestep();
-        self.events.push(Event {
+        let event = Event {
             kind: EventKind::Action(action),
             span: at.span,
             value: None,
             success,
-            timestep,
-        });
+            timestep: self.timestep(),
+        };
+        if !self.observe(&event) {
+            return;
+        }
+        self.events.push(event);
         let delta = if !success {
             Delta::Unchanged
         } else {
@@ -155,47 +213,64 @@ impl Tracer for TraceRecorder {
     }
 
     fn event(&mut self, at: Origin, kind: BlockKind, value: EventValue) {
-        let timestep = self.timestep();
-        self.events.push(Event {
+        let event = Event {
             kind: EventKind::Block(kind),
             span: at.span,
             value: Some(value),
             success: true,
-            timestep,
-        });
+            timestep: self.timestep(),
+        };
+        if self.observe(&event) {
+            self.events.push(event);
+        }
     }
 }
 
 impl Trace {
     /// Finishes a recording with the reference's truncation rules. The run should have used
-    /// [`super::OnFailure::Continue`], as the reference's trace mode does.
-    pub fn from_run(recorder: TraceRecorder, execution: &Execution) -> Trace {
+    /// [`super::OnFailure::Continue`], as the reference's trace mode does. Fails only when the
+    /// recorder had an event limit and the truncated trace would exceed it.
+    pub fn from_run(recorder: TraceRecorder, execution: &Execution) -> Result<Trace, TraceTooLong> {
         let TraceRecorder {
             initial,
             mut events,
             mut deltas,
+            max_events,
+            seen,
+            first_failure,
+            blame,
         } = recorder;
-        let end = if execution.stop == Stop::TimedOut {
-            blame_timeout(&mut events);
-            TraceEnd::TimedOut
-        } else if let Some(first) = events.iter().position(|e| !e.success) {
-            events.truncate(first + 1);
-            TraceEnd::Failed
+        let (end, kept) = if execution.stop == Stop::TimedOut {
+            (TraceEnd::TimedOut, blame.cut(seen).map_or(0, |cut| cut + 1))
+        } else if let Some(first) = first_failure {
+            (TraceEnd::Failed, first + 1)
         } else {
-            TraceEnd::Finished
+            (TraceEnd::Finished, seen)
         };
+        if kept > events.len() {
+            return Err(TraceTooLong {
+                events: kept,
+                limit: max_events,
+            });
+        }
+        events.truncate(kept);
+        if end == TraceEnd::TimedOut {
+            if let Some(last) = events.last_mut() {
+                last.success = false;
+            }
+        }
         if end != TraceEnd::Finished {
             // `del grids[events[-1].timestep:]`: keep `timestep` states, i.e. `timestep - 1` deltas.
             if let Some(last) = events.last() {
                 deltas.truncate(last.timestep as usize - 1);
             }
         }
-        Trace {
+        Ok(Trace {
             initial,
             events,
             deltas,
             end,
-        }
+        })
     }
 
     pub fn initial(&self) -> &World {
@@ -295,50 +370,65 @@ impl fmt::Display for Trace {
     }
 }
 
-/// Marks and cuts the event the reference's timeout heuristic blames.
-fn blame_timeout(events: &mut Vec<Event>) {
-    // Per while loop (keyed by span, in order of first appearance): the length of its current
-    // run of true evaluations and the index of the run's first event.
-    let mut loops: Vec<(TokenSpan, u32, Option<usize>)> = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        if event.kind != EventKind::Block(BlockKind::While) {
-            continue;
+/// The reference's timeout heuristic, followed one event at a time: it blames the `while` loop
+/// with the longest current run of true evaluations (ties to the loop seen first), cutting the
+/// trace just after the first true evaluation of that run; without such a loop, the first
+/// `repeat` event, or else the last event.
+#[derive(Clone, Debug, Default)]
+struct TimeoutBlame {
+    /// Per while loop, in order of first appearance: its span, the length of its current run of
+    /// true evaluations and the index of the run's first event.
+    loops: Vec<(TokenSpan, u32, Option<usize>)>,
+    /// Index of the first `repeat` event.
+    first_repeat: Option<usize>,
+}
+
+impl TimeoutBlame {
+    fn observe(&mut self, index: usize, event: &Event) {
+        match event.kind {
+            EventKind::Block(BlockKind::While) => {}
+            EventKind::Block(BlockKind::Repeat) => {
+                self.first_repeat.get_or_insert(index);
+                return;
+            }
+            _ => return,
         }
-        let slot = match loops.iter().position(|(span, _, _)| *span == event.span) {
+        let slot = match self
+            .loops
+            .iter()
+            .position(|(span, _, _)| *span == event.span)
+        {
             Some(slot) => slot,
             None => {
-                loops.push((event.span, 0, None));
-                loops.len() - 1
+                self.loops.push((event.span, 0, None));
+                self.loops.len() - 1
             }
         };
-        let (_, count, start) = &mut loops[slot];
+        let (_, count, start) = &mut self.loops[slot];
         if event.value == Some(EventValue::Cond(true)) {
             if *count == 0 {
-                *start = Some(i);
+                *start = Some(index);
             }
             *count += 1;
         } else {
             *count = 0;
         }
     }
-    // `max` keeps the first of equal maxima.
-    let longest = loops.iter().fold(
-        None::<&(TokenSpan, u32, Option<usize>)>,
-        |best, l| match best {
-            Some(b) if b.1 >= l.1 => Some(b),
-            _ => Some(l),
-        },
-    );
-    let cut = match longest {
-        Some(&(_, count, Some(start))) if count > 0 => start,
-        _ => events
-            .iter()
-            .position(|e| e.kind == EventKind::Block(BlockKind::Repeat))
-            .unwrap_or(events.len().saturating_sub(1)),
-    };
-    events.truncate(cut + 1);
-    if let Some(last) = events.last_mut() {
-        last.success = false;
+
+    /// The index of the blamed event among `events` events (`None` when there are none).
+    fn cut(&self, events: usize) -> Option<usize> {
+        // `max` keeps the first of equal maxima.
+        let longest = self.loops.iter().fold(
+            None::<&(TokenSpan, u32, Option<usize>)>,
+            |best, l| match best {
+                Some(b) if b.1 >= l.1 => Some(b),
+                _ => Some(l),
+            },
+        );
+        match longest {
+            Some(&(_, count, Some(start))) if count > 0 => Some(start),
+            _ => self.first_repeat.or(events.checked_sub(1)),
+        }
     }
 }
 

@@ -77,6 +77,52 @@ fn nesting_depth_is_bounded() {
         .unwrap()
         .join()
         .unwrap();
+    // Whatever the options say, nothing deeper than the hard limit is accepted, and a program at
+    // that limit goes through every recursive pass on a 2 MiB stack (a test thread's).
+    let unbounded = ParseOptions {
+        max_depth: usize::MAX,
+        ..ParseOptions::default()
+    };
+    let error = lang::parse_with(&nested(lang::MAX_DEPTH_LIMIT), &unbounded).unwrap_err();
+    assert_eq!(
+        error.errors[0].kind,
+        SyntaxErrorKind::TooDeep {
+            limit: lang::MAX_DEPTH_LIMIT
+        }
+    );
+    let deepest = nested(lang::MAX_DEPTH_LIMIT - 1);
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let parsed = lang::parse_with(&deepest, &unbounded).unwrap();
+            let program = parsed.program;
+            assert_eq!(program.depth(), lang::MAX_DEPTH_LIMIT);
+            assert_eq!(
+                lang::parse_with(&program.pretty(), &unbounded)
+                    .unwrap()
+                    .program,
+                program
+            );
+            assert_eq!(
+                karel::lang::Layout::of(&program).token_len() as usize,
+                program.token_len()
+            );
+            let chunk = karel::vm::compile(&program);
+            let world = karel::world::World::from_ascii("+--+\n|.>|\n+--+").unwrap();
+            let (strict, _) = karel::vm::run(&chunk, &world, 100_000);
+            let mut interpreted = world.clone();
+            let run = karel::vm::interpret(
+                &program,
+                &mut interpreted,
+                &karel::vm::RunConfig::with_max_steps(100_000),
+                &mut karel::vm::NoTrace,
+            );
+            assert_eq!(run, strict);
+            drop(program);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
     // A very long flat program is fine.
     let long = format!("DEF run m( {} m)", "move turnLeft ".repeat(100_000));
     assert_eq!(lang::parse(&long).unwrap().body.len(), 200_000);

@@ -22,8 +22,16 @@ fn both_engines(
     let mut ast_recorder = TraceRecorder::new(input);
     let ast_run = vm::interpret(program, &mut ast_world, config, &mut ast_recorder);
     [
-        (vm_run, vm_world, Trace::from_run(vm_recorder, &vm_run)),
-        (ast_run, ast_world, Trace::from_run(ast_recorder, &ast_run)),
+        (
+            vm_run,
+            vm_world,
+            Trace::from_run(vm_recorder, &vm_run).unwrap(),
+        ),
+        (
+            ast_run,
+            ast_world,
+            Trace::from_run(ast_recorder, &ast_run).unwrap(),
+        ),
     ]
 }
 
@@ -100,6 +108,29 @@ proptest! {
         for link in run.trace.token_links() {
             prop_assert!((link.state as usize) < states.len());
             prop_assert!((link.token as usize) < program.token_len());
+        }
+    }
+
+    #[test]
+    fn a_trace_event_limit_keeps_the_trace_or_refuses_it(
+        program in strategies::program(),
+        input in strategies::world(),
+        max_steps in prop_oneof![1..60u32, Just(1000u32), Just(100_000u32)],
+        limit in 0usize..40,
+    ) {
+        let chunk = vm::compile(&program);
+        let full = vm::run_with_trace(&chunk, &input, max_steps);
+        match vm::run_with_trace_limited(&chunk, &input, max_steps, limit) {
+            Ok(limited) => {
+                prop_assert!(full.trace.events().len() <= limit);
+                prop_assert_eq!(&limited.trace, &full.trace);
+                prop_assert_eq!(limited.execution, full.execution);
+                prop_assert_eq!(&limited.world, &full.world);
+            }
+            Err(too_long) => {
+                prop_assert!(full.trace.events().len() > limit);
+                prop_assert_eq!(too_long.events, full.trace.events().len());
+            }
         }
     }
 

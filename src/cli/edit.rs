@@ -18,11 +18,11 @@ use crate::lang::{self, Token};
 pub(crate) struct MutateArgs {
     /// Program file (`-` for standard input).
     program: PathBuf,
-    /// Mutations per mutant (a chain of n mutations, never repeating a program).
-    #[arg(short, long, default_value_t = 1)]
+    /// Mutations per mutant (a chain of n mutations, never repeating a program), 1 to 100.
+    #[arg(short, long, default_value_t = 1, value_parser = mutation_count)]
     n: usize,
-    /// Number of mutants.
-    #[arg(long, default_value_t = 1)]
+    /// Number of mutants, 1 to 1000000.
+    #[arg(long, default_value_t = 1, value_parser = mutant_count)]
     count: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -33,6 +33,14 @@ pub(crate) struct MutateArgs {
     /// Print each step of the chain with its operator.
     #[arg(long)]
     verbose: bool,
+}
+
+fn mutation_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 100)
+}
+
+fn mutant_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 1_000_000)
 }
 
 pub(crate) fn mutate(args: MutateArgs) -> Result<ExitCode> {
@@ -118,8 +126,30 @@ pub(crate) fn edits(args: EditsArgs) -> Result<ExitCode> {
             .split_whitespace()
             .map(|w| EditOp::parse(w).with_context(|| format!("`{w}` is not an edit op")))
             .collect::<Result<Vec<_>>>()?;
+        // The stream must be one the debugger could decode: no op consumes a token past the
+        // end of the source.
+        let mut pointer = 0;
+        for (i, op) in ops.iter().enumerate() {
+            if *op == EditOp::End {
+                break;
+            }
+            if !edits::allowed(*op, pointer, src.len()) {
+                anyhow::bail!(
+                    "op {} `{op}` needs a source token, but the {} source token(s) are all used",
+                    i + 1,
+                    src.len()
+                );
+            }
+            pointer += usize::from(op.advances_pointer());
+        }
         let out = edits::apply(&src, ops);
+        if out.is_empty() {
+            anyhow::bail!("the ops leave no token: the result is empty");
+        }
         println!("{}", lang::token::tokens_to_string(&out));
+        if let Err(error) = lang::parse_tokens(&out, &lang::ParseOptions::default()) {
+            anyhow::bail!("the result is not a program: {error}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let tgt = tokens(&text_of(&target)?).map_err(anyhow::Error::msg)?;
@@ -147,10 +177,13 @@ fn jsonl(path: &Path) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
+    for (i, line) in input.split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", super::display_name(path)))?;
         let answer = (|| -> Result<serde_json::Value, String> {
-            let record: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+            let line = std::str::from_utf8(&line).map_err(|e| {
+                format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1)
+            })?;
+            let record: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
             let field = |k: &str| record.get(k).and_then(|v| v.as_str()).ok_or(format!("no string `{k}`"));
             let (src, tgt) = (tokens(field("source")?)?, tokens(field("target")?)?);
             Ok(json!({

@@ -83,31 +83,31 @@ pub(crate) struct ModelArgs {
     /// Debugger checkpoint [default: the built-in tiny debugger].
     #[arg(long, value_name = "CKPT")]
     debugger: Option<PathBuf>,
-    /// Synthesizer beam width (with beam decoding).
-    #[arg(long, default_value_t = 32)]
+    /// Synthesizer beam width (with beam decoding), 1 to 1024.
+    #[arg(long, default_value_t = 32, value_parser = beam_width)]
     beam: usize,
-    /// Most program tokens the synthesizer writes.
-    #[arg(long, default_value_t = 100)]
+    /// Most program tokens the synthesizer writes, 1 to 1000.
+    #[arg(long, default_value_t = 100, value_parser = length_limit)]
     max_len: usize,
     /// Mask tokens that cannot continue a program while decoding (not in the original).
     #[arg(long)]
     grammar: bool,
-    /// Candidates per debugger call (the debugger's beam width).
-    #[arg(long, default_value_t = 64)]
+    /// Candidates per debugger call (the debugger's beam width), 1 to 1024.
+    #[arg(long, default_value_t = 64, value_parser = beam_width)]
     debugger_beam: usize,
-    /// Most edit ops per debugger candidate.
-    #[arg(long, default_value_t = 100)]
+    /// Most edit ops per debugger candidate, 1 to 1000.
+    #[arg(long, default_value_t = 100, value_parser = length_limit)]
     max_ops: usize,
-    /// Step limit of the execution traces given to the debugger.
-    #[arg(long, default_value_t = 250)]
+    /// Step limit of the execution traces given to the debugger, 1 to 10000.
+    #[arg(long, default_value_t = 250, value_parser = trace_step_limit)]
     trace_steps: u32,
     /// Merge observationally equal failing candidates (same outcomes and final worlds on the
     /// given inputs) so that no debugger call is spent twice on one behaviour (not in the
     /// original).
     #[arg(long)]
     merge: bool,
-    /// Programs (tasks) per network batch.
-    #[arg(long, default_value_t = 16)]
+    /// Programs (tasks) per network batch, 1 to 1024.
+    #[arg(long, default_value_t = 16, value_parser = batch_size)]
     batch: usize,
     /// Where the networks run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
@@ -265,26 +265,27 @@ pub(crate) struct SynthesizeArgs {
     #[arg(required_unless_present = "data", conflicts_with = "data")]
     task: Option<PathBuf>,
     /// Which task of the file (0-based).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "data")]
     index: usize,
     #[command(flatten)]
     models: ModelArgs,
     /// Synthesizer decoding.
-    #[arg(long, value_enum, default_value_t = Decode::Beam)]
+    #[arg(long, value_enum, default_value_t = Decode::Beam, conflicts_with = "data")]
     decode: Decode,
     /// The search after the synthesizer.
-    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst)]
+    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst, conflicts_with = "data")]
     search: SearchChoice,
-    /// Debugger calls allowed (K).
-    #[arg(long, default_value_t = 100)]
+    /// Debugger calls allowed (K), 0 to 100000.
+    #[arg(long, default_value_t = 100, value_parser = call_budget, conflicts_with = "data")]
     steps: usize,
     /// Print each edit step: the program, its edits and the examples it passes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "data")]
     explain: bool,
     /// Write the result as JSON here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
     json: Option<PathBuf>,
-    /// Decode every task of this split (greedy) instead of one task.
+    /// Decode every task of this split (greedy, with the synthesizer alone: no search, so no
+    /// debugger options) instead of one task.
     #[arg(long)]
     data: Option<PathBuf>,
     /// With --data: write the synthesizer's wrong programs here (JSON lines).
@@ -294,6 +295,10 @@ pub(crate) struct SynthesizeArgs {
 
 pub(crate) fn synthesize(args: SynthesizeArgs) -> Result<ExitCode> {
     super::check_tf32(args.models.device, args.models.tf32)?;
+    check_outputs(&[
+        (args.json.as_deref(), "--json"),
+        (args.wrong_out.as_deref(), "--wrong-out"),
+    ])?;
     match args.models.device {
         DeviceChoice::Cpu => synthesize_on(&Cpu::new(), args),
         DeviceChoice::Cuda => synthesize_on(&super::cuda_backend(args.models.tf32)?, args),
@@ -533,8 +538,14 @@ fn synthesize_split<B: Backend>(
     args: &SynthesizeArgs,
     data: &Path,
 ) -> Result<ExitCode> {
+    if args.models.debugger.is_some() {
+        super::usage!("--data decodes with the synthesizer alone: --debugger does not apply");
+    }
     let model = args.models.load_synthesizer(backend)?;
     let (tasks, _) = read_all(data, None, false)?;
+    if tasks.is_empty() {
+        bail!("{} holds no tasks", data.display());
+    }
     check_examples(&tasks, data)?;
     let started = Instant::now();
     let refs: Vec<&Task> = tasks.iter().collect();
@@ -617,7 +628,7 @@ pub(crate) struct EvalArgs {
     search: SearchChoice,
     /// Debugger-call budgets: the search runs with the largest, and the report gives the error
     /// at each (e.g. 1,5,10,25,50,100).
-    #[arg(long, value_delimiter = ',', default_value = "100")]
+    #[arg(long, value_delimiter = ',', default_value = "100", value_parser = call_budget)]
     steps: Vec<usize>,
     /// Add plain beam search with the same number of programs as each search (Table 2).
     #[arg(long)]
@@ -625,8 +636,8 @@ pub(crate) struct EvalArgs {
     /// Evaluate shard i of n (the tasks whose index is i modulo n), e.g. 0/4.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Use only the first N tasks of the split.
-    #[arg(long)]
+    /// Use only the first N tasks of the split (at least 1).
+    #[arg(long, value_parser = positive_count)]
     limit: Option<usize>,
     /// Write the report (settings, every per-task record, summaries) as JSON. It is saved
     /// after every chunk of tasks (see --save-every), so that an interrupted evaluation loses at
@@ -638,7 +649,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, requires = "json")]
     resume: bool,
     /// Tasks per saved chunk (rounded up to whole network batches).
-    #[arg(long, default_value_t = 128, value_name = "TASKS")]
+    #[arg(long, default_value_t = 128, value_name = "TASKS", value_parser = positive_count)]
     save_every: usize,
     /// Write the Markdown report here (it is printed in any case).
     #[arg(long, value_name = "FILE")]
@@ -651,7 +662,8 @@ pub(crate) struct EvalArgs {
     /// examples; greedy with --debugger-beam 1).
     #[arg(long)]
     mutation_bench: bool,
-    #[arg(long, default_value_t = 5)]
+    /// With --mutation-bench: the most mutations per task, 1 to 16.
+    #[arg(long, default_value_t = 5, value_parser = mutation_count)]
     max_k: usize,
 }
 
@@ -672,6 +684,34 @@ enum EvalCommand {
     },
 }
 
+fn beam_width(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 1024)
+}
+
+fn batch_size(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 1024)
+}
+
+fn length_limit(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 1000)
+}
+
+fn trace_step_limit(text: &str) -> Result<u32, String> {
+    super::bounded(text, 1, 10_000).map(|n| n as u32)
+}
+
+fn call_budget(text: &str) -> Result<usize, String> {
+    super::bounded(text, 0, 100_000)
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, usize::MAX)
+}
+
+fn mutation_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 16)
+}
+
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     let (i, n) = text
         .split_once('/')
@@ -690,6 +730,16 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
+/// Checks the given output paths before any work.
+fn check_outputs(paths: &[(Option<&Path>, &str)]) -> Result<()> {
+    for (path, option) in paths {
+        if let Some(path) = path {
+            super::check_output_path(path, option)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     if let Some(EvalCommand::Merge {
         reports,
@@ -698,6 +748,11 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         plot,
     }) = &args.command
     {
+        check_outputs(&[
+            (json.as_deref(), "--json"),
+            (markdown.as_deref(), "--markdown"),
+            (plot.as_deref(), "--plot"),
+        ])?;
         let parts = reports
             .iter()
             .map(|p| Ok((p.display().to_string(), Report::load(p)?)))
@@ -718,6 +773,11 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         );
     }
     super::check_tf32(args.models.device, args.models.tf32)?;
+    check_outputs(&[
+        (args.json.as_deref().filter(|_| !args.resume), "--json"),
+        (args.markdown.as_deref(), "--markdown"),
+        (args.plot.as_deref(), "--plot"),
+    ])?;
     match args.models.device {
         DeviceChoice::Cpu => eval_on(&Cpu::new(), args),
         DeviceChoice::Cuda => eval_on(&super::cuda_backend(args.models.tf32)?, args),
@@ -730,6 +790,9 @@ fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
     if let Some(limit) = args.limit {
         tasks.truncate(limit);
     }
+    if tasks.is_empty() {
+        bail!("{} holds no tasks to evaluate", data.display());
+    }
     check_examples(&tasks, data)?;
     if args.mutation_bench {
         return mutation_benchmark(&args, backend, &tasks);
@@ -741,6 +804,13 @@ fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
         .enumerate()
         .filter(|(i, _)| i % shards == shard)
         .collect();
+    if selected.is_empty() {
+        bail!(
+            "shard {shard}/{shards} of the {} task(s) of {} holds no task",
+            tasks.len(),
+            data.display()
+        );
+    }
     let mut steps = args.steps.clone();
     steps.sort_unstable();
     steps.dedup();

@@ -70,7 +70,8 @@ pub(crate) struct FmtArgs {
     /// Rewrite the file in place (atomically) instead of printing.
     #[arg(long, short)]
     write: bool,
-    /// Exit with status 1 if the file is not already formatted; print nothing.
+    /// Exit with status 1 if the file is not already formatted, naming it on standard error;
+    /// print nothing if it is.
     #[arg(long, conflicts_with = "write")]
     check: bool,
     #[command(flatten)]

@@ -841,6 +841,7 @@ pub(crate) struct PlotArgs {
 }
 
 pub(crate) fn plot_command(args: PlotArgs) -> Result<ExitCode> {
+    super::check_output_path(&args.out, "-o")?;
     let logs: Vec<PathBuf> = args
         .logs
         .iter()

@@ -127,13 +127,13 @@ impl TaskWriter {
                 Format::Standard => Sink::Standard {
                     out: BufWriter::with_capacity(
                         1 << 20,
-                        File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?,
+                        File::create(&tmp).map_err(|e| DataError::io(path, e))?,
                     ),
                     tmp,
                     path: path.to_path_buf(),
                 },
                 Format::Binary => Sink::Binary {
-                    out: BinaryWriter::create(&tmp)?,
+                    out: BinaryWriter::create(&tmp).map_err(|e| e.naming(path))?,
                     tmp,
                     path: path.to_path_buf(),
                 },
@@ -234,10 +234,10 @@ impl TaskWriter {
         match &mut self.sink {
             Sink::Stdout(out) => writeln!(out, "{}", task_to_line(task))
                 .map_err(|e| DataError::io(Path::new("-"), e)),
-            Sink::Standard { out, tmp, .. } => {
-                writeln!(out, "{}", task_to_line(task)).map_err(|e| DataError::io(tmp, e))
+            Sink::Standard { out, path, .. } => {
+                writeln!(out, "{}", task_to_line(task)).map_err(|e| DataError::io(path, e))
             }
-            Sink::Binary { out, .. } => out.write(task),
+            Sink::Binary { out, path, .. } => out.write(task).map_err(|e| e.naming(path)),
         }
     }
 
@@ -250,11 +250,13 @@ impl TaskWriter {
     pub fn flush(&mut self) -> Result<(), DataError> {
         match &mut self.sink {
             Sink::Stdout(out) => out.flush().map_err(|e| DataError::io(Path::new("-"), e)),
-            Sink::Standard { out, tmp, .. } => {
-                out.flush().map_err(|e| DataError::io(tmp, e))?;
-                out.get_ref().sync_data().map_err(|e| DataError::io(tmp, e))
+            Sink::Standard { out, path, .. } => {
+                out.flush().map_err(|e| DataError::io(path, e))?;
+                out.get_ref()
+                    .sync_data()
+                    .map_err(|e| DataError::io(path, e))
             }
-            Sink::Binary { out, .. } => out.flush(),
+            Sink::Binary { out, path, .. } => out.flush().map_err(|e| e.naming(path)),
         }
     }
 
@@ -263,14 +265,14 @@ impl TaskWriter {
         match self.sink {
             Sink::Stdout(mut out) => out.flush().map_err(|e| DataError::io(Path::new("-"), e)),
             Sink::Standard { mut out, tmp, path } => {
-                out.flush().map_err(|e| DataError::io(&tmp, e))?;
+                out.flush().map_err(|e| DataError::io(&path, e))?;
                 out.get_ref()
                     .sync_all()
-                    .map_err(|e| DataError::io(&tmp, e))?;
+                    .map_err(|e| DataError::io(&path, e))?;
                 std::fs::rename(&tmp, &path).map_err(|e| DataError::io(&path, e))
             }
             Sink::Binary { out, tmp, path } => {
-                out.finish()?;
+                out.finish().map_err(|e| e.naming(&path))?;
                 std::fs::rename(&tmp, &path).map_err(|e| DataError::io(&path, e))
             }
         }

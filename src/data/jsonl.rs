@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Reading needs `program_tokens` and, per example, an input and an output grid, each as a tensor
-//! string or a grid object (the tensor is preferred); `guid`, `program_json` and `actions` are
-//! optional. Writing fills every field. `program_json` uses Bunel's shape: a top-level `run` list,
+//! string or a grid object; `guid`, `program_json` and `actions` are optional. Where a record says
+//! a thing twice (`program_tokens` and `program_json`, a tensor string and a grid object), the two
+//! must agree, or the record is malformed. Writing fills every field. `program_json` uses Bunel's shape: a top-level `run` list,
 //! `condition` for conditions, integer `times`.
 
 use std::fs::File;
@@ -31,6 +32,8 @@ struct RecordIn {
     #[serde(default)]
     guid: Option<String>,
     program_tokens: Vec<String>,
+    #[serde(default)]
+    program_json: Option<Value>,
     examples: Vec<ExampleIn>,
 }
 
@@ -63,12 +66,103 @@ struct ExampleOut {
     actions: Vec<&'static str>,
 }
 
+/// A grid from its tensor string or its grid object; when a record holds both, they must
+/// describe the same world.
 fn grid(tensor: &Option<String>, json: &Option<GridJson>, what: &str) -> Result<World, String> {
+    let from_tensor =
+        |text: &str| World::from_tensor_string(text).map_err(|e| format!("{what}: {e}"));
+    let from_json =
+        |grid: &GridJson| World::from_grid_json(grid).map_err(|e| format!("{what}: {e}"));
     match (tensor, json) {
-        (Some(text), _) => World::from_tensor_string(text).map_err(|e| format!("{what}: {e}")),
-        (None, Some(grid)) => World::from_grid_json(grid).map_err(|e| format!("{what}: {e}")),
+        (Some(text), Some(grid)) => {
+            let world = from_tensor(text)?;
+            if from_json(grid)? != world {
+                return Err(format!(
+                    "{what}: the tensor string and the grid object describe different worlds"
+                ));
+            }
+            Ok(world)
+        }
+        (Some(text), None) => from_tensor(text),
+        (None, Some(grid)) => from_json(grid),
         (None, None) => Err(format!("{what}: neither a tensor string nor a grid object")),
     }
+}
+
+/// Reads Bunel's `program_json` (the shape [`program_json`] writes).
+fn program_from_json(value: &Value) -> Result<Program, String> {
+    fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+        v.get(key).ok_or_else(|| format!("`{key}` is missing"))
+    }
+    fn body(v: &Value) -> Result<Vec<Stmt>, String> {
+        v.as_array()
+            .ok_or("a body is not a list")?
+            .iter()
+            .map(stmt)
+            .collect()
+    }
+    fn cond(v: &Value) -> Result<Cond, String> {
+        let kind = field(v, "type")?
+            .as_str()
+            .ok_or("a condition type is not a string")?;
+        if kind == "not" {
+            let inner = cond(field(v, "condition")?)?;
+            if inner.negated {
+                return Err("`not` of a negated condition".into());
+            }
+            return Ok(Cond {
+                negated: true,
+                ..inner
+            });
+        }
+        let atom = crate::lang::Atom::ALL
+            .into_iter()
+            .find(|a| a.name() == kind)
+            .ok_or_else(|| format!("unknown condition `{kind}`"))?;
+        Ok(Cond {
+            atom,
+            negated: false,
+        })
+    }
+    fn stmt(v: &Value) -> Result<Stmt, String> {
+        let kind = field(v, "type")?
+            .as_str()
+            .ok_or("a statement type is not a string")?;
+        if let Some(action) = crate::lang::Action::ALL
+            .into_iter()
+            .find(|a| a.name() == kind)
+        {
+            return Ok(Stmt::Action(action));
+        }
+        Ok(match kind {
+            "if" => Stmt::If {
+                cond: cond(field(v, "condition")?)?,
+                body: body(field(v, "body")?)?,
+            },
+            "ifElse" => Stmt::IfElse {
+                cond: cond(field(v, "condition")?)?,
+                then_body: body(field(v, "ifBody")?)?,
+                else_body: body(field(v, "elseBody")?)?,
+            },
+            "while" => Stmt::While {
+                cond: cond(field(v, "condition")?)?,
+                body: body(field(v, "body")?)?,
+            },
+            "repeat" => {
+                let times = field(v, "times")?
+                    .as_u64()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .and_then(crate::lang::RepeatCount::new)
+                    .ok_or("`times` is not a repeat count of 2 to 10")?;
+                Stmt::Repeat {
+                    count: times,
+                    body: body(field(v, "body")?)?,
+                }
+            }
+            other => return Err(format!("unknown statement `{other}`")),
+        })
+    }
+    Ok(Program::new(body(field(value, "run")?)?))
 }
 
 /// Parses one line of the standard format. `line_number` only names a guid when the record has
@@ -77,6 +171,17 @@ pub fn parse_task(line: &str, options: &ParseOptions) -> Result<Task, String> {
     let record: RecordIn = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let program = lang::parse_program(&record.program_tokens.join(" "), options)
         .map_err(|e| format!("program_tokens: {e}"))?;
+    // serde_json bounds the nesting of `program_json` (128 levels), so reading it cannot
+    // overflow the stack.
+    if let Some(json) = &record.program_json {
+        let from_json = program_from_json(json).map_err(|e| format!("program_json: {e}"))?;
+        if from_json != program {
+            return Err(format!(
+                "program_tokens and program_json describe different programs (`{program}` and \
+                 `{from_json}`)"
+            ));
+        }
+    }
     let examples = record
         .examples
         .iter()

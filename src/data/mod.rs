@@ -52,6 +52,17 @@ impl DataError {
         }
     }
 
+    /// The same error naming `path` instead of the file it was about (a temporary file behind
+    /// the user's path).
+    pub fn naming(self, path: &Path) -> DataError {
+        let path = path.display().to_string();
+        match self {
+            DataError::Io { error, .. } => DataError::Io { path, error },
+            DataError::Format { message, .. } => DataError::Format { path, message },
+            record @ DataError::Record { .. } => record,
+        }
+    }
+
     pub fn format(path: &Path, message: impl Into<String>) -> DataError {
         DataError::Format {
             path: path.display().to_string(),

@@ -186,14 +186,26 @@ pub fn comparison_table(a: (&str, &ProgramStats), b: (&str, &ProgramStats)) -> S
 }
 
 /// Draws the length distributions (as shares, up to `max_len` tokens) and the constructs per
-/// program of two program sets side by side into an SVG file.
+/// program of two program sets side by side into an SVG file (written atomically).
 pub fn comparison_svg(
     path: &Path,
     a: (&str, &ProgramStats),
     b: (&str, &ProgramStats),
     max_len: usize,
 ) -> Result<(), String> {
-    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    let mut svg = String::new();
+    draw_comparison(&mut svg, a, b, max_len)?;
+    crate::fsutil::write_atomic(path, svg.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn draw_comparison(
+    svg: &mut String,
+    a: (&str, &ProgramStats),
+    b: (&str, &ProgramStats),
+    max_len: usize,
+) -> Result<(), String> {
+    let root = SVGBackend::with_string(svg, (1000, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(520);
     let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];

@@ -1,7 +1,7 @@
 //! The metrics log of a run (`metrics.jsonl`: one JSON object per line with `step`, `split`
 //! (`train` or `val`) and the values) and `karel plot`, which draws its curves to SVG.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -140,7 +140,15 @@ pub fn draw_panels(panels: &[Panel], out: &Path) -> Result<()> {
         );
     }
     let count = panels.len().max(1);
-    let root = SVGBackend::new(out, (640 * count as u32, 420)).into_drawing_area();
+    let mut svg = String::new();
+    draw_panels_to(panels, &mut svg, count)?;
+    crate::fsutil::write_atomic(out, svg.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))
+}
+
+/// Draws `count` panels into an SVG text.
+fn draw_panels_to(panels: &[Panel], svg: &mut String, count: usize) -> Result<()> {
+    let root = SVGBackend::with_string(svg, (640 * count as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let areas = root.split_evenly((1, count));
     for (area, panel) in areas.iter().zip(panels) {
@@ -184,6 +192,5 @@ pub fn draw_panels(panels: &[Panel], out: &Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let _ = fs::metadata(out).with_context(|| format!("{} was not written", out.display()))?;
     Ok(())
 }

@@ -81,12 +81,24 @@ impl World {
             ))
         })?;
         let mut world = World::new(grid.rows as u8, grid.cols as u8, pos, dir)?;
+        // Each cell may be listed once per field, as index lists allow each index once.
+        let mut listed = [[false; 2]; (MAX_SIZE as usize + 2) * (MAX_SIZE as usize + 2)];
+        let mut once = |cell: Pos, field: usize, what: &str| {
+            let slot =
+                &mut listed[cell.row as usize * (MAX_SIZE as usize + 2) + cell.col as usize][field];
+            if std::mem::replace(slot, true) {
+                Err(bad(format!("{what} {cell} is listed twice")))
+            } else {
+                Ok(())
+            }
+        };
         for item in grid.blocked.as_deref().unwrap_or("").split_whitespace() {
             let f = fields(item, 2, "blocked cell")?;
             let cell = Pos::new(
                 coordinate(f[0], grid.rows, "blocked row")?,
                 coordinate(f[1], grid.cols, "blocked column")?,
             );
+            once(cell, 0, "blocked cell")?;
             world.set_wall(cell, true)?;
         }
         for item in grid.markers.as_deref().unwrap_or("").split_whitespace() {
@@ -95,6 +107,7 @@ impl World {
                 coordinate(f[0], grid.rows, "marker row")?,
                 coordinate(f[1], grid.cols, "marker column")?,
             );
+            once(cell, 1, "marker cell")?;
             let count: u8 = match f[2].parse::<u32>() {
                 Ok(n) if n <= MAX_MARKERS as u32 => n as u8,
                 _ => {

@@ -204,6 +204,8 @@ pub enum WorldError {
     Json(String),
     #[error("bad ASCII map, line {line}: {message}")]
     Ascii { line: usize, message: String },
+    #[error("`{0}` starts no world format: an ASCII map starts with `+`, a tensor string with an index, index lists with `[`, grid objects with `{{`")]
+    UnknownFormat(String),
 }
 
 /// A Karel world. Cheap to copy (≈330 bytes), compared and hashed by value.
@@ -497,6 +499,8 @@ pub enum TextFormat {
     TensorString,
     /// An ASCII map.
     Ascii,
+    /// Text that starts none of the formats.
+    Unknown,
 }
 
 impl TextFormat {
@@ -506,8 +510,9 @@ impl TextFormat {
         match text.chars().next() {
             Some('[') => TextFormat::Indices,
             Some('{') => TextFormat::GridJson,
-            Some(c) if c.is_ascii_digit() => TextFormat::TensorString,
-            _ => TextFormat::Ascii,
+            Some(c) if c.is_ascii_digit() || c == '-' => TextFormat::TensorString,
+            Some('+') | None => TextFormat::Ascii,
+            Some(_) => TextFormat::Unknown,
         }
     }
 }
@@ -528,6 +533,10 @@ impl World {
             }
             TextFormat::TensorString => World::from_tensor_string(text),
             TextFormat::Ascii => World::from_ascii(text),
+            TextFormat::Unknown => {
+                let start: String = text.trim().chars().take(20).collect();
+                Err(WorldError::UnknownFormat(start.escape_debug().to_string()))
+            }
         }
     }
 }

@@ -232,14 +232,20 @@ impl World {
         let mut indices = Vec::new();
         for item in text.split_whitespace() {
             let (index, value) = item.split_once(':').ok_or_else(|| {
-                WorldError::TensorString(format!("`{item}` is not of the form index:value"))
+                WorldError::TensorString(format!(
+                    "`{}` is not of the form index:value",
+                    excerpt(item)
+                ))
             })?;
-            let index: u64 = index
-                .parse()
-                .map_err(|_| WorldError::TensorString(format!("`{index}` is not an index")))?;
-            let value: f64 = value
-                .parse()
-                .map_err(|_| WorldError::TensorString(format!("`{value}` is not a number")))?;
+            let index: u64 = index.parse().map_err(|_| {
+                WorldError::TensorString(format!(
+                    "`{}` is not an index (a whole number of at least 0)",
+                    excerpt(index)
+                ))
+            })?;
+            let value: f64 = value.parse().map_err(|_| {
+                WorldError::TensorString(format!("`{}` is not a number", excerpt(value)))
+            })?;
             if value != 1.0 {
                 return Err(WorldError::TensorString(format!(
                     "value {value} at index {index}: only 1.0 can be stored"
@@ -248,6 +254,15 @@ impl World {
             indices.push(index);
         }
         World::from_indices(indices)
+    }
+}
+
+/// The start of a piece of input, short enough for a message.
+fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 40;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", text[..end].escape_debug()),
+        None => text.escape_debug().to_string(),
     }
 }
 

@@ -114,8 +114,8 @@ struct BenchArgs {
     /// Output: standard JSON lines with `k`, `mutant_tokens` and `mutations` added.
     #[arg(short, long)]
     output: PathBuf,
-    /// Largest number of mutations.
-    #[arg(long, default_value_t = 5)]
+    /// Largest number of mutations, 1 to 16.
+    #[arg(long, default_value_t = 5, value_parser = mutation_count)]
     max_k: usize,
     /// Reproduce the original mutator's quirks.
     #[arg(long)]
@@ -132,14 +132,22 @@ struct RepairArgs {
     /// Relative weights of 1, 2, … mutations.
     #[arg(long, default_value = "1,1,1", value_name = "W1,W2,...")]
     n_dist: String,
-    /// Examples per task.
-    #[arg(long, default_value_t = 1)]
+    /// Examples per task, 1 to 1000.
+    #[arg(long, default_value_t = 1, value_parser = per_task)]
     per_task: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Reproduce the original mutator's quirks.
     #[arg(long)]
     compat_original: bool,
+}
+
+fn mutation_count(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 16)
+}
+
+fn per_task(text: &str) -> Result<usize, String> {
+    super::bounded(text, 1, 1000)
 }
 
 pub(crate) fn data(args: DataArgs) -> Result<ExitCode> {
@@ -163,6 +171,7 @@ fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 fn convert(args: ConvertArgs) -> Result<ExitCode> {
+    super::check_output_path(&args.output, "OUTPUT")?;
     let format = args.to.unwrap_or_else(|| Format::of_path(&args.output));
     let start = Instant::now();
     let mut writer = TaskWriter::create(&args.output, format)?;
@@ -201,6 +210,9 @@ fn read_program_list(path: &std::path::Path) -> Result<Vec<crate::lang::Program>
 }
 
 fn stats(args: StatsArgs) -> Result<ExitCode> {
+    if let Some(plot) = &args.plot {
+        super::check_output_path(plot, "--plot")?;
+    }
     let tasks = args.input.read()?;
     let stats = TaskStats::of(&tasks);
     if let Some(other) = &args.compare {
@@ -289,6 +301,7 @@ fn write_lines(path: &std::path::Path, lines: &[String]) -> Result<()> {
 }
 
 fn mutation_bench(args: BenchArgs) -> Result<ExitCode> {
+    super::check_output_path(&args.output, "-o")?;
     let tasks = args.input.read()?;
     let mutator = MutatorConfig {
         compat_original: args.compat_original,
@@ -318,6 +331,7 @@ fn mutation_bench(args: BenchArgs) -> Result<ExitCode> {
 }
 
 fn repair_examples(args: RepairArgs) -> Result<ExitCode> {
+    super::check_output_path(&args.output, "-o")?;
     let tasks = args.input.read()?;
     let n_dist: Vec<f64> = args
         .n_dist
@@ -328,8 +342,11 @@ fn repair_examples(args: RepairArgs) -> Result<ExitCode> {
                 .with_context(|| format!("`{w}` is not a weight"))
         })
         .collect::<Result<_>>()?;
-    if n_dist.iter().all(|&w| w <= 0.0) {
-        bail!("--n-dist needs a positive weight");
+    if n_dist.iter().any(|&w| !w.is_finite() || w < 0.0) || n_dist.iter().all(|&w| w <= 0.0) {
+        super::usage!("--n-dist needs finite non-negative weights, one of them positive");
+    }
+    if n_dist.len() > 16 {
+        super::usage!("--n-dist: at most 16 weights (mutations per example)");
     }
     let config = RepairConfig {
         n_dist,

@@ -148,16 +148,16 @@ struct CommonArgs {
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
     /// Learning rate, a positive number (default: 1 for SGD, 0.001 for Adam).
-    #[arg(long, value_parser = positive_number)]
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Multiply the learning rate by --decay-rate every this many steps [default: 100000].
     #[arg(long, value_parser = positive_steps)]
     decay_every: Option<u64>,
     /// Learning-rate decay factor, a positive number [default: 0.5].
-    #[arg(long, value_parser = positive_number)]
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     decay_rate: Option<f64>,
     /// Clip the global gradient norm to this (0: no clipping) [default: 1].
-    #[arg(long, value_parser = non_negative_number)]
+    #[arg(long, value_parser = non_negative_number, allow_negative_numbers = true)]
     clip: Option<f64>,
     /// Seed of the initial weights, the data order and the mutations [default: 0].
     #[arg(long)]

@@ -62,6 +62,9 @@ impl Input {
                 self.input.display()
             );
         }
+        if tasks.is_empty() {
+            bail!("{} holds no tasks", self.input.display());
+        }
         Ok(tasks)
     }
 }
@@ -174,14 +177,24 @@ fn convert(args: ConvertArgs) -> Result<ExitCode> {
     super::check_output_path(&args.output, "OUTPUT")?;
     let format = args.to.unwrap_or_else(|| Format::of_path(&args.output));
     let start = Instant::now();
+    let tasks = dataset::open(&args.input.input, args.input.from)?;
     let mut writer = TaskWriter::create(&args.output, format)?;
     let mut skipped = 0;
-    for task in dataset::open(&args.input.input, args.input.from)? {
-        match task {
-            Ok(task) => writer.write(&task)?,
-            Err(crate::data::DataError::Record { .. }) if args.input.skip_invalid => skipped += 1,
-            Err(e) => return Err(e.into()),
+    let copied = (|| -> Result<()> {
+        for task in tasks {
+            match task {
+                Ok(task) => writer.write(&task)?,
+                Err(crate::data::DataError::Record { .. }) if args.input.skip_invalid => {
+                    skipped += 1
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(())
+    })();
+    if let Err(error) = copied {
+        writer.discard();
+        return Err(error);
     }
     let count = writer.count();
     writer.finish()?;

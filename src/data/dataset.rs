@@ -260,6 +260,21 @@ impl TaskWriter {
         }
     }
 
+    /// Abandons the file: the partial file is removed (for a run that cannot be resumed).
+    pub fn discard(self) {
+        match self.sink {
+            Sink::Stdout(_) => {}
+            Sink::Standard { out, tmp, .. } => {
+                drop(out);
+                let _ = std::fs::remove_file(tmp);
+            }
+            Sink::Binary { out, tmp, .. } => {
+                drop(out);
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
+
     /// Completes the file and gives it its final name.
     pub fn finish(self) -> Result<(), DataError> {
         match self.sink {

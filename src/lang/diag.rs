@@ -23,12 +23,36 @@ pub fn diagnostic(error: &SyntaxError) -> Diagnostic<()> {
     diagnostic
 }
 
+/// Longest source line shown under a diagnostic; an error on a longer line is reported with its
+/// line and column only, so that the message stays short whatever the input.
+pub const MAX_SHOWN_LINE: usize = 1000;
+
+/// The short form of an error on a line too long to show: `None` when the line can be shown.
+fn without_snippet(name: &str, source: &str, error: &SyntaxError) -> Option<String> {
+    let at = error.bytes.start.min(source.len());
+    let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[at..].find('\n').map_or(source.len(), |i| at + i);
+    if line_end - line_start <= MAX_SHOWN_LINE {
+        return None;
+    }
+    let line = 1 + source[..line_start].matches('\n').count();
+    let column = 1 + source[line_start..at].chars().count();
+    Some(format!(
+        "error: {error}\n  --> {name}:{line}:{column} (a line of {} bytes, too long to show)\n",
+        line_end - line_start
+    ))
+}
+
 /// Renders every error of `error` against `source` (named `name`) as plain text.
 pub fn render(name: &str, source: &str, error: &ParseError) -> String {
     let file = SimpleFile::new(name, source);
     let config = Config::default();
     let mut out = String::new();
     for e in &error.errors {
+        if let Some(short) = without_snippet(name, source, e) {
+            out.push_str(&short);
+            continue;
+        }
         if let Err(render_error) = term::emit_to_string(&mut out, &config, &file, &diagnostic(e)) {
             out.push_str(&format!(
                 "error: {e} (could not render the source: {render_error})\n"
@@ -52,6 +76,10 @@ pub fn emit_to_stderr(name: &str, source: &str, error: &ParseError) {
     let styles = term::Styles::default();
     let mut writer = term::StylesWriter::new(&mut lock, &styles);
     for e in &error.errors {
+        if let Some(short) = without_snippet(name, source, e) {
+            eprint!("{short}");
+            continue;
+        }
         if term::emit_to_write_style(&mut writer, &config, &file, &diagnostic(e)).is_err() {
             eprintln!("error: {e}");
         }

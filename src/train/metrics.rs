@@ -60,7 +60,9 @@ fn read_lines(path: &Path) -> Result<Vec<(Value, String)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record: Value = serde_json::from_str(&line)
+        let record: Value = serde_json::from_str(line)
+            .ok()
+            .filter(Value::is_object)
             .with_context(|| format!("{}:{}: not a JSON object", path.display(), number + 1))?;
         records.push((record, line.to_string()));
     }
@@ -117,7 +119,11 @@ pub fn plot(logs: &[PathBuf], metrics: &[String], out: &Path) -> Result<()> {
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string());
-            Ok((name, read_metrics(path)?))
+            let records = read_metrics(path)?;
+            if records.is_empty() {
+                bail!("{} holds no metrics records", path.display());
+            }
+            Ok((name, records))
         })
         .collect::<Result<_>>()?;
     let panels: Vec<Panel> = metrics

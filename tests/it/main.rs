@@ -11,6 +11,7 @@ mod models;
 mod nn;
 mod props;
 mod regressions;
+mod robustness;
 mod search;
 mod strategies;
 mod torch_parity;

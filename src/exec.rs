@@ -198,7 +198,16 @@ fn compiled(program: &str) -> Result<Arc<Chunk>, String> {
     })
 }
 
+/// Longest message of an answer, in characters: messages that quote the request (a JSON error
+/// naming an unknown field, a bad line of a map) are cut, so that an answer stays short whatever
+/// the request.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
 fn invalid(message: String) -> Response {
+    let message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
+    };
     Response {
         status: "invalid_input",
         message: Some(message),

@@ -6,6 +6,7 @@
 
 use arbitrary::Arbitrary;
 
+use crate::data::generate::{self, GenConfig};
 use crate::lang::{self, diag, lexer, ParseOptions, Program};
 use crate::vm::{self, OnFailure, RunConfig, Trace, TraceRecorder, Vm};
 use crate::world::World;
@@ -94,5 +95,66 @@ pub fn check_run(case: &RunCase) -> bool {
     assert!(vm_run.steps <= config.max_steps);
     let states: Vec<World> = vm_trace.states().collect();
     assert_eq!(states.len(), vm_trace.state_count());
+    true
+}
+
+/// Answers one `karel exec` request line (step limits up to five million): no panic, one line of JSON with a known status, a
+/// short message, an output only when the run succeeded.
+pub fn check_exec_line(line: &str) {
+    // Step limits beyond a few million only make the run slower.
+    let limit = serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|request| request.get("max_steps")?.as_u64());
+    if limit.is_some_and(|steps| steps > 5_000_000) {
+        return;
+    }
+    let answer = crate::exec::respond(line);
+    assert!(!answer.contains('\n'), "an answer is one line");
+    let value: serde_json::Value = serde_json::from_str(&answer).expect("answers are JSON");
+    let status = value["status"].as_str().expect("every answer has a status");
+    assert!(
+        matches!(status, "ok" | "error" | "syntax_error" | "invalid_input"),
+        "{status}"
+    );
+    if let Some(message) = value["message"].as_str() {
+        assert!(
+            message.chars().count() <= crate::exec::MAX_MESSAGE_CHARS + 100,
+            "a message of {} characters",
+            message.len()
+        );
+    }
+    assert_eq!(value.get("output").is_some(), status == "ok");
+}
+
+/// Reads generator settings: no panic; settings that pass validation make candidates in bounded
+/// time, and every task made fits the settings. Returns `false` for settings outside the scope
+/// (invalid ones, and ones whose candidates may run many VM steps).
+pub fn check_generator_config(text: &str) -> bool {
+    let Ok(config) = serde_json::from_str::<GenConfig>(text) else {
+        return false;
+    };
+    if config.validate().is_err() {
+        return false;
+    }
+    if config.input_tries as u64 * u64::from(config.max_steps) > 200_000 {
+        return false;
+    }
+    for index in 0..4 {
+        if let Some(task) = generate::candidate(&config, 7, index) {
+            let chunk = vm::compile(&task.program);
+            for example in &task.examples {
+                let (run, output) = vm::run(&chunk, &example.input, config.max_steps);
+                assert!(run.outcome().is_ok(), "a generated example runs");
+                assert_eq!(output, example.output);
+            }
+            let len = task.program.token_len();
+            assert!((config.program.min_tokens..=config.program.max_tokens).contains(&len));
+            assert!(task.program.depth() <= config.program.max_depth);
+            for example in &task.examples {
+                assert!(example.input.rows() >= config.world.min_size);
+                assert!(example.input.rows() <= config.world.max_size);
+            }
+        }
+    }
     true
 }

@@ -132,14 +132,15 @@ impl Default for GenConfig {
     }
 }
 
-/// Bounds of the settings that size the work of one candidate.
-pub const MAX_INPUT_TRIES: usize = 10_000;
+/// Bounds of the settings that size the work of one candidate: at most `6 × MAX_INPUT_TRIES ×
+/// MAX_GEN_STEPS` VM steps, and draws of at most about [`MAX_PROGRAM_TOKENS`] statements.
+pub const MAX_INPUT_TRIES: usize = 1_000;
 /// Longest programs the generator makes, in tokens.
 pub const MAX_PROGRAM_TOKENS: usize = 1_000;
 /// Deepest nesting the generator makes.
 pub const MAX_PROGRAM_DEPTH: usize = 32;
 /// Step limit of the generator's runs at most.
-pub const MAX_GEN_STEPS: u32 = 1_000_000;
+pub const MAX_GEN_STEPS: u32 = 100_000;
 /// Draws of a program before a candidate gives up on the token range.
 const PROGRAM_DRAWS: usize = 1_000;
 
@@ -249,7 +250,14 @@ fn weighted<R: Rng + ?Sized>(rng: &mut R, weights: &[f64]) -> usize {
 /// of draws (settings that rarely hit the range are refused by [`GenConfig::validate`]).
 pub fn sample_program<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R) -> Option<Program> {
     (0..PROGRAM_DRAWS).find_map(|_| {
-        let program = Program::new(sample_body(config, rng, 1, config.run_continue));
+        let mut statements = 0;
+        let program = Program::new(sample_body(
+            config,
+            rng,
+            1,
+            config.run_continue,
+            &mut statements,
+        ));
         let len = program.token_len();
         (config.min_tokens..=config.max_tokens)
             .contains(&len)
@@ -257,16 +265,25 @@ pub fn sample_program<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R) -> O
     })
 }
 
+/// Statements a draw makes at most: past this many it only closes its open blocks (the program,
+/// longer than [`MAX_PROGRAM_TOKENS`], is then redrawn), so that no setting makes a draw's work
+/// grow beyond it. Draws that stay below it use the random stream exactly as without the bound.
+const DRAW_STATEMENTS: usize = MAX_PROGRAM_TOKENS;
+
 fn sample_body<R: Rng + ?Sized>(
     config: &ProgramConfig,
     rng: &mut R,
     depth: usize,
     continue_prob: f64,
+    statements: &mut usize,
 ) -> Vec<Stmt> {
-    let mut body = vec![sample_stmt(config, rng, depth)];
+    let mut body = vec![sample_stmt(config, rng, depth, statements)];
     // Bounded so that a careless setting cannot loop forever.
-    while body.len() < 64 && rng.random_bool(continue_prob.clamp(0.0, 0.99)) {
-        body.push(sample_stmt(config, rng, depth));
+    while body.len() < 64
+        && *statements <= DRAW_STATEMENTS
+        && rng.random_bool(continue_prob.clamp(0.0, 0.99))
+    {
+        body.push(sample_stmt(config, rng, depth, statements));
     }
     body
 }
@@ -283,31 +300,40 @@ fn sample_cond<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R) -> Cond {
     }
 }
 
-fn sample_stmt<R: Rng + ?Sized>(config: &ProgramConfig, rng: &mut R, depth: usize) -> Stmt {
+fn sample_stmt<R: Rng + ?Sized>(
+    config: &ProgramConfig,
+    rng: &mut R,
+    depth: usize,
+    statements: &mut usize,
+) -> Stmt {
+    *statements += 1;
     let block_prob = config.block_prob * config.block_decay.powi(depth as i32 - 1);
-    if depth >= config.max_depth || !rng.random_bool(block_prob.clamp(0.0, 1.0)) {
+    if depth >= config.max_depth
+        || *statements > DRAW_STATEMENTS
+        || !rng.random_bool(block_prob.clamp(0.0, 1.0))
+    {
         return Stmt::Action(Action::ALL[weighted(rng, &config.action_weights)]);
     }
     let inner = depth + 1;
     match weighted(rng, &config.block_weights) {
         0 => Stmt::If {
             cond: sample_cond(config, rng),
-            body: sample_body(config, rng, inner, config.body_continue),
+            body: sample_body(config, rng, inner, config.body_continue, statements),
         },
         1 => Stmt::IfElse {
             cond: sample_cond(config, rng),
-            then_body: sample_body(config, rng, inner, config.body_continue),
-            else_body: sample_body(config, rng, inner, config.body_continue),
+            then_body: sample_body(config, rng, inner, config.body_continue, statements),
+            else_body: sample_body(config, rng, inner, config.body_continue, statements),
         },
         2 => Stmt::While {
             cond: sample_cond(config, rng),
-            body: sample_body(config, rng, inner, config.body_continue),
+            body: sample_body(config, rng, inner, config.body_continue, statements),
         },
         _ => {
             let counts: Vec<RepeatCount> = RepeatCount::all().collect();
             Stmt::Repeat {
                 count: counts[weighted(rng, &config.repeat_weights)],
-                body: sample_body(config, rng, inner, config.body_continue),
+                body: sample_body(config, rng, inner, config.body_continue, statements),
             }
         }
     }

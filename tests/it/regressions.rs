@@ -57,3 +57,21 @@ fn compile_run_inputs() {
     }
     assert!(in_scope > 0);
 }
+
+#[test]
+fn exec_request_inputs() {
+    for (_, bytes) in inputs("exec_request") {
+        fuzzing::check_exec_line(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn gen_config_inputs() {
+    let mut in_scope = 0;
+    for (path, bytes) in inputs("gen_config") {
+        let text =
+            std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        in_scope += fuzzing::check_generator_config(text) as usize;
+    }
+    assert!(in_scope > 0);
+}

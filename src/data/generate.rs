@@ -541,6 +541,70 @@ mod tests {
     }
 
     #[test]
+    fn settings_files_keep_defaults_and_impossible_settings_are_refused() {
+        let partial: GenConfig =
+            serde_json::from_str(r#"{"program": {"max_tokens": 40}}"#).unwrap();
+        assert_eq!(partial.input_tries, 10);
+        assert_eq!(partial.max_steps, vm::DEFAULT_MAX_STEPS);
+        assert_eq!(partial.program.max_tokens, 40);
+        assert_eq!(
+            partial.program.min_tokens,
+            ProgramConfig::default().min_tokens
+        );
+        assert_eq!(
+            serde_json::from_str::<GenConfig>("{}").unwrap(),
+            GenConfig::new()
+        );
+        assert!(GenConfig::new().validate().is_ok());
+        assert!(serde_json::from_str::<GenConfig>(r#"{"max_step": 5}"#).is_err());
+        let refused = |edit: fn(&mut GenConfig), field: &str| {
+            let mut config = GenConfig::new();
+            edit(&mut config);
+            let error = config.validate().unwrap_err();
+            assert!(error.contains(field), "{error}");
+        };
+        refused(|c| c.max_steps = 0, "max_steps");
+        refused(|c| c.input_tries = 0, "input_tries");
+        refused(|c| c.program.min_tokens = 70, "min_tokens");
+        refused(|c| c.program.not_prob = -0.1, "not_prob");
+        refused(|c| c.program.run_continue = f64::NAN, "run_continue");
+        refused(|c| c.program.action_weights = [0.0; 5], "action_weights");
+        refused(|c| c.program.block_weights[0] = -1.0, "block_weights");
+        refused(|c| c.world.max_size = 40, "max_size");
+        refused(|c| c.world.min_size = 0, "min_size");
+        refused(|c| c.program.max_depth = 0, "max_depth");
+        // A range the sampler (almost) never reaches.
+        refused(
+            |c| {
+                c.program.min_tokens = 900;
+                c.program.max_tokens = 1000;
+            },
+            "almost never",
+        );
+    }
+
+    #[test]
+    fn draws_stay_bounded_whatever_the_settings() {
+        // Every statement a block, nested 32 deep, bodies as long as allowed: each draw stops
+        // adding statements past its bound, so sampling ends quickly.
+        let config = ProgramConfig {
+            max_depth: MAX_PROGRAM_DEPTH,
+            max_tokens: MAX_PROGRAM_TOKENS,
+            block_prob: 1.0,
+            block_decay: 1.0,
+            body_continue: 1.0,
+            run_continue: 1.0,
+            ..ProgramConfig::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..3 {
+            if let Some(program) = sample_program(&config, &mut rng) {
+                assert!(program.token_len() <= MAX_PROGRAM_TOKENS);
+            }
+        }
+    }
+
+    #[test]
     fn generation_is_deterministic_and_sharded() {
         let config = GenConfig::new();
         let mut a = Generator::new(config.clone(), 9, Shard::WHOLE);

@@ -114,6 +114,14 @@ fn malformed_standard_records_name_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read_to_string(data_path("pickle/tasks.jsonl")).unwrap();
     let first = good.lines().next().unwrap();
+    // The first example's output as a grid object says other markers than its tensor string.
+    let other_output_grid = {
+        let mut record: serde_json::Value = serde_json::from_str(first).unwrap();
+        let grid = &mut record["examples"][0]["outgrid_json"];
+        assert_ne!(grid["markers"], "");
+        grid["markers"] = serde_json::json!("");
+        record.to_string()
+    };
     let cases = [
         ("not json", "expected"),
         (r#"{"guid": "x", "examples": []}"#, "program_tokens"),
@@ -133,6 +141,20 @@ fn malformed_standard_records_name_their_line() {
                 1,
             ),
             "out of range",
+        ),
+        // Fields that say a thing twice must agree.
+        (
+            &first.replacen(
+                "\"program_json\":{\"run\":[",
+                "\"program_json\":{\"run\":[{\"type\":\"move\"},",
+                1,
+            ),
+            "different programs",
+        ),
+        (&other_output_grid, "different worlds"),
+        (
+            &first.replacen("\"markers\":\"", "\"markers\":\"8:2:1 ", 1),
+            "listed twice",
         ),
     ];
     for (line, message) in cases {
@@ -188,6 +210,22 @@ fn generation_is_reproducible_across_threads_splits_and_interruptions() {
     ]);
     assert!(o.status.success());
     assert!(!Path::new(&out("c.kds")).exists());
+    // Starting again without --resume would discard the interrupted run: refused.
+    let again = [
+        "gen",
+        "--count",
+        "300",
+        "--seed",
+        "5",
+        "-o",
+        &out("c.kds"),
+        "--stop-after",
+        "120",
+    ];
+    let o = karel(&again);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    assert!(Path::new(&format!("{}.partial", out("c.kds"))).exists());
     let o = karel(&[
         "gen",
         "--count",

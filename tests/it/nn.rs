@@ -467,6 +467,21 @@ mod checkpoints {
             error.contains("model.head.bias") && error.contains("does not belong"),
             "{error}"
         );
+        // Weights that are not finite: damaged, never loaded silently.
+        let mut broken = tiny(&b, 1);
+        broken.head.weight.value = b.tensor_f64(
+            &b.shape(&broken.head.weight.value),
+            &vec![f64::NAN; b.to_f64(&broken.head.weight.value).len()],
+        );
+        let nan = dir.path().join("nan.safetensors");
+        checkpoint::save(&nan, &b, &mut broken, None, &Metadata::default()).unwrap();
+        let error = checkpoint::load(&nan, &b, &mut copy, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("model.head.weight") && error.contains("NaN"),
+            "{error}"
+        );
     }
 }
 

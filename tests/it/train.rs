@@ -135,6 +135,58 @@ fn resumed_runs_equal_uninterrupted_runs() {
     }
 }
 
+/// A resumed run keeps its own settings: options left out take the run's values, options given
+/// with other values are refused by name, and a length already reached is refused.
+#[test]
+fn resuming_with_other_settings_is_refused() {
+    let dir = data();
+    let (d, v) = (path(&dir, "train.jsonl"), path(&dir, "val.jsonl"));
+    let run = path(&dir, "run");
+    let mut first = train_args("synthesizer", &d, &v, &run, "2");
+    first.extend(["--val-size", "3"]);
+    ok(&karel(&first));
+    for (flag, value) in [
+        ("--val-size", "5"),
+        ("--batch", "8"),
+        ("--lr", "0.5"),
+        ("--seed", "9"),
+    ] {
+        let mut resume = train_args("synthesizer", &d, &v, &run, "3");
+        resume.extend(["--resume", flag, value]);
+        let output = karel(&resume);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(flag.trim_start_matches("--").replace('-', "_").as_str())
+                || stderr(&output).contains(flag),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let mut other_data = train_args("synthesizer", &v, &v, &run, "3");
+    other_data.push("--resume");
+    let output = karel(&other_data);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("data"), "{}", stderr(&output));
+    let mut done = train_args("synthesizer", &d, &v, &run, "2");
+    done.push("--resume");
+    let output = karel(&done);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("nothing to train"),
+        "{}",
+        stderr(&output)
+    );
+    // Left out, --val-size keeps the run's 3: validation is unchanged after resuming.
+    let mut resume = train_args("synthesizer", &d, &v, &run, "3");
+    resume.push("--resume");
+    ok(&karel(&resume));
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&run).join("settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["val_size"], 3);
+}
+
 #[test]
 fn damaged_inputs_are_clear_errors() {
     let dir = data();

@@ -624,11 +624,11 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 ("trace_steps", trace_steps.map(|t| serde_json::json!(t))),
                 (
                     "compat_original",
-                    compat_original.then(|| serde_json::json!(true)),
+                    compat_original.then_some(serde_json::Value::Bool(true)),
                 ),
                 (
                     "compat_first_token",
-                    compat_first_token.then(|| serde_json::json!(true)),
+                    compat_first_token.then_some(serde_json::Value::Bool(true)),
                 ),
             ]);
             let stage_name = stage_name(stage);

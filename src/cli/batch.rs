@@ -23,7 +23,7 @@ pub(crate) struct ExecArgs {
     #[arg(default_value = "-")]
     input: PathBuf,
     /// Worker threads, 1 to 256 (default: all cores).
-    #[arg(long, short = 'j', value_name = "N", value_parser = super::thread_count)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::values::thread_count)]
     threads: Option<usize>,
     /// Print the number of lines and the throughput to standard error at the end.
     #[arg(long)]

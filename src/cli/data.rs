@@ -118,7 +118,7 @@ struct BenchArgs {
     #[arg(short, long)]
     output: PathBuf,
     /// Largest number of mutations, 1 to 16.
-    #[arg(long, default_value_t = 5, value_parser = mutation_count)]
+    #[arg(long, default_value_t = 5, value_parser = super::values::mutation_count)]
     max_k: usize,
     /// Reproduce the original mutator's quirks.
     #[arg(long)]
@@ -145,12 +145,8 @@ struct RepairArgs {
     compat_original: bool,
 }
 
-fn mutation_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 16)
-}
-
 fn per_task(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 1000)
+    super::values::bounded(text, 1, 1000)
 }
 
 pub(crate) fn data(args: DataArgs) -> Result<ExitCode> {
@@ -345,22 +341,9 @@ fn mutation_bench(args: BenchArgs) -> Result<ExitCode> {
 
 fn repair_examples(args: RepairArgs) -> Result<ExitCode> {
     super::check_output_path(&args.output, "-o")?;
+    let n_dist = super::values::mutation_weights(&args.n_dist)
+        .map_err(|e| super::UsageError(format!("--n-dist {e}")))?;
     let tasks = args.input.read()?;
-    let n_dist: Vec<f64> = args
-        .n_dist
-        .split(',')
-        .map(|w| {
-            w.trim()
-                .parse::<f64>()
-                .with_context(|| format!("`{w}` is not a weight"))
-        })
-        .collect::<Result<_>>()?;
-    if n_dist.iter().any(|&w| !w.is_finite() || w < 0.0) || n_dist.iter().all(|&w| w <= 0.0) {
-        super::usage!("--n-dist needs finite non-negative weights, one of them positive");
-    }
-    if n_dist.len() > 16 {
-        super::usage!("--n-dist: at most 16 weights (mutations per example)");
-    }
     let config = RepairConfig {
         n_dist,
         mutator: MutatorConfig {

@@ -36,11 +36,11 @@ pub(crate) struct MutateArgs {
 }
 
 fn mutation_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 100)
+    super::values::bounded(text, 1, 100)
 }
 
 fn mutant_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 1_000_000)
+    super::values::bounded(text, 1, 1_000_000)
 }
 
 pub(crate) fn mutate(args: MutateArgs) -> Result<ExitCode> {

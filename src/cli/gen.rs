@@ -62,7 +62,7 @@ pub(crate) struct GenArgs {
     #[arg(long, conflicts_with = "resume")]
     force: bool,
     /// Worker threads, 1 to 256 (default: all cores).
-    #[arg(long, short = 'j', value_parser = super::thread_count)]
+    #[arg(long, short = 'j', value_parser = super::values::thread_count)]
     threads: Option<usize>,
 }
 

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::{DeviceChoice, EXIT_PROGRAM_FAILED};
+use super::{values, DeviceChoice, EXIT_PROGRAM_FAILED};
 use crate::data::dataset::read_all;
 use crate::data::edits::{op_stream, EditOp, FirstToken};
 use crate::data::mutate::MutatorConfig;
@@ -84,22 +84,22 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_name = "CKPT")]
     debugger: Option<PathBuf>,
     /// Synthesizer beam width (with beam decoding), 1 to 1024.
-    #[arg(long, default_value_t = 32, value_parser = beam_width)]
+    #[arg(long, default_value_t = 32, value_parser = values::width)]
     beam: usize,
     /// Most program tokens the synthesizer writes, 1 to 1000.
-    #[arg(long, default_value_t = 100, value_parser = length_limit)]
+    #[arg(long, default_value_t = 100, value_parser = values::length_limit)]
     max_len: usize,
     /// Mask tokens that cannot continue a program while decoding (not in the original).
     #[arg(long)]
     grammar: bool,
     /// Candidates per debugger call (the debugger's beam width), 1 to 1024.
-    #[arg(long, default_value_t = 64, value_parser = beam_width)]
+    #[arg(long, default_value_t = 64, value_parser = values::width)]
     debugger_beam: usize,
     /// Most edit ops per debugger candidate, 1 to 1000.
-    #[arg(long, default_value_t = 100, value_parser = length_limit)]
+    #[arg(long, default_value_t = 100, value_parser = values::length_limit)]
     max_ops: usize,
     /// Step limit of the execution traces given to the debugger, 1 to 10000.
-    #[arg(long, default_value_t = 250, value_parser = trace_step_limit)]
+    #[arg(long, default_value_t = 250, value_parser = values::trace_step_limit)]
     trace_steps: u32,
     /// Merge observationally equal failing candidates (same outcomes and final worlds on the
     /// given inputs) so that no debugger call is spent twice on one behaviour (not in the
@@ -107,7 +107,7 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     merge: bool,
     /// Programs (tasks) per network batch, 1 to 1024.
-    #[arg(long, default_value_t = 16, value_parser = batch_size)]
+    #[arg(long, default_value_t = 16, value_parser = values::width)]
     batch: usize,
     /// Where the networks run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
@@ -637,7 +637,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
     /// Use only the first N tasks of the split (at least 1).
-    #[arg(long, value_parser = positive_count)]
+    #[arg(long, value_parser = values::positive_count)]
     limit: Option<usize>,
     /// Write the report (settings, every per-task record, summaries) as JSON. It is saved
     /// after every chunk of tasks (see --save-every), so that an interrupted evaluation loses at
@@ -649,7 +649,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, requires = "json")]
     resume: bool,
     /// Tasks per saved chunk (rounded up to whole network batches).
-    #[arg(long, default_value_t = 128, value_name = "TASKS", value_parser = positive_count)]
+    #[arg(long, default_value_t = 128, value_name = "TASKS", value_parser = values::positive_count)]
     save_every: usize,
     /// Write the Markdown report here (it is printed in any case).
     #[arg(long, value_name = "FILE")]
@@ -663,7 +663,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     mutation_bench: bool,
     /// With --mutation-bench: the most mutations per task, 1 to 16.
-    #[arg(long, default_value_t = 5, value_parser = mutation_count)]
+    #[arg(long, default_value_t = 5, value_parser = values::mutation_count)]
     max_k: usize,
 }
 
@@ -684,32 +684,9 @@ enum EvalCommand {
     },
 }
 
-fn beam_width(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 1024)
-}
-
-fn batch_size(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 1024)
-}
-
-fn length_limit(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 1000)
-}
-
-fn trace_step_limit(text: &str) -> Result<u32, String> {
-    super::bounded(text, 1, 10_000).map(|n| n as u32)
-}
-
+/// Debugger calls: 0 to 100,000.
 fn call_budget(text: &str) -> Result<usize, String> {
-    super::bounded(text, 0, 100_000)
-}
-
-fn positive_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, usize::MAX)
-}
-
-fn mutation_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, 16)
+    values::bounded(text, 0, 100_000)
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {

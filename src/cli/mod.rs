@@ -11,6 +11,7 @@ mod infer;
 mod program;
 mod run;
 mod train;
+mod values;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -162,29 +163,6 @@ macro_rules! usage {
     };
 }
 pub(crate) use usage;
-
-/// Most worker threads a command accepts (`--threads`, `-j`).
-pub(crate) const MAX_THREADS: usize = 256;
-
-/// The value parser of thread-count options: 1 to [`MAX_THREADS`].
-pub(crate) fn thread_count(text: &str) -> Result<usize, String> {
-    bounded(text, 1, MAX_THREADS)
-}
-
-/// Parses an integer in `low..=high` (a clap value parser with a readable message).
-pub(crate) fn bounded(text: &str, low: usize, high: usize) -> Result<usize, String> {
-    let value: usize = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number"))?;
-    if (low..=high).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{value} is out of range: it must be between {low} and {high}"
-        ))
-    }
-}
 
 /// A pool of `threads` workers (all cores by default).
 pub(crate) fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {

@@ -23,7 +23,7 @@ pub(crate) struct ParseFlags {
 }
 
 fn max_depth(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, crate::lang::MAX_DEPTH_LIMIT)
+    super::values::bounded(text, 1, crate::lang::MAX_DEPTH_LIMIT)
 }
 
 impl ParseFlags {

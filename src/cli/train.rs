@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::DeviceChoice;
+use super::{values, DeviceChoice};
 use crate::data::dataset::read_all;
 use crate::data::edits::FirstToken;
 use crate::data::mutate::MutatorConfig;
@@ -65,7 +65,7 @@ enum TrainModel {
         mutations: Option<String>,
         /// Step limit of the traces given to the debugger (SED's loaders cut at 250), 1 to
         /// 10000 [default: 250].
-        #[arg(long, value_parser = trace_step_limit)]
+        #[arg(long, value_parser = values::trace_step_limit)]
         trace_steps: Option<u32>,
         /// Reproduce the original mutator's quirks (see `karel mutate --help`).
         #[arg(long)]
@@ -89,32 +89,6 @@ fn stage_name(stage: Stage) -> &'static str {
     }
 }
 
-/// Most mutations per pre-training example.
-const MAX_MUTATIONS: usize = 16;
-
-/// Parses `--mutations`: non-negative weights with a positive sum, at most [`MAX_MUTATIONS`].
-fn mutation_weights(text: &str) -> Result<Vec<f64>> {
-    let weights: Vec<f64> = text
-        .split(',')
-        .map(|w| w.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| super::UsageError(format!("--mutations `{text}` is not a list of weights")))?;
-    if weights.is_empty()
-        || weights.iter().any(|&w| !w.is_finite() || w < 0.0)
-        || weights.iter().sum::<f64>() <= 0.0
-    {
-        super::usage!("--mutations needs finite non-negative weights with a positive sum");
-    }
-    if weights.len() > MAX_MUTATIONS {
-        super::usage!("--mutations: at most {MAX_MUTATIONS} weights (mutations per example)");
-    }
-    Ok(weights)
-}
-
-fn trace_step_limit(text: &str) -> Result<u32, String> {
-    super::bounded(text, 1, 10_000).map(|n| n as u32)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum OptimizerKind {
     Sgd,
@@ -130,7 +104,7 @@ struct CommonArgs {
     #[arg(long)]
     val: PathBuf,
     /// Use only the first N validation items (validation decodes every item) [default: 500].
-    #[arg(long, value_parser = positive_count)]
+    #[arg(long, value_parser = values::positive_count)]
     val_size: Option<usize>,
     /// Run directory: settings.json, checkpoint.safetensors, metrics.jsonl.
     #[arg(long, short)]
@@ -139,7 +113,7 @@ struct CommonArgs {
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Total optimizer steps [default: 10000; with --resume, the run's own].
-    #[arg(long, value_parser = positive_steps)]
+    #[arg(long, value_parser = values::positive_steps)]
     steps: Option<u64>,
     /// Tasks (or programs to repair) per step, 1 to 4096 [default: 64].
     #[arg(long, value_parser = batch_size)]
@@ -148,16 +122,16 @@ struct CommonArgs {
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
     /// Learning rate, a positive number (default: 1 for SGD, 0.001 for Adam).
-    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
+    #[arg(long, value_parser = values::positive_number, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Multiply the learning rate by --decay-rate every this many steps [default: 100000].
-    #[arg(long, value_parser = positive_steps)]
+    #[arg(long, value_parser = values::positive_steps)]
     decay_every: Option<u64>,
     /// Learning-rate decay factor, a positive number [default: 0.5].
-    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
+    #[arg(long, value_parser = values::positive_number, allow_negative_numbers = true)]
     decay_rate: Option<f64>,
     /// Clip the global gradient norm to this (0: no clipping) [default: 1].
-    #[arg(long, value_parser = non_negative_number, allow_negative_numbers = true)]
+    #[arg(long, value_parser = values::non_negative_number, allow_negative_numbers = true)]
     clip: Option<f64>,
     /// Seed of the initial weights, the data order and the mutations [default: 0].
     #[arg(long)]
@@ -166,13 +140,13 @@ struct CommonArgs {
     #[arg(long)]
     no_shuffle: bool,
     /// Write the checkpoint every N steps (also at the end and on Ctrl-C) [default: 1000].
-    #[arg(long, value_parser = positive_steps)]
+    #[arg(long, value_parser = values::positive_steps)]
     checkpoint_every: Option<u64>,
     /// Validate every N steps (and at the end) [default: 1000].
-    #[arg(long, value_parser = positive_steps)]
+    #[arg(long, value_parser = values::positive_steps)]
     validate_every: Option<u64>,
     /// Log the mean training loss and accuracy every N steps [default: 50].
-    #[arg(long, value_parser = positive_steps)]
+    #[arg(long, value_parser = values::positive_steps)]
     log_every: Option<u64>,
     /// Continue the run in --out from its checkpoint. Its settings, data and model
     /// configuration are kept: an option given with another value than the run's is refused,
@@ -195,31 +169,7 @@ struct CommonArgs {
 const MAX_BATCH: usize = 4096;
 
 fn batch_size(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, MAX_BATCH)
-}
-
-fn positive_count(text: &str) -> Result<usize, String> {
-    super::bounded(text, 1, usize::MAX)
-}
-
-fn positive_steps(text: &str) -> Result<u64, String> {
-    super::bounded(text, 1, usize::MAX).map(|n| n as u64)
-}
-
-fn positive_number(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        Ok(value) => Err(format!("{value} is not a positive finite number")),
-        Err(_) => Err(format!("`{text}` is not a number")),
-    }
-}
-
-fn non_negative_number(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        Ok(value) => Err(format!("{value} is not a finite number of at least 0")),
-        Err(_) => Err(format!("`{text}` is not a number")),
-    }
+    values::bounded(text, 1, MAX_BATCH)
 }
 
 impl CommonArgs {
@@ -272,73 +222,55 @@ impl CommonArgs {
 
     /// The options given on this command line that differ from a resumed run's settings.
     fn differences(&self, run: &TrainSettings) -> Vec<String> {
-        let mut differences = Vec::new();
-        let mut compare = |option: &str, given: Option<String>, saved: String| {
-            if let Some(given) = given {
-                if given != saved {
-                    differences.push(format!("{option} {given} (the run's: {saved})"));
-                }
-            }
+        let text = |v: &dyn ToString| v.to_string();
+        let optimizer = match run.optimizer {
+            OptimizerConfig::Sgd => OptimizerKind::Sgd,
+            _ => OptimizerKind::Adam,
         };
-        compare(
-            "--batch",
-            self.batch.map(|v| v.to_string()),
-            run.batch.to_string(),
-        );
-        compare(
-            "--lr",
-            self.lr.map(|v| v.to_string()),
-            run.schedule.lr.to_string(),
-        );
-        compare(
-            "--decay-every",
-            self.decay_every.map(|v| v.to_string()),
-            run.schedule.every.to_string(),
-        );
-        compare(
-            "--decay-rate",
-            self.decay_rate.map(|v| v.to_string()),
-            run.schedule.rate.to_string(),
-        );
-        compare(
-            "--clip",
-            self.clip.map(|v| v.to_string()),
-            run.clip.to_string(),
-        );
-        compare(
-            "--seed",
-            self.seed.map(|v| v.to_string()),
-            run.seed.to_string(),
-        );
-        compare(
-            "--checkpoint-every",
-            self.checkpoint_every.map(|v| v.to_string()),
-            run.checkpoint_every.to_string(),
-        );
-        compare(
-            "--validate-every",
-            self.validate_every.map(|v| v.to_string()),
-            run.validate_every.to_string(),
-        );
-        compare(
-            "--log-every",
-            self.log_every.map(|v| v.to_string()),
-            run.log_every.to_string(),
-        );
-        let optimizer = |kind: OptimizerKind| match kind {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-        };
-        let saved_optimizer = match run.optimizer {
-            OptimizerConfig::Sgd => "sgd",
-            _ => "adam",
-        };
-        compare(
-            "--optimizer",
-            self.optimizer.map(|k| optimizer(k).to_string()),
-            saved_optimizer.to_string(),
-        );
-        differences
+        let given_and_saved: [(&str, Option<String>, String); 10] = [
+            ("--batch", self.batch.map(|v| text(&v)), text(&run.batch)),
+            ("--lr", self.lr.map(|v| text(&v)), text(&run.schedule.lr)),
+            (
+                "--decay-every",
+                self.decay_every.map(|v| text(&v)),
+                text(&run.schedule.every),
+            ),
+            (
+                "--decay-rate",
+                self.decay_rate.map(|v| text(&v)),
+                text(&run.schedule.rate),
+            ),
+            ("--clip", self.clip.map(|v| text(&v)), text(&run.clip)),
+            ("--seed", self.seed.map(|v| text(&v)), text(&run.seed)),
+            (
+                "--checkpoint-every",
+                self.checkpoint_every.map(|v| text(&v)),
+                text(&run.checkpoint_every),
+            ),
+            (
+                "--validate-every",
+                self.validate_every.map(|v| text(&v)),
+                text(&run.validate_every),
+            ),
+            (
+                "--log-every",
+                self.log_every.map(|v| text(&v)),
+                text(&run.log_every),
+            ),
+            (
+                "--optimizer",
+                self.optimizer.map(|k| format!("{k:?}")),
+                format!("{optimizer:?}"),
+            ),
+        ];
+        given_and_saved
+            .into_iter()
+            .filter_map(|(option, given, saved)| {
+                given
+                    .filter(|given| *given != saved)
+                    .map(|given| format!("{option} {given} (the run's: {saved})"))
+            })
+            .collect()
     }
 }
 
@@ -601,7 +533,11 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
             compat_original,
             compat_first_token,
         } => {
-            let given_weights = mutations.as_deref().map(mutation_weights).transpose()?;
+            let given_weights = mutations
+                .as_deref()
+                .map(values::mutation_weights)
+                .transpose()
+                .map_err(|e| super::UsageError(format!("--mutations {e}")))?;
             let saved_stage = if common.resume {
                 crate::fsutil::read_text(&RunDir::new(&common.out).settings())
                     .ok()

@@ -1,8 +1,17 @@
 //! The GPU backend against the CPU backend: every operation, forward and backward, on random
 //! inputs of awkward sizes (not multiples of the tiles, products that split K), and whole
 //! training steps of both models. The kernels run on the CPU emulation of a GPU everywhere, and
-//! on a CUDA GPU too when one is present (otherwise those checks print a notice and pass).
-//! Every kernel source also compiles with NVRTC for sm_80 and sm_90 when NVRTC can be loaded.
+//! on a CUDA GPU too when one is present (otherwise those checks print a notice and pass, unless
+//! `KAREL_REQUIRE_GPU` is set: then they fail and say what is missing). Every kernel source also
+//! compiles with NVRTC for sm_80 and sm_90 when NVRTC can be loaded (required under
+//! `KAREL_REQUIRE_NVRTC` or `KAREL_REQUIRE_GPU`).
+//!
+//! The CUDA checks are the tests named `gpu::cuda_*`: `scripts/gpu_check.sh run` runs exactly
+//! those on the GPU machine, with binaries built elsewhere; they find the `karel` binary and the
+//! repository at run time (`KAREL_BIN`, `KAREL_REPO`, or beside the test binary and in the
+//! current folder), never through paths fixed at compile time.
+
+use std::path::PathBuf;
 
 use karel::nn::gpu::GpuBackend;
 use karel::nn::{AdamStep, Backend, CpuBackend, SparseRows};
@@ -14,13 +23,22 @@ fn emulated() -> GpuBackend {
     GpuBackend::emulated().unwrap_or_else(|e| panic!("the GPU emulator: {e}"))
 }
 
-/// A CUDA GPU, if one is present.
+/// Whether a missing GPU or NVRTC fails the CUDA checks instead of skipping them.
+fn gpu_required() -> bool {
+    std::env::var_os("KAREL_REQUIRE_GPU").is_some()
+}
+
+/// A CUDA GPU, if one is present. Under `KAREL_REQUIRE_GPU` its absence fails the test.
 pub fn cuda() -> Option<GpuBackend> {
     #[cfg(feature = "cuda")]
     {
         match GpuBackend::cuda(0) {
             Ok(b) => Some(b),
             Err(e) => {
+                assert!(
+                    !gpu_required(),
+                    "KAREL_REQUIRE_GPU is set but no CUDA device can be used: {e}"
+                );
                 eprintln!("notice: no CUDA device, CUDA checks skipped ({e})");
                 None
             }
@@ -28,22 +46,55 @@ pub fn cuda() -> Option<GpuBackend> {
     }
     #[cfg(not(feature = "cuda"))]
     {
+        assert!(
+            !gpu_required(),
+            "KAREL_REQUIRE_GPU is set but this build has no `cuda` feature"
+        );
         eprintln!("notice: built without the `cuda` feature, CUDA checks skipped");
         None
     }
 }
 
+/// The `karel` binary: `KAREL_BIN`, else a `karel` beside this test binary (as
+/// `scripts/gpu_check.sh build` lays them out), else the one cargo built with this test.
+pub fn karel_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KAREL_BIN") {
+        return PathBuf::from(path);
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("karel")));
+    match beside {
+        Some(path) if path.is_file() => path,
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_karel")),
+    }
+}
+
+/// The repository's root: `KAREL_REPO`, else the current folder when it holds the example task,
+/// else the folder this test was built from.
+pub fn repository() -> PathBuf {
+    if let Some(path) = std::env::var_os("KAREL_REPO") {
+        return PathBuf::from(path);
+    }
+    match std::env::current_dir() {
+        Ok(dir) if dir.join("examples/task.json").is_file() => dir,
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
 /// Every kernel source compiles with NVRTC, without a warning, for sm_80 and sm_90. Skipped with
-/// a notice when NVRTC cannot be loaded, unless `KAREL_REQUIRE_NVRTC` is set (CI sets it).
+/// a notice when NVRTC cannot be loaded, unless `KAREL_REQUIRE_NVRTC` (CI) or `KAREL_REQUIRE_GPU`
+/// is set.
 #[test]
-fn kernels_compile_with_nvrtc() {
+fn cuda_kernels_compile_with_nvrtc() {
     #[cfg(feature = "cuda")]
     {
         use karel::nn::gpu::kernels::{self, nvrtc};
         if !nvrtc::available() {
             assert!(
-                std::env::var_os("KAREL_REQUIRE_NVRTC").is_none(),
-                "KAREL_REQUIRE_NVRTC is set but libnvrtc.so cannot be loaded (LD_LIBRARY_PATH?)"
+                std::env::var_os("KAREL_REQUIRE_NVRTC").is_none() && !gpu_required(),
+                "KAREL_REQUIRE_NVRTC or KAREL_REQUIRE_GPU is set but NVRTC cannot be loaded \
+                 (libnvrtc.so, libnvrtc.so.12 or libnvrtc.so.13 on LD_LIBRARY_PATH?)"
             );
             eprintln!("notice: NVRTC not found, kernel compilation not checked");
             return;
@@ -69,7 +120,13 @@ fn kernels_compile_with_nvrtc() {
         );
     }
     #[cfg(not(feature = "cuda"))]
-    eprintln!("notice: built without the `cuda` feature, kernel compilation not checked");
+    {
+        assert!(
+            !gpu_required(),
+            "KAREL_REQUIRE_GPU is set but this build has no `cuda` feature"
+        );
+        eprintln!("notice: built without the `cuda` feature, kernel compilation not checked");
+    }
 }
 
 /// Random values in [-1, 1).
@@ -557,17 +614,16 @@ fn cuda_trains_like_the_cpu() {
 }
 
 /// `--device cuda` runs the built-in models on the GPU with the CPU's result, or, without a
-/// GPU, is a clear error.
+/// GPU, is a clear error (a failure of the test under `KAREL_REQUIRE_GPU`).
 #[test]
-fn device_cuda_on_the_command_line() {
+fn cuda_device_on_the_command_line() {
     let karel = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_karel"))
+        std::process::Command::new(karel_binary())
             .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(repository())
             .output()
             .expect("the karel binary runs")
     };
-    let on_cpu = karel(&["synthesize", "examples/task.json", "--steps", "5"]);
     let on_gpu = karel(&[
         "synthesize",
         "examples/task.json",
@@ -577,7 +633,13 @@ fn device_cuda_on_the_command_line() {
         "cuda",
     ]);
     let gpu_present = cfg!(feature = "cuda") && GpuBackend::cuda_present();
+    assert!(
+        gpu_present || !gpu_required(),
+        "KAREL_REQUIRE_GPU is set but no CUDA device can be used: {}",
+        String::from_utf8_lossy(&on_gpu.stderr)
+    );
     if gpu_present {
+        let on_cpu = karel(&["synthesize", "examples/task.json", "--steps", "5"]);
         assert!(
             on_gpu.status.success(),
             "{}",
@@ -594,4 +656,47 @@ fn device_cuda_on_the_command_line() {
         let message = String::from_utf8_lossy(&on_gpu.stderr);
         assert!(message.contains("--device cuda"), "{message}");
     }
+}
+
+/// `scripts/gpu_check.sh run` on a machine without a GPU runs every step, fails the device step
+/// with a clear message, lists every step's verdict, and exits non-zero: the GPU check cannot
+/// pass by accident.
+#[test]
+fn gpu_check_script_fails_without_a_gpu() {
+    if cfg!(feature = "cuda") && GpuBackend::cuda_present() {
+        eprintln!("notice: a CUDA device is present; the dry run is for machines without one");
+        return;
+    }
+    let repo = repository();
+    let bin = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // The carried binaries: this test binary and the karel binary.
+    let this = std::env::current_exe().unwrap();
+    std::os::unix::fs::symlink(&this, bin.path().join("it")).unwrap();
+    std::os::unix::fs::symlink(karel_binary(), bin.path().join("karel")).unwrap();
+    let output = std::process::Command::new("bash")
+        .arg(repo.join("scripts/gpu_check.sh"))
+        .arg("run")
+        .arg(out.path())
+        .current_dir(&repo)
+        .env("KAREL_GPU_CHECK_BIN", bin.path())
+        .env("KAREL_GPU_CHECK_QUICK", "1")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_ne!(output.status.code(), Some(0), "{stdout}");
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).expect("a summary");
+    for step in ["device", "nvrtc", "parity", "models"] {
+        assert!(
+            summary.lines().any(|l| l.contains(&format!("| {step} |"))),
+            "{step} missing from the summary:\n{summary}"
+        );
+    }
+    assert!(summary.contains("| device | FAIL |"), "{summary}");
+    // The CUDA tests ran and failed: they never pass without a device under the script.
+    assert!(summary.contains("| parity | FAIL |"), "{summary}");
+    assert!(
+        summary.contains("no NVIDIA GPU") || summary.contains("nvidia-smi"),
+        "{summary}"
+    );
 }

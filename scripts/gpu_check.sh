@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of the CUDA backend, in one go: numerical parity with the CPU backend (every
-# operation and training steps of both models), the built-in models on the GPU against the CPU,
-# and the training-throughput benchmark side by side with PyTorch on the same GPU.
+# operation and training steps of both models), compute-sanitizer's memcheck and racecheck, the
+# built-in models on the GPU against the CPU, the achieved TFLOP/s of the product and convolution
+# kernels against the GPU's peak, and the training-throughput benchmark side by side with PyTorch
+# on the same GPU.
 #
 #   scripts/gpu_check.sh build        # here (needs Rust): stripped binaries in target/gpu-check/
 #   scripts/gpu_check.sh run [OUT]    # on the GPU machine (no Rust needed), logs and JSON in OUT
@@ -18,7 +20,7 @@ DIR=target/gpu-check
 
 build() (
     set -e
-    cargo build --release --locked --bin karel --example train_throughput
+    cargo build --release --locked --bin karel --example train_throughput --example kernel_throughput
     local it
     it=$(cargo test --release --locked --no-run --test it --message-format=json 2>/dev/null |
         python3 -c 'import json,sys
@@ -27,9 +29,10 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it" and m.get("executable"):
         print(m["executable"])')
     mkdir -p "$DIR"
-    cp target/release/karel target/release/examples/train_throughput "$it" "$DIR/"
+    cp target/release/karel target/release/examples/train_throughput \
+        target/release/examples/kernel_throughput "$it" "$DIR/"
     mv "$DIR/$(basename "$it")" "$DIR/it"
-    strip "$DIR"/karel "$DIR"/train_throughput "$DIR"/it
+    strip "$DIR"/karel "$DIR"/train_throughput "$DIR"/kernel_throughput "$DIR"/it
     du -sh "$DIR"/*
 )
 
@@ -97,6 +100,16 @@ models() {
     fi
 }
 
+# Peaks of the GPU for the share reached (TFLOP/s; default: the H200 SXM's data sheet, 67 for
+# FP32 and 989 for TF32 tensor cores with sparsity, so 494.7 dense).
+kernels() {
+    "$BIN/kernel_throughput" --device cuda --peak "${KAREL_PEAK_F32:-67}" \
+        > "$OUT_DIR/kernels.md" 2> "$OUT_DIR/kernels.jsonl" || return 1
+    "$BIN/kernel_throughput" --device cuda --tf32 --peak "${KAREL_PEAK_TF32:-494.7}" \
+        > "$OUT_DIR/kernels-tf32.md" 2> "$OUT_DIR/kernels-tf32.jsonl" || return 1
+    cat "$OUT_DIR/kernels.md" "$OUT_DIR/kernels-tf32.md"
+}
+
 throughput() {
     timeout 300 "$BIN/train_throughput" --device cuda --preset paper --batch 64,128 --steps 20 \
         > "$OUT_DIR/karel-bench.md" 2> "$OUT_DIR/karel-bench.jsonl" || return 1
@@ -159,6 +172,7 @@ run() {
     step sanitizer "compute-sanitizer memcheck and racecheck over the op tests" sanitize
     step models "the built-in models on GPU and CPU, example task" models
     if [ -z "${KAREL_GPU_CHECK_QUICK:-}" ]; then
+        step kernels "achieved TFLOP/s of the product and convolution kernels against the peak" kernels
         step throughput "training throughput, paper preset, f32 and TF32" throughput
         step torch "PyTorch on the same GPU and shapes" torch
     fi

@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+use karel::nn::gpu::emulator::{self, ThreadOrder};
 use karel::nn::gpu::GpuBackend;
 use karel::nn::{AdamStep, Backend, CpuBackend, SparseRows};
 use rand::{RngExt, SeedableRng};
@@ -429,6 +430,141 @@ fn emulated_gpu_tf32_ops_match_the_cpu() {
         .filter(|((n, _), _)| n.starts_with("matmul 70"))
         .any(|((_, a), (_, b))| relative_error(a, b, 1e-6) > 1e-6);
     assert!(differs, "the TF32 products equal the f32 ones");
+}
+
+/// Every operation gives the same bits whatever order the emulator runs the blocks of a grid and
+/// the threads of a block in: no kernel races between blocks or between threads that no barrier
+/// separates.
+#[test]
+fn emulated_gpu_ops_agree_in_every_order() {
+    let reference = run_ops(&emulated(), 5);
+    for order in &ThreadOrder::ALL[1..] {
+        let gpu = GpuBackend::emulated_in_order(*order).unwrap();
+        let got = run_ops(&gpu, 5);
+        assert_eq!(got.len(), reference.len());
+        for ((name, want), (_, have)) in reference.iter().zip(&got) {
+            let same = want.len() == have.len()
+                && want
+                    .iter()
+                    .zip(have)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            assert!(same, "{name}: other bits in the order {order:?}");
+        }
+    }
+}
+
+/// Runs a one-kernel source on the emulator in every order; the outputs (buffer 0) by order.
+fn outputs_by_order(
+    source: &str,
+    grid: u32,
+    block: u32,
+    input: &[f32],
+    output_len: usize,
+) -> Vec<Vec<f32>> {
+    ThreadOrder::ALL
+        .iter()
+        .map(|&order| {
+            let mut buffers = vec![vec![0.0; output_len], input.to_vec()];
+            emulator::run_source(
+                source,
+                "probe",
+                [grid, 1, 1],
+                [block, 1, 1],
+                order,
+                &mut buffers,
+            )
+            .unwrap();
+            buffers.swap_remove(0)
+        })
+        .collect()
+}
+
+/// Whether every order gave `want`, bit for bit.
+fn all_give(outputs: &[Vec<f32>], want: &[f32]) -> bool {
+    outputs.iter().all(|out| {
+        out.len() == want.len()
+            && out
+                .iter()
+                .zip(want)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    })
+}
+
+/// The emulator's detectors catch deliberately broken copies of a kernel: a missing barrier
+/// (found by running the threads in another order), a consumer that reads what a higher thread
+/// produces, a read of shared memory no thread wrote (NaN), and blocks that depend on each other.
+#[test]
+fn emulator_catches_broken_kernels() {
+    // Each thread publishes its input in shared memory; thread t outputs what thread t − 1
+    // published (thread 0 outputs 0).
+    const SHIFT: &str = r#"
+extern "C" __global__ void probe(float* out, const float* in) {
+    __shared__ float s[64];
+    unsigned t = threadIdx.x;
+    s[t] = in[blockIdx.x * 64 + t];
+    __syncthreads();
+    out[blockIdx.x * 64 + t] = t > 0 ? s[t - 1] : 0.0f;
+}
+"#;
+    let input: Vec<f32> = (0..128).map(|i| i as f32 + 1.0).collect();
+    let want: Vec<f32> = (0..128)
+        .map(|i| if i % 64 == 0 { 0.0 } else { i as f32 })
+        .collect();
+    assert!(all_give(
+        &outputs_by_order(SHIFT, 2, 64, &input, 128),
+        &want
+    ));
+
+    // The barrier missing: in ascending order every producer runs before its consumer, so only
+    // another order shows the bug.
+    let no_barrier = SHIFT.replace("__syncthreads();", "");
+    let outputs = outputs_by_order(&no_barrier, 2, 64, &input, 128);
+    assert!(all_give(&outputs[..1], &want), "ascending order hides it");
+    assert!(!all_give(&outputs, &want), "a missing barrier went unseen");
+
+    // Producer and consumer reversed: thread t reads what thread t + 1 writes, without a barrier.
+    let reversed = no_barrier.replace("t > 0 ? s[t - 1] : 0.0f", "t < 63 ? s[t + 1] : 0.0f");
+    let want_reversed: Vec<f32> = (0..128)
+        .map(|i| if i % 64 == 63 { 0.0 } else { i as f32 + 2.0 })
+        .collect();
+    assert!(
+        !all_give(
+            &outputs_by_order(&reversed, 2, 64, &input, 128),
+            &want_reversed
+        ),
+        "a reversed producer and consumer went unseen"
+    );
+
+    // Only even threads write shared memory, all read it: the odd slots hold NaN, in every order.
+    let uninitialised = SHIFT.replace(
+        "s[t] = in[blockIdx.x * 64 + t];",
+        "if (t % 2 == 0) { s[t] = in[blockIdx.x * 64 + t]; }",
+    );
+    for out in outputs_by_order(&uninitialised, 2, 64, &input, 128) {
+        assert!(
+            out.iter().any(|v| v.is_nan()),
+            "an uninitialised shared read went unseen"
+        );
+    }
+
+    // Block b reads what block b − 1 wrote to global memory: a race between blocks that the
+    // ascending order hides.
+    const CHAIN: &str = r#"
+extern "C" __global__ void probe(float* out, const float* in) {
+    unsigned b = blockIdx.x;
+    if (threadIdx.x == 0) {
+        out[b] = in[b] + (b > 0 ? out[b - 1] : 0.0f);
+    }
+}
+"#;
+    let ones = vec![1.0f32; 8];
+    let prefix: Vec<f32> = (1..=8).map(|i| i as f32).collect();
+    let outputs = outputs_by_order(CHAIN, 8, 32, &ones, 8);
+    assert!(all_give(&outputs[..1], &prefix));
+    assert!(
+        !all_give(&outputs, &prefix),
+        "a race between blocks went unseen"
+    );
 }
 
 /// The same on a CUDA GPU, when there is one.

@@ -7,7 +7,14 @@
 // reaches __syncthreads or returns, and no thread passes a barrier before every thread of the
 // block still running has reached it, so a missing barrier shows up as a wrong result, as on a
 // GPU. A thread that returns early leaves the block's barriers, as on sm_70 and later.
-// __shared__ variables become function statics: one copy, used by the one block that runs.
+// __shared__ variables become function statics in one section of their own: one copy, used by
+// the one block that runs, filled with 0xff bytes (NaN as floats) when each block starts, so that
+// reading shared memory no thread of the block wrote shows.
+//
+// The order (karel_emu_set_order) says in which order the blocks of a grid run and, between two
+// barriers, the threads of a block: ascending, descending, or shuffled from a seed (a new order
+// for every block and every stretch between barriers). A kernel whose result depends on the
+// order has a race: between blocks, or between threads without a barrier between them.
 #pragma once
 #define KAREL_EMULATION 1
 
@@ -112,6 +119,66 @@ inline void switch_to(Context& from, Context& to) {
 
 enum class State { Running, AtBarrier, Finished };
 
+// The order of blocks and threads: 0 ascending, 1 descending, 2 shuffled from `order_seed`.
+inline int order_mode = 0;
+inline unsigned long long order_seed = 0;
+
+inline unsigned long long mix(unsigned long long x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+// The indices 0..n in the current order; `salt` picks the shuffle.
+inline void ordered(std::vector<int>& order, int n, unsigned long long salt) {
+    order.resize(n);
+    for (int i = 0; i < n; ++i) {
+        order[i] = order_mode == 1 ? n - 1 - i : i;
+    }
+    if (order_mode == 2) {
+        unsigned long long state = mix(order_seed ^ mix(salt));
+        for (int i = n - 1; i > 0; --i) {
+            state = mix(state);
+            int j = (int)(state % (unsigned long long)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+}
+
+// The shared-memory section (empty when no kernel declares shared memory).
+extern "C" char __start_karel_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_karel_shared[] __attribute__((weak, visibility("hidden")));
+
+// Fills shared memory with 0xff bytes: what a block reads before writing it is NaN.
+inline void poison_shared() {
+    if (__start_karel_shared != nullptr && __stop_karel_shared > __start_karel_shared) {
+        memset(__start_karel_shared, 0xff, (size_t)(__stop_karel_shared - __start_karel_shared));
+    }
+}
+
+// The blocks of `grid` in the current order.
+inline std::vector<uint3> blocks_of(dim3 grid) {
+    std::vector<uint3> blocks;
+    for (unsigned z = 0; z < grid.z; ++z) {
+        for (unsigned y = 0; y < grid.y; ++y) {
+            for (unsigned x = 0; x < grid.x; ++x) {
+                blocks.push_back({x, y, z});
+            }
+        }
+    }
+    std::vector<int> order;
+    ordered(order, (int)blocks.size(), 0x0b10c5);
+    std::vector<uint3> out;
+    out.reserve(blocks.size());
+    for (int i : order) {
+        out.push_back(blocks[i]);
+    }
+    return out;
+}
+
 struct Launch {
     dim3 grid;
     dim3 block;
@@ -154,17 +221,16 @@ void launch_direct(dim3 grid, dim3 block, Body body) {
     state.current = -1;
     current = &state;
     int threads = (int)(block.x * block.y * block.z);
-    for (unsigned z = 0; z < grid.z; ++z) {
-        for (unsigned y = 0; y < grid.y; ++y) {
-            for (unsigned x = 0; x < grid.x; ++x) {
-                state.block_index = {x, y, z};
-                for (int t = 0; t < threads; ++t) {
-                    unsigned u = (unsigned)t;
-                    state.thread_index = {u % block.x, (u / block.x) % block.y,
-                                          u / (block.x * block.y)};
-                    body();
-                }
-            }
+    std::vector<int> order;
+    unsigned long long salt = 0;
+    for (uint3 b : blocks_of(grid)) {
+        state.block_index = b;
+        poison_shared();
+        ordered(order, threads, ++salt);
+        for (int t : order) {
+            unsigned u = (unsigned)t;
+            state.thread_index = {u % block.x, (u / block.x) % block.y, u / (block.x * block.y)};
+            body();
         }
     }
     current = nullptr;
@@ -186,34 +252,34 @@ void launch(dim3 grid, dim3 block, Body body) {
         pool.emplace_back(STACK_BYTES);
     }
     current = &state;
-    for (unsigned z = 0; z < grid.z; ++z) {
-        for (unsigned y = 0; y < grid.y; ++y) {
-            for (unsigned x = 0; x < grid.x; ++x) {
-                state.block_index = {x, y, z};
-                for (int t = 0; t < threads; ++t) {
-                    prepare(state.fibers[t], pool[t].data(), STACK_BYTES, fiber_entry);
-                    state.states[t] = State::Running;
+    std::vector<int> order;
+    unsigned long long salt = 0;
+    for (uint3 b : blocks_of(grid)) {
+        state.block_index = b;
+        poison_shared();
+        for (int t = 0; t < threads; ++t) {
+            prepare(state.fibers[t], pool[t].data(), STACK_BYTES, fiber_entry);
+            state.states[t] = State::Running;
+        }
+        // Rounds: every running thread advances to its next barrier or its end, in the order.
+        bool running = true;
+        while (running) {
+            running = false;
+            ordered(order, threads, ++salt);
+            for (int t : order) {
+                if (state.states[t] != State::Running) {
+                    continue;
                 }
-                // Rounds: every running thread advances to its next barrier or its end.
-                bool running = true;
-                while (running) {
-                    running = false;
-                    for (int t = 0; t < threads; ++t) {
-                        if (state.states[t] != State::Running) {
-                            continue;
-                        }
-                        unsigned u = (unsigned)t;
-                        state.current = t;
-                        state.thread_index = {u % block.x, (u / block.x) % block.y,
-                                              u / (block.x * block.y)};
-                        switch_to(state.scheduler, state.fibers[t]);
-                    }
-                    for (int t = 0; t < threads; ++t) {
-                        if (state.states[t] == State::AtBarrier) {
-                            state.states[t] = State::Running;
-                            running = true;
-                        }
-                    }
+                unsigned u = (unsigned)t;
+                state.current = t;
+                state.thread_index = {u % block.x, (u / block.x) % block.y,
+                                      u / (block.x * block.y)};
+                switch_to(state.scheduler, state.fibers[t]);
+            }
+            for (int t = 0; t < threads; ++t) {
+                if (state.states[t] == State::AtBarrier) {
+                    state.states[t] = State::Running;
+                    running = true;
                 }
             }
         }
@@ -234,6 +300,11 @@ inline void syncthreads() {
 
 }  // namespace emu
 
+extern "C" void karel_emu_set_order(int mode, unsigned long long seed) {
+    emu::order_mode = mode;
+    emu::order_seed = seed;
+}
+
 #define threadIdx (::emu::current->thread_index)
 #define blockIdx (::emu::current->block_index)
 #define blockDim (::emu::current->block)
@@ -242,7 +313,7 @@ inline void syncthreads() {
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+#define __shared__ static __attribute__((section("karel_shared")))
 #define __launch_bounds__(...)
 #define __syncthreads() ::emu::syncthreads()
 

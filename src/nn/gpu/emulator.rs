@@ -2,7 +2,8 @@
 //! `emulation.hpp`, are compiled by the host C++ compiler (`$CXX`, else `c++`) into a shared
 //! library, with one C entry per kernel that unpacks a `void**` argument array (the convention of
 //! `cuLaunchKernel`). Blocks run one at a time, the threads of a block as fibers that switch at
-//! `__syncthreads` (kernels whose source shows no barrier run each thread straight through).
+//! `__syncthreads` (kernels whose source shows no barrier run each thread straight through), in
+//! a [`ThreadOrder`]; shared memory is filled with NaN at every block start (`emulation.hpp`).
 //!
 //! It is slow (every GPU thread in turn on one core) and exists for tests: the kernels' indexing, tiling,
 //! barriers and reductions, and the GPU backend's launch code, are checked against the CPU
@@ -22,12 +23,43 @@ use super::kernels::{all_signatures, program, Signature, SOURCES};
 const HEADER: &str = include_str!("emulation.hpp");
 
 type Entry = unsafe extern "C" fn(u32, u32, u32, u32, u32, u32, *mut *mut c_void);
+type SetOrder = unsafe extern "C" fn(i32, u64);
 
 /// The compiled kernels: the library and each kernel's entry and parameter codes.
 struct Library {
     // Kept loaded for the entries' lifetime.
     _library: libloading::Library,
     entries: HashMap<String, (Entry, String)>,
+    set_order: SetOrder,
+}
+
+/// The order in which the emulator runs the blocks of a grid and, between two barriers, the
+/// threads of a block. A kernel whose results differ between orders has a race; the tests run
+/// every kernel in each of [`ThreadOrder::ALL`] and require the same bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThreadOrder {
+    #[default]
+    Ascending,
+    Descending,
+    /// A seeded shuffle, new for every block and every stretch between barriers.
+    Shuffled(u64),
+}
+
+impl ThreadOrder {
+    /// The orders the tests check.
+    pub const ALL: [ThreadOrder; 3] = [
+        ThreadOrder::Ascending,
+        ThreadOrder::Descending,
+        ThreadOrder::Shuffled(0x5eed),
+    ];
+
+    fn code(self) -> (i32, u64) {
+        match self {
+            ThreadOrder::Ascending => (0, 0),
+            ThreadOrder::Descending => (1, 0),
+            ThreadOrder::Shuffled(seed) => (2, seed),
+        }
+    }
 }
 
 /// Names whose use in a kernel's body means it may wait at a barrier (the helpers of
@@ -104,12 +136,22 @@ fn translation_unit(signatures: &[Signature]) -> String {
 
 fn build() -> Result<Library, String> {
     let signatures = all_signatures();
-    let dir = std::env::temp_dir().join(format!("karel-emulated-kernels-{}", std::process::id()));
+    compile(&translation_unit(&signatures), &signatures, "kernels")
+}
+
+/// Compiles a translation unit of kernels and entries into a library and loads it; `tag` names
+/// its temporary folder.
+fn compile(unit: &str, signatures: &[Signature], tag: &str) -> Result<Library, String> {
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "karel-emulated-{tag}-{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let source = dir.join("kernels.cpp");
     let library = dir.join("libkernels.so");
-    std::fs::write(&source, translation_unit(&signatures))
-        .map_err(|e| format!("cannot write {}: {e}", source.display()))?;
+    std::fs::write(&source, unit).map_err(|e| format!("cannot write {}: {e}", source.display()))?;
     let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
     let mut command = Command::new(&compiler);
     // No contraction of a·b + c into FMAs: the kernels' explicit fmaf are what the GPU fuses
@@ -143,7 +185,7 @@ fn build() -> Result<Library, String> {
     let lib = unsafe { libloading::Library::new(&library) }
         .map_err(|e| format!("cannot load {}: {e}", library.display()))?;
     let mut entries = HashMap::new();
-    for s in &signatures {
+    for s in signatures {
         let symbol = format!("karel_launch_{}", s.name);
         // SAFETY: every entry was generated with the `Entry` signature.
         let entry: Entry = unsafe {
@@ -152,10 +194,16 @@ fn build() -> Result<Library, String> {
         };
         entries.insert(s.name.clone(), (entry, s.codes()));
     }
+    // SAFETY: defined by the emulation header with this signature.
+    let set_order: SetOrder = unsafe {
+        *lib.get::<SetOrder>(b"karel_emu_set_order")
+            .map_err(|e| format!("karel_emu_set_order: {e}"))?
+    };
     std::fs::remove_dir_all(&dir).ok();
     Ok(Library {
         _library: lib,
         entries,
+        set_order,
     })
 }
 
@@ -170,6 +218,7 @@ fn library() -> Result<&'static Library, String> {
 pub struct EmulatedDevice {
     /// Live allocations and their layouts.
     allocations: Mutex<HashMap<u64, Layout>>,
+    order: ThreadOrder,
 }
 
 /// One launch at a time in the process: the emulation's state is global.
@@ -179,11 +228,77 @@ impl EmulatedDevice {
     /// Compiles the kernels for the CPU (on first use in the process); an error if no C++
     /// compiler is found or the kernels do not compile.
     pub fn new() -> Result<Arc<EmulatedDevice>, String> {
+        EmulatedDevice::with_order(ThreadOrder::Ascending)
+    }
+
+    /// The emulated GPU running blocks and threads in `order`.
+    pub fn with_order(order: ThreadOrder) -> Result<Arc<EmulatedDevice>, String> {
         library()?;
         Ok(Arc::new(EmulatedDevice {
             allocations: Mutex::new(HashMap::new()),
+            order,
         }))
     }
+}
+
+/// Compiles one kernel source (with `common.cuh`) on its own and runs kernel `name` once on
+/// `buffers` (its parameters, all `float*`, in order) in `order`: for tests that feed the
+/// emulator deliberately broken kernels and expect its checks to catch them.
+pub fn run_source(
+    source: &str,
+    name: &str,
+    grid: [u32; 3],
+    block: [u32; 3],
+    order: ThreadOrder,
+    buffers: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let signatures: Vec<Signature> = super::kernels::signatures(source)
+        .into_iter()
+        .filter(|s| s.name == name)
+        .collect();
+    let signature = signatures
+        .first()
+        .ok_or_else(|| format!("no kernel `{name}` in the source"))?;
+    if signature.types.len() != buffers.len() || signature.types.iter().any(|t| !t.contains('*')) {
+        return Err(format!(
+            "kernel `{name}` takes ({}), not {} float buffers",
+            signature.types.join(", "),
+            buffers.len()
+        ));
+    }
+    let mut unit = String::from(HEADER);
+    unit.push('\n');
+    unit.push_str(&program(source));
+    let args: Vec<String> = (0..buffers.len())
+        .map(|i| format!("*(float**)args[{i}]"))
+        .collect();
+    let _ = writeln!(
+        unit,
+        "\nextern \"C\" void karel_launch_{name}(unsigned gx, unsigned gy, unsigned gz, \
+         unsigned bx, unsigned by, unsigned bz, void** args) {{\n    \
+         emu::launch(dim3{{gx, gy, gz}}, dim3{{bx, by, bz}}, [&] {{ {name}({}); }});\n}}",
+        args.join(", ")
+    );
+    let library = compile(&unit, &signatures, "test")?;
+    let (entry, _) = library.entries[name];
+    let mut pointers: Vec<*mut f32> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let mut arguments: Vec<*mut c_void> = pointers
+        .iter_mut()
+        .map(|p| p as *mut *mut f32 as *mut c_void)
+        .collect();
+    let _one = LAUNCHING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (mode, seed) = order.code();
+    let [gx, gy, gz] = grid;
+    let [bx, by, bz] = block;
+    // SAFETY: the entry unpacks `buffers.len()` float pointers, each to a live vector; the
+    // kernel's indexing within them is what the caller tests.
+    unsafe {
+        (library.set_order)(mode, seed);
+        entry(gx, gy, gz, bx, by, bz, arguments.as_mut_ptr());
+    }
+    Ok(())
 }
 
 impl Device for EmulatedDevice {
@@ -293,9 +408,13 @@ impl Device for EmulatedDevice {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let [gx, gy, gz] = shape.grid;
         let [bx, by, bz] = shape.block;
+        let (mode, seed) = self.order.code();
         // SAFETY: the entry unpacks exactly `codes.len()` arguments of the checked kinds, each
         // pointing to 8 bytes; device pointers are live host allocations.
-        unsafe { entry(gx, gy, gz, bx, by, bz, pointers.as_mut_ptr()) };
+        unsafe {
+            (library.set_order)(mode, seed);
+            entry(gx, gy, gz, bx, by, bz, pointers.as_mut_ptr());
+        }
     }
 
     fn synchronize(&self) {}

@@ -205,6 +205,13 @@ impl GpuBackend {
         Ok(GpuBackend::new(emulator::EmulatedDevice::new()?))
     }
 
+    /// The emulated GPU running blocks and threads in `order` (see [`emulator::ThreadOrder`]).
+    pub fn emulated_in_order(order: emulator::ThreadOrder) -> Result<GpuBackend, String> {
+        Ok(GpuBackend::new(emulator::EmulatedDevice::with_order(
+            order,
+        )?))
+    }
+
     /// The backend on CUDA device `ordinal`.
     #[cfg(feature = "cuda")]
     pub fn cuda(ordinal: usize) -> Result<GpuBackend, String> {

@@ -492,7 +492,8 @@ fn all_give(outputs: &[Vec<f32>], want: &[f32]) -> bool {
 
 /// The emulator's detectors catch deliberately broken copies of a kernel: a missing barrier
 /// (found by running the threads in another order), a consumer that reads what a higher thread
-/// produces, a read of shared memory no thread wrote (NaN), and blocks that depend on each other.
+/// produces, a read of shared memory no thread wrote (NaN), an off-by-one store (the red zone
+/// after the buffer) and read (NaN), and blocks that depend on each other.
 #[test]
 fn emulator_catches_broken_kernels() {
     // Each thread publishes its input in shared memory; thread t outputs what thread t − 1
@@ -545,6 +546,34 @@ extern "C" __global__ void probe(float* out, const float* in) {
             out.iter().any(|v| v.is_nan()),
             "an uninitialised shared read went unseen"
         );
+    }
+
+    // An off-by-one store past the end of the output: the launch fails, naming the kernel.
+    let off_by_one = SHIFT.replace(
+        "out[blockIdx.x * 64 + t] =",
+        "out[blockIdx.x * 64 + t + 1] =",
+    );
+    let mut buffers = vec![vec![0.0; 128], input.clone()];
+    let error = emulator::run_source(
+        &off_by_one,
+        "probe",
+        [2, 1, 1],
+        [64, 1, 1],
+        ThreadOrder::Ascending,
+        &mut buffers,
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("`probe`") && error.contains("past the end"),
+        "{error}"
+    );
+    // A read past the end of the input gives NaN (thread 62 of the last block reads `in[128]`).
+    let read_past = SHIFT.replace(
+        "s[t] = in[blockIdx.x * 64 + t];",
+        "s[t] = in[blockIdx.x * 64 + t + 2];",
+    );
+    for out in outputs_by_order(&read_past, 2, 64, &input, 128) {
+        assert!(out[127].is_nan(), "an out-of-bounds read went unseen");
     }
 
     // Block b reads what block b − 1 wrote to global memory: a race between blocks that the

@@ -4,6 +4,8 @@
 //! `cuLaunchKernel`). Blocks run one at a time, the threads of a block as fibers that switch at
 //! `__syncthreads` (kernels whose source shows no barrier run each thread straight through), in
 //! a [`ThreadOrder`]; shared memory is filled with NaN at every block start (`emulation.hpp`).
+//! Every allocation has red zones of NaN bytes around it: a kernel that reads there gets NaN, one
+//! that writes there fails its launch, naming the kernel.
 //!
 //! It is slow (every GPU thread in turn on one core) and exists for tests: the kernels' indexing, tiling,
 //! barriers and reductions, and the GPU backend's launch code, are checked against the CPU
@@ -11,7 +13,7 @@
 //! kernel's parameter types, which a real GPU would not do.
 
 use std::alloc::{alloc, dealloc, Layout};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::fmt::Write as _;
 use std::process::Command;
@@ -59,6 +61,82 @@ impl ThreadOrder {
             ThreadOrder::Descending => (1, 0),
             ThreadOrder::Shuffled(seed) => (2, seed),
         }
+    }
+}
+
+/// Bytes of guard before and after every allocation, filled with [`GUARD_BYTE`]: a kernel that
+/// reads there gets NaN, one that writes there is reported after its launch, naming it.
+const RED_ZONE: usize = 256;
+const GUARD_BYTE: u8 = 0xff;
+
+/// An allocation with its red zones: `data` is `RED_ZONE` bytes into the block of `layout`.
+#[derive(Clone, Copy, Debug)]
+struct Guarded {
+    data: *mut u8,
+    bytes: usize,
+    layout: Layout,
+}
+
+// SAFETY: the pointer is only dereferenced under the device's locks, as the device memory it is.
+unsafe impl Send for Guarded {}
+
+impl Guarded {
+    fn new(bytes: usize) -> Guarded {
+        let layout = Layout::from_size_align(bytes + 2 * RED_ZONE, 256).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { alloc(layout) };
+        assert!(
+            !base.is_null(),
+            "emulated device: out of memory ({bytes} bytes)"
+        );
+        // Guard and fresh memory alike poisoned, so that reading what no kernel wrote shows.
+        // SAFETY: `base` holds `layout.size()` bytes.
+        unsafe { std::ptr::write_bytes(base, GUARD_BYTE, layout.size()) };
+        Guarded {
+            // SAFETY: within the block.
+            data: unsafe { base.add(RED_ZONE) },
+            bytes,
+            layout,
+        }
+    }
+
+    /// The first byte of either red zone that is no longer the guard byte, as a description.
+    fn damage(&self) -> Option<String> {
+        // SAFETY: both zones lie within the block of `layout`.
+        let (before, after) = unsafe {
+            (
+                std::slice::from_raw_parts(self.data.sub(RED_ZONE), RED_ZONE),
+                std::slice::from_raw_parts(self.data.add(self.bytes), RED_ZONE),
+            )
+        };
+        if let Some(i) = before.iter().rposition(|&b| b != GUARD_BYTE) {
+            return Some(format!(
+                "{} bytes before an allocation of {} bytes",
+                RED_ZONE - i,
+                self.bytes
+            ));
+        }
+        after.iter().position(|&b| b != GUARD_BYTE).map(|i| {
+            format!(
+                "{} bytes past the end of an allocation of {} bytes",
+                i + 1,
+                self.bytes
+            )
+        })
+    }
+
+    /// Restores the guard bytes (after a reported damage, so that it is reported once).
+    fn repair(&self) {
+        // SAFETY: both zones lie within the block of `layout`.
+        unsafe {
+            std::ptr::write_bytes(self.data.sub(RED_ZONE), GUARD_BYTE, RED_ZONE);
+            std::ptr::write_bytes(self.data.add(self.bytes), GUARD_BYTE, RED_ZONE);
+        }
+    }
+
+    fn release(self) {
+        // SAFETY: allocated in `new` with this layout, released once.
+        unsafe { dealloc(self.data.sub(RED_ZONE), self.layout) };
     }
 }
 
@@ -216,8 +294,8 @@ fn library() -> Result<&'static Library, String> {
 /// The emulated GPU.
 #[derive(Debug)]
 pub struct EmulatedDevice {
-    /// Live allocations and their layouts.
-    allocations: Mutex<HashMap<u64, Layout>>,
+    /// Live allocations by address.
+    allocations: Mutex<BTreeMap<u64, Guarded>>,
     order: ThreadOrder,
 }
 
@@ -235,7 +313,7 @@ impl EmulatedDevice {
     pub fn with_order(order: ThreadOrder) -> Result<Arc<EmulatedDevice>, String> {
         library()?;
         Ok(Arc::new(EmulatedDevice {
-            allocations: Mutex::new(HashMap::new()),
+            allocations: Mutex::new(BTreeMap::new()),
             order,
         }))
     }
@@ -281,7 +359,17 @@ pub fn run_source(
     );
     let library = compile(&unit, &signatures, "test")?;
     let (entry, _) = library.entries[name];
-    let mut pointers: Vec<*mut f32> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    // The buffers in guarded allocations, as the device's are.
+    let guarded: Vec<Guarded> = buffers
+        .iter()
+        .map(|b| {
+            let g = Guarded::new(b.len().max(1) * 4);
+            // SAFETY: the allocation holds at least `b.len()` floats.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), g.data as *mut f32, b.len()) };
+            g
+        })
+        .collect();
+    let mut pointers: Vec<*mut f32> = guarded.iter().map(|g| g.data as *mut f32).collect();
     let mut arguments: Vec<*mut c_void> = pointers
         .iter_mut()
         .map(|p| p as *mut *mut f32 as *mut c_void)
@@ -298,7 +386,19 @@ pub fn run_source(
         (library.set_order)(mode, seed);
         entry(gx, gy, gz, bx, by, bz, arguments.as_mut_ptr());
     }
-    Ok(())
+    let mut damage = None;
+    for (b, g) in buffers.iter_mut().zip(guarded) {
+        // SAFETY: as above.
+        unsafe { std::ptr::copy_nonoverlapping(g.data as *const f32, b.as_mut_ptr(), b.len()) };
+        damage = damage.or_else(|| g.damage());
+        g.release();
+    }
+    match damage {
+        Some(damage) => Err(format!(
+            "kernel `{name}` wrote outside its buffers: {damage}"
+        )),
+        None => Ok(()),
+    }
 }
 
 impl Device for EmulatedDevice {
@@ -320,35 +420,25 @@ impl Device for EmulatedDevice {
         if bytes == 0 {
             return 0;
         }
-        let layout = Layout::from_size_align(bytes, 256).expect("a valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc(layout) };
-        assert!(
-            !ptr.is_null(),
-            "emulated device: out of memory ({bytes} bytes)"
-        );
-        // Poison fresh memory, so that reading what no kernel wrote shows.
-        // SAFETY: `ptr` holds `bytes` bytes.
-        unsafe { std::ptr::write_bytes(ptr, 0xff, bytes) };
+        let guarded = Guarded::new(bytes);
+        let address = guarded.data as u64;
         self.allocations
             .lock()
             .expect("allocation table")
-            .insert(ptr as u64, layout);
-        ptr as u64
+            .insert(address, guarded);
+        address
     }
 
     fn free(&self, ptr: u64) {
         if ptr == 0 {
             return;
         }
-        let layout = self
-            .allocations
+        self.allocations
             .lock()
             .expect("allocation table")
             .remove(&ptr)
-            .expect("emulated device: freeing memory it did not allocate");
-        // SAFETY: allocated above with this layout, freed once.
-        unsafe { dealloc(ptr as *mut u8, layout) };
+            .expect("emulated device: freeing memory it did not allocate")
+            .release();
     }
 
     fn upload(&self, dst: u64, data: &[u8]) {
@@ -415,6 +505,18 @@ impl Device for EmulatedDevice {
             (library.set_order)(mode, seed);
             entry(gx, gy, gz, bx, by, bz, pointers.as_mut_ptr());
         }
+        // What the kernel may have written: the allocations its pointers point into.
+        let table = self.allocations.lock().expect("allocation table");
+        for arg in args {
+            let Arg::Ptr(address) = *arg else { continue };
+            let Some((_, guarded)) = table.range(..=address).next_back() else {
+                continue;
+            };
+            if let Some(damage) = guarded.damage() {
+                guarded.repair();
+                panic!("kernel `{name}` wrote outside its buffers: {damage}");
+            }
+        }
     }
 
     fn synchronize(&self) {}
@@ -423,9 +525,8 @@ impl Device for EmulatedDevice {
 impl Drop for EmulatedDevice {
     fn drop(&mut self) {
         let table = self.allocations.get_mut().expect("allocation table");
-        for (ptr, layout) in table.drain() {
-            // SAFETY: live allocations of this device, freed once.
-            unsafe { dealloc(ptr as *mut u8, layout) };
+        for (_, guarded) in std::mem::take(table) {
+            guarded.release();
         }
     }
 }

@@ -11,7 +11,9 @@
 # `run` finds NVRTC in the CUDA toolkit or in a pip-installed nvidia-cuda-nvrtc package (CUDA 12
 # or 13). Every step runs even when an earlier one failed; OUT/summary.md lists each step's
 # verdict, and the exit status is 1 when any step failed. The CUDA tests run with
-# KAREL_REQUIRE_GPU=1, so a missing device or NVRTC fails them. KAREL_GPU_CHECK_BIN names another
+# KAREL_REQUIRE_GPU=1, so a missing device or NVRTC fails them. The whole run ends within 8 minutes
+# (KAREL_GPU_CHECK_SECONDS): each step's time limit is cut to what is left, and a step stopped
+# by it fails. KAREL_GPU_CHECK_BIN names another
 # folder of binaries; KAREL_GPU_CHECK_QUICK=1 leaves out the benchmarks (the dry run of
 # tests/it/gpu.rs, on a machine without a GPU).
 set -uo pipefail
@@ -66,8 +68,17 @@ device_report() {
         { echo "no NVIDIA GPU: nvidia-smi failed"; return 1; }
 }
 
+# Seconds a step may take: at most `want`, and never past the run's deadline (8 minutes from the
+# start, so that the run fits one device command with time to spare).
+budget() {
+    local want=$1 left=$((DEADLINE - SECONDS))
+    [ "$left" -lt "$want" ] && want=$left
+    [ "$want" -lt 1 ] && want=1
+    echo "$want"
+}
+
 parity() {
-    timeout 300 "$BIN/it" gpu::cuda_ --test-threads 1 --nocapture
+    timeout "$(budget 150)" "$BIN/it" gpu::cuda_ --test-threads 1 --nocapture
 }
 
 sanitize() {
@@ -78,9 +89,12 @@ sanitize() {
     local tool status=0
     for tool in memcheck racecheck; do
         echo "-- $tool"
-        timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        timeout "$(budget 75)" compute-sanitizer --tool "$tool" --error-exitcode 9 \
             "$BIN/it" gpu::cuda_ops_match_the_cpu --test-threads 1 || status=$?
-        if [ "$status" -ne 0 ] && [ "$status" -ne 9 ]; then
+        if [ "$status" -eq 124 ]; then
+            echo "compute-sanitizer --tool $tool: out of time"
+            return 1
+        elif [ "$status" -ne 0 ] && [ "$status" -ne 9 ]; then
             echo "skipped: compute-sanitizer --tool $tool refused the device (status $status)"
             status=0
         fi
@@ -89,8 +103,10 @@ sanitize() {
 }
 
 models() {
-    "$BIN/karel" synthesize examples/task.json --explain --device cuda > "$OUT_DIR/synthesize-cuda.txt" || return 1
-    "$BIN/karel" synthesize examples/task.json --explain > "$OUT_DIR/synthesize-cpu.txt" || return 1
+    timeout "$(budget 60)" "$BIN/karel" synthesize examples/task.json --explain --device cuda \
+        > "$OUT_DIR/synthesize-cuda.txt" || return 1
+    timeout "$(budget 60)" "$BIN/karel" synthesize examples/task.json --explain \
+        > "$OUT_DIR/synthesize-cpu.txt" || return 1
     if cmp -s "$OUT_DIR/synthesize-cpu.txt" "$OUT_DIR/synthesize-cuda.txt"; then
         echo "same program on CPU and GPU"
     else
@@ -103,19 +119,20 @@ models() {
 # Peaks of the GPU for the share reached (TFLOP/s; default: the H200 SXM's data sheet, 67 for
 # FP32 and 989 for TF32 tensor cores with sparsity, so 494.7 dense).
 kernels() {
-    "$BIN/kernel_throughput" --device cuda --peak "${KAREL_PEAK_F32:-67}" \
+    timeout "$(budget 45)" "$BIN/kernel_throughput" --device cuda --peak "${KAREL_PEAK_F32:-67}" \
         > "$OUT_DIR/kernels.md" 2> "$OUT_DIR/kernels.jsonl" || return 1
-    "$BIN/kernel_throughput" --device cuda --tf32 --peak "${KAREL_PEAK_TF32:-494.7}" \
+    timeout "$(budget 45)" "$BIN/kernel_throughput" --device cuda --tf32 \
+        --peak "${KAREL_PEAK_TF32:-494.7}" \
         > "$OUT_DIR/kernels-tf32.md" 2> "$OUT_DIR/kernels-tf32.jsonl" || return 1
     cat "$OUT_DIR/kernels.md" "$OUT_DIR/kernels-tf32.md"
 }
 
 throughput() {
-    timeout 300 "$BIN/train_throughput" --device cuda --preset paper --batch 64,128 --steps 20 \
-        > "$OUT_DIR/karel-bench.md" 2> "$OUT_DIR/karel-bench.jsonl" || return 1
+    timeout "$(budget 60)" "$BIN/train_throughput" --device cuda --preset paper --batch 64,128 \
+        --steps 20 > "$OUT_DIR/karel-bench.md" 2> "$OUT_DIR/karel-bench.jsonl" || return 1
     cat "$OUT_DIR/karel-bench.md"
-    timeout 300 "$BIN/train_throughput" --device cuda --preset paper --batch 64,128 --steps 20 --tf32 \
-        > "$OUT_DIR/karel-bench-tf32.md" 2> "$OUT_DIR/karel-bench-tf32.jsonl" || return 1
+    timeout "$(budget 60)" "$BIN/train_throughput" --device cuda --preset paper --batch 64,128 \
+        --steps 20 --tf32 > "$OUT_DIR/karel-bench-tf32.md" 2> "$OUT_DIR/karel-bench-tf32.jsonl" || return 1
     cat "$OUT_DIR/karel-bench-tf32.md"
 }
 
@@ -137,9 +154,9 @@ print(" ".join(args))
 EOF2
 ) || return 1
     echo "PyTorch, same shapes ($shapes)"
-    timeout 300 python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes \
+    timeout "$(budget 60)" python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes \
         > "$OUT_DIR/torch-bench.jsonl" || return 1
-    timeout 300 python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes --tf32 \
+    timeout "$(budget 60)" python3 scripts/torch_gpu_bench.py --device cuda --batch 64,128 $shapes --tf32 \
         > "$OUT_DIR/torch-bench-tf32.jsonl" || return 1
     cat "$OUT_DIR/torch-bench.jsonl" "$OUT_DIR/torch-bench-tf32.jsonl"
 }
@@ -165,6 +182,7 @@ run() {
     # binary and this checkout at run time.
     export KAREL_REQUIRE_GPU=1 KAREL_BIN="$BIN/karel" KAREL_REPO="$PWD"
     FAILED=0
+    DEADLINE=$((SECONDS + ${KAREL_GPU_CHECK_SECONDS:-480}))
     printf '# GPU check\n\n| step | verdict | note |\n|---|---|---|\n' > "$OUT_DIR/summary.md"
     step device "device and driver" device_report
     step nvrtc "NVRTC library" find_nvrtc

@@ -52,10 +52,8 @@ EOF2
         echo "no libnvrtc found (CUDA toolkit or an nvidia-cuda-nvrtc wheel)"
         return 1
     fi
-    # cudarc looks for libnvrtc.so or libnvrtc.so.12 (not .so.13): link whatever version is there.
-    mkdir -p /tmp/karel-nvrtc
-    ln -sf "$found" /tmp/karel-nvrtc/libnvrtc.so
-    export LD_LIBRARY_PATH="/tmp/karel-nvrtc:$(dirname "$found")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # karel loads libnvrtc.so, libnvrtc.so.13 or libnvrtc.so.12 from the library path.
+    export LD_LIBRARY_PATH="$(dirname "$found")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "NVRTC: $found"
 }
 

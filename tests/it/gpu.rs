@@ -94,8 +94,8 @@ fn cuda_kernels_compile_with_nvrtc() {
         if !nvrtc::available() {
             assert!(
                 std::env::var_os("KAREL_REQUIRE_NVRTC").is_none() && !gpu_required(),
-                "KAREL_REQUIRE_NVRTC or KAREL_REQUIRE_GPU is set but NVRTC cannot be loaded \
-                 (libnvrtc.so, libnvrtc.so.12 or libnvrtc.so.13 on LD_LIBRARY_PATH?)"
+                "KAREL_REQUIRE_NVRTC or KAREL_REQUIRE_GPU is set but {}",
+                nvrtc::library().unwrap_err()
             );
             eprintln!("notice: NVRTC not found, kernel compilation not checked");
             return;
@@ -114,6 +114,29 @@ fn cuda_kernels_compile_with_nvrtc() {
             "NVRTC {major}.{minor}:\n{}",
             failures.join("\n\n")
         );
+        // The check can fail: an error and a warning are reported with NVRTC's log, and a
+        // kernel that compiles gives PTX.
+        let error = nvrtc::compile(
+            "broken.cu",
+            "extern \"C\" __global__ void broken() { undefined_function(); }",
+            "compute_80",
+        )
+        .unwrap_err();
+        assert!(error.contains("undefined_function"), "{error}");
+        let warning = nvrtc::compile(
+            "warned.cu",
+            "extern \"C\" __global__ void warned(float* out) { int unused = 1; out[0] = 1.0f; }",
+            "compute_80",
+        )
+        .unwrap_err();
+        assert!(warning.contains("warnings"), "{warning}");
+        let ptx = nvrtc::compile(
+            "fine.cu",
+            "extern \"C\" __global__ void fine(float* out) { out[0] = 1.0f; }",
+            "compute_80",
+        )
+        .unwrap();
+        assert!(String::from_utf8_lossy(&ptx).contains(".entry fine"));
         eprintln!(
             "NVRTC {major}.{minor}: {} sources compiled for {:?}",
             kernels::SOURCES.len(),

@@ -81,13 +81,7 @@ impl CudaDevice {
                     .into(),
             );
         }
-        if !nvrtc::available() {
-            return Err(
-                "NVRTC (libnvrtc.so) cannot be loaded: install the CUDA toolkit, or \
-                 `pip install nvidia-cuda-nvrtc-cu12` and add its lib folder to LD_LIBRARY_PATH"
-                    .into(),
-            );
-        }
+        nvrtc::library()?;
         result::init().map_err(|e| format!("cannot initialise CUDA: {e:?}"))?;
         let count = result::device::get_count().map_err(|e| format!("{e:?}"))?;
         if ordinal >= count as usize {

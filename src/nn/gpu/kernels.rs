@@ -121,64 +121,194 @@ pub fn all_signatures() -> Vec<Signature> {
     SOURCES.iter().flat_map(|(_, s)| signatures(s)).collect()
 }
 
-/// NVRTC, for the CUDA device and for the compile check.
+/// NVRTC, for the CUDA device and for the compile check, loaded at run time by its library
+/// names of CUDA 12 and 13 (`libnvrtc.so`, `libnvrtc.so.13`, `libnvrtc.so.12`; the wheels
+/// `nvidia-cuda-nvrtc-cu12` and `nvidia-cuda-nvrtc` ship only the versioned names). The C API
+/// used here is the same in both versions.
 #[cfg(feature = "cuda")]
 pub mod nvrtc {
-    use std::ffi::{CStr, CString};
+    use std::ffi::{c_char, c_int, c_void, CStr, CString};
+    use std::sync::OnceLock;
 
-    use cudarc::nvrtc::{result, sys};
+    /// The names tried, in order.
+    pub const LIBRARY_NAMES: &[&str] = if cfg!(windows) {
+        &["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"]
+    } else {
+        &["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+    };
 
-    /// Whether NVRTC's library can be loaded (cudarc panics on first use when it cannot).
+    type Program = *mut c_void;
+    type Status = c_int;
+
+    /// The entry points used, resolved once.
+    struct Api {
+        name: &'static str,
+        version: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status,
+        create: unsafe extern "C" fn(
+            *mut Program,
+            *const c_char,
+            *const c_char,
+            c_int,
+            *const *const c_char,
+            *const *const c_char,
+        ) -> Status,
+        compile: unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status,
+        log_size: unsafe extern "C" fn(Program, *mut usize) -> Status,
+        log: unsafe extern "C" fn(Program, *mut c_char) -> Status,
+        ptx_size: unsafe extern "C" fn(Program, *mut usize) -> Status,
+        ptx: unsafe extern "C" fn(Program, *mut c_char) -> Status,
+        destroy: unsafe extern "C" fn(*mut Program) -> Status,
+        error_string: unsafe extern "C" fn(Status) -> *const c_char,
+        // Kept loaded for the entry points' lifetime (the process's).
+        _library: libloading::Library,
+    }
+
+    fn api() -> Result<&'static Api, String> {
+        static API: OnceLock<Result<Api, String>> = OnceLock::new();
+        API.get_or_init(load).as_ref().map_err(Clone::clone)
+    }
+
+    fn load() -> Result<Api, String> {
+        for &name in LIBRARY_NAMES {
+            // SAFETY: NVRTC's initialisers have no preconditions.
+            let Ok(library) = (unsafe { libloading::Library::new(name) }) else {
+                continue;
+            };
+            // SAFETY: each symbol is NVRTC's C function of the declared type (nvrtc.h).
+            unsafe {
+                macro_rules! entry {
+                    ($symbol:literal) => {
+                        *library.get($symbol).map_err(|e| format!("{name}: {e}"))?
+                    };
+                }
+                return Ok(Api {
+                    name,
+                    version: entry!(b"nvrtcVersion\0"),
+                    create: entry!(b"nvrtcCreateProgram\0"),
+                    compile: entry!(b"nvrtcCompileProgram\0"),
+                    log_size: entry!(b"nvrtcGetProgramLogSize\0"),
+                    log: entry!(b"nvrtcGetProgramLog\0"),
+                    ptx_size: entry!(b"nvrtcGetPTXSize\0"),
+                    ptx: entry!(b"nvrtcGetPTX\0"),
+                    destroy: entry!(b"nvrtcDestroyProgram\0"),
+                    error_string: entry!(b"nvrtcGetErrorString\0"),
+                    _library: library,
+                });
+            }
+        }
+        Err(format!(
+            "NVRTC cannot be loaded: none of {} is on the library path (install the CUDA \
+             toolkit, or `pip install nvidia-cuda-nvrtc-cu12` or `nvidia-cuda-nvrtc` and add its \
+             lib folder to LD_LIBRARY_PATH)",
+            LIBRARY_NAMES.join(", ")
+        ))
+    }
+
+    /// Whether NVRTC's library can be loaded.
     pub fn available() -> bool {
-        // SAFETY: only tries to open the library.
-        unsafe { sys::is_culib_present() }
+        api().is_ok()
+    }
+
+    /// Why NVRTC cannot be loaded, or the name of the library loaded.
+    pub fn library() -> Result<&'static str, String> {
+        api().map(|api| api.name)
+    }
+
+    fn check(api: &Api, status: Status, what: &str) -> Result<(), String> {
+        if status == 0 {
+            return Ok(());
+        }
+        // SAFETY: NVRTC returns a static NUL-terminated string for any status.
+        let text = unsafe { CStr::from_ptr((api.error_string)(status)) };
+        Err(format!("{what}: {}", text.to_string_lossy()))
     }
 
     /// Compiles one program for `arch` (e.g. `compute_90`): its PTX, or the compiler's log when
     /// it fails or warns (a warning counts as a failure).
     pub fn compile(name: &str, program: &str, arch: &str) -> Result<Vec<u8>, String> {
+        let api = api()?;
         let source = CString::new(program).map_err(|_| format!("{name}: NUL in the source"))?;
         let title = CString::new(name).expect("file names have no NUL");
-        let options = [
+        let options: Vec<CString> = [
             format!("--gpu-architecture={arch}"),
             "--std=c++17".to_string(),
             // No implicit FMA contraction, as on the CPU backend: only explicit fmaf fuse.
             "--fmad=false".to_string(),
-        ];
-        let handle = result::create_program(&source, Some(&title))
-            .map_err(|e| format!("{name}: cannot create the program: {e:?}"))?;
-        // SAFETY: `handle` is a live program; it is destroyed below.
-        let compiled = unsafe { result::compile_program(handle, &options) };
-        // SAFETY: as above.
-        let log = unsafe { result::get_program_log(handle) }
-            .map(|raw| {
-                // SAFETY: NVRTC's log is NUL-terminated.
-                unsafe { CStr::from_ptr(raw.as_ptr()) }
-                    .to_string_lossy()
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        let ptx = match compiled {
-            Ok(()) if log.is_empty() => {
-                // SAFETY: compiled successfully.
-                unsafe { result::get_ptx(handle) }
-                    .map(|raw| raw.iter().map(|&c| c as u8).collect::<Vec<u8>>())
-                    .map_err(|e| format!("{name}: no PTX: {e:?}"))
-            }
+        ]
+        .into_iter()
+        .map(|o| CString::new(o).expect("options have no NUL"))
+        .collect();
+        let option_pointers: Vec<*const c_char> = options.iter().map(|o| o.as_ptr()).collect();
+        let mut handle: Program = std::ptr::null_mut();
+        // SAFETY: NUL-terminated strings that outlive the call; no headers.
+        let status = unsafe {
+            (api.create)(
+                &mut handle,
+                source.as_ptr(),
+                title.as_ptr(),
+                0,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        check(api, status, &format!("{name}: cannot create the program"))?;
+        // SAFETY: `handle` is a live program, destroyed below; the options outlive the call.
+        let compiled = unsafe {
+            (api.compile)(
+                handle,
+                option_pointers.len() as c_int,
+                option_pointers.as_ptr(),
+            )
+        };
+        let log = read(api, handle, api.log_size, api.log).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log)
+            .trim_end_matches('\0')
+            .trim()
+            .to_string();
+        let ptx = match check(api, compiled, "") {
+            Ok(()) if log.is_empty() => read(api, handle, api.ptx_size, api.ptx)
+                .map(|mut ptx| {
+                    while ptx.last() == Some(&0) {
+                        ptx.pop();
+                    }
+                    ptx
+                })
+                .map_err(|e| format!("{name}: no PTX{e}")),
             Ok(()) => Err(format!("{name} ({arch}) compiled with warnings:\n{log}")),
-            Err(e) => Err(format!("{name} ({arch}) does not compile ({e:?}):\n{log}")),
+            Err(e) => Err(format!("{name} ({arch}) does not compile{e}:\n{log}")),
         };
         // SAFETY: the program is not used after this.
-        unsafe { result::destroy_program(handle) }.ok();
+        unsafe { (api.destroy)(&mut handle) };
         ptx
     }
 
-    /// The version of NVRTC, e.g. (12, 9).
+    /// Reads a sized output of a program (its log, its PTX), NUL included.
+    fn read(
+        api: &Api,
+        handle: Program,
+        size: unsafe extern "C" fn(Program, *mut usize) -> Status,
+        fill: unsafe extern "C" fn(Program, *mut c_char) -> Status,
+    ) -> Result<Vec<u8>, String> {
+        let mut bytes = 0usize;
+        // SAFETY: a live program and a plain out-parameter.
+        check(api, unsafe { size(handle, &mut bytes) }, "")?;
+        let mut buffer = vec![0u8; bytes.max(1)];
+        // SAFETY: the buffer holds the size NVRTC gave.
+        check(
+            api,
+            unsafe { fill(handle, buffer.as_mut_ptr() as *mut c_char) },
+            "",
+        )?;
+        buffer.truncate(bytes);
+        Ok(buffer)
+    }
+
+    /// The version of NVRTC, e.g. (12, 9); (0, 0) when it cannot be loaded.
     pub fn version() -> (i32, i32) {
+        let Ok(api) = api() else { return (0, 0) };
         let (mut major, mut minor) = (0, 0);
         // SAFETY: plain out-parameters.
-        unsafe { sys::nvrtcVersion(&mut major, &mut minor) };
+        unsafe { (api.version)(&mut major, &mut minor) };
         (major, minor)
     }
 }

@@ -598,6 +598,14 @@ mod tests {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..3 {
+            let mut statements = 0;
+            let body = sample_body(&config, &mut rng, 1, config.run_continue, &mut statements);
+            // Past the bound, each open block gets one more statement at most.
+            assert!(
+                statements <= DRAW_STATEMENTS + MAX_PROGRAM_DEPTH,
+                "{statements}"
+            );
+            assert_eq!(Program::new(body).node_count(), statements);
             if let Some(program) = sample_program(&config, &mut rng) {
                 assert!(program.token_len() <= MAX_PROGRAM_TOKENS);
             }

@@ -505,17 +505,23 @@ impl Device for EmulatedDevice {
             (library.set_order)(mode, seed);
             entry(gx, gy, gz, bx, by, bz, pointers.as_mut_ptr());
         }
-        // What the kernel may have written: the allocations its pointers point into.
-        let table = self.allocations.lock().expect("allocation table");
-        for arg in args {
-            let Arg::Ptr(address) = *arg else { continue };
-            let Some((_, guarded)) = table.range(..=address).next_back() else {
-                continue;
-            };
-            if let Some(damage) = guarded.damage() {
-                guarded.repair();
-                panic!("kernel `{name}` wrote outside its buffers: {damage}");
-            }
+        // What the kernel may have written: the allocations its pointers point into. The table
+        // is released before failing, so that unwinding can still free the tensors.
+        let damage = {
+            let table = self.allocations.lock().expect("allocation table");
+            args.iter()
+                .filter_map(|arg| match *arg {
+                    Arg::Ptr(address) => table.range(..=address).next_back(),
+                    _ => None,
+                })
+                .find_map(|(_, guarded)| {
+                    let damage = guarded.damage()?;
+                    guarded.repair();
+                    Some(damage)
+                })
+        };
+        if let Some(damage) = damage {
+            panic!("kernel `{name}` wrote outside its buffers: {damage}");
         }
     }
 

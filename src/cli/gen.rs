@@ -12,8 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{partial_path, Format, TaskWriter};
-use crate::data::generate::{candidate, GenConfig, Generator, Shard};
-use rayon::prelude::*;
+use crate::data::generate::{
+    accepts_any, GenConfig, Generator, Shard, PROBE_CANDIDATES, STALL_CANDIDATES,
+};
 
 use super::usage;
 
@@ -65,12 +66,6 @@ pub(crate) struct GenArgs {
     #[arg(long, short = 'j', value_parser = super::values::thread_count)]
     threads: Option<usize>,
 }
-
-/// Candidates tried before generation starts, one of which must be accepted.
-const PROBE_CANDIDATES: u64 = 4096;
-
-/// Candidates in a row without an accepted task, per shard, after which generation stops.
-const STALL_CANDIDATES: u64 = 1 << 20;
 
 /// What a checkpoint records.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -219,12 +214,7 @@ pub(crate) fn gen(args: GenArgs) -> Result<ExitCode> {
     }
     if !args.resume {
         // Settings that reject every candidate would make the run go on for ever.
-        let accepts = pool.install(|| {
-            (0..PROBE_CANDIDATES)
-                .into_par_iter()
-                .any(|i| candidate(&config, args.seed, i).is_some())
-        });
-        if !accepts {
+        if !pool.install(|| accepts_any(&config, args.seed)) {
             bail!(
                 "the generator settings rejected all of the first {PROBE_CANDIDATES} candidates \
                  (every program crashed or timed out on its inputs, or changed none of them)"

@@ -455,6 +455,21 @@ impl Shard {
     }
 }
 
+/// Candidates tried before generation starts ([`accepts_any`]), one of which must be accepted.
+pub const PROBE_CANDIDATES: u64 = 4096;
+
+/// Candidates in a row without an accepted task, per shard, after which a generation run should
+/// stop: its settings (or shard) reject almost every program, or no new program is left to find.
+pub const STALL_CANDIDATES: u64 = 1 << 20;
+
+/// Whether any of the first [`PROBE_CANDIDATES`] candidates is accepted (on the current rayon
+/// pool): settings that reject every one would make a run go on for ever.
+pub fn accepts_any(config: &GenConfig, seed: u64) -> bool {
+    (0..PROBE_CANDIDATES)
+        .into_par_iter()
+        .any(|i| candidate(config, seed, i).is_some())
+}
+
 /// Accepts candidates in index order: the sequential half of generation.
 pub struct Generator {
     config: GenConfig,

@@ -213,6 +213,56 @@ impl World {
         World::from_indices(indices)
     }
 
+    /// Reads a byte tensor (a numpy `bool` or `uint8` array's buffer) of 15 or 16 channels,
+    /// channel-major, whose values are all 0 or 1. Whole zero words are skipped, so the cost is a
+    /// scan of the buffer plus the set cells.
+    pub fn from_bytes(values: &[u8]) -> Result<World, WorldError> {
+        if values.len() != DENSE_LEN && values.len() != DATASET_CHANNELS * CELLS {
+            return Err(WorldError::DenseLength(values.len()));
+        }
+        let mut indices: Vec<u32> = Vec::with_capacity(128);
+        let mut push = |index: usize, value: u8| match value {
+            0 => Ok(()),
+            1 => {
+                indices.push(index as u32);
+                Ok(())
+            }
+            _ => Err(WorldError::DenseValue {
+                index,
+                value: f32::from(value),
+            }),
+        };
+        const WORD: usize = 8;
+        let words = values.len() / WORD;
+        for (w, word) in values.chunks_exact(WORD).enumerate() {
+            let mut bytes = [0u8; WORD];
+            bytes.copy_from_slice(word);
+            if u64::from_ne_bytes(bytes) != 0 {
+                for (k, &value) in word.iter().enumerate() {
+                    push(w * WORD + k, value)?;
+                }
+            }
+        }
+        for (k, &value) in values[words * WORD..].iter().enumerate() {
+            push(words * WORD + k, value)?;
+        }
+        World::from_indices(indices)
+    }
+
+    /// Writes the 15-channel byte tensor (1 for set cells) into `out`, which must hold
+    /// [`DENSE_LEN`] bytes; it is cleared first.
+    pub fn write_bytes(&self, out: &mut [u8]) -> Result<(), WorldError> {
+        if out.len() != DENSE_LEN {
+            return Err(WorldError::DenseLength(out.len()));
+        }
+        self.check_fits_reference_tensor()?;
+        out.fill(0);
+        for index in self.to_indices() {
+            out[index as usize] = 1;
+        }
+        Ok(())
+    }
+
     /// The dataset's tensor string: `"idx:1.0 idx:1.0 …"`, indices sorted.
     pub fn to_tensor_string(&self) -> String {
         let indices = self.to_indices();
@@ -348,5 +398,35 @@ mod tests {
         w.set_markers(Pos::new(2, 2), 10).unwrap();
         assert_eq!(w.to_dense(), Err(WorldError::TenMarkers(Pos::new(2, 2))));
         assert_eq!(World::from_indices(w.to_indices()).unwrap(), w);
+    }
+
+    #[test]
+    fn byte_tensors() {
+        let mut w = World::new(16, 16, Pos::new(16, 16), Dir::West).unwrap();
+        w.set_wall(Pos::new(1, 3), true).unwrap();
+        w.set_markers(Pos::new(16, 15), 3).unwrap();
+        let mut bytes = vec![7u8; DENSE_LEN];
+        w.write_bytes(&mut bytes).unwrap();
+        assert_eq!(
+            bytes.iter().map(|&b| usize::from(b)).sum::<usize>(),
+            w.to_indices().len()
+        );
+        assert_eq!(World::from_bytes(&bytes).unwrap(), w);
+        let mut sixteen = bytes.clone();
+        sixteen.resize(DATASET_CHANNELS * CELLS, 0);
+        assert_eq!(World::from_bytes(&sixteen).unwrap(), w);
+        *sixteen.last_mut().unwrap() = 2;
+        assert!(matches!(
+            World::from_bytes(&sixteen),
+            Err(WorldError::DenseValue { index, .. }) if index == DATASET_CHANNELS * CELLS - 1
+        ));
+        // 4860 bytes end with a partial word: its cells are read too.
+        bytes[DENSE_LEN - 1] = 1;
+        assert!(World::from_bytes(&bytes).is_err(), "a marker on the border");
+        assert_eq!(
+            World::from_bytes(&bytes[1..]),
+            Err(WorldError::DenseLength(DENSE_LEN - 1))
+        );
+        assert_eq!(w.write_bytes(&mut [0; 3]), Err(WorldError::DenseLength(3)));
     }
 }

@@ -164,7 +164,7 @@ pub fn run_batch<'py>(
     // A syntax error of a single program for all inputs is the caller's mistake: raise it.
     if let [Source::Text(text)] = sources.as_slice() {
         if let Err(e) = parse_text(text) {
-            return Err(syntax_error(py, &e));
+            return Err(syntax_error(py, &e, text));
         }
     }
     let input_bytes = tensor.bytes();

@@ -37,10 +37,16 @@ pub fn parse_text(text: &str) -> Result<Compiled, ParseError> {
     lang::parse_program(text, &ParseOptions::default()).map(Compiled::new)
 }
 
-/// The Python exception of a parse error.
-pub fn syntax_error(py: Python<'_>, error: &ParseError) -> PyErr {
+/// The Python exception of a parse error of `source`. Its `position` is the offending token's, or
+/// for a word outside the vocabulary the index of that word.
+pub fn syntax_error(py: Python<'_>, error: &ParseError, source: &str) -> PyErr {
     let err = KarelSyntaxError::new_err(error.to_string());
-    let position = error.errors.first().and_then(|e| e.token);
+    let position = error.errors.first().and_then(|e| {
+        e.token.or_else(|| {
+            let before = source.get(..e.bytes.start)?;
+            (!e.bytes.is_empty()).then(|| before.split_whitespace().count() as u32)
+        })
+    });
     if let Err(e) = err.value(py).setattr("position", position) {
         return e;
     }
@@ -147,7 +153,7 @@ pub fn program_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Program
         Ok(compiled) => Ok(Program {
             compiled: Arc::new(compiled),
         }),
-        Err(e) => Err(syntax_error(py, &e)),
+        Err(e) => Err(syntax_error(py, &e, &text)),
     }
 }
 

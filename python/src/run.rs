@@ -21,7 +21,8 @@ use crate::world::{check_world_shape, tensor_bytes, to_tensor, world_error, Worl
 ///   cell, `putMarker` on 9 markers) or `"timeout"` (the step limit: every action, condition
 ///   evaluation and repeat tick is a step, and the one reaching the limit fails);
 /// - `output`: the final `World` when ok, else None;
-/// - `steps`: steps counted, the failing one included;
+/// - `steps`: steps counted, the failing one included (a traced run goes on after a failed
+///   action, as the reference's trace mode does, and counts those steps too);
 /// - `failure`: `(action, token_position)` of the failed action on a crash, else None;
 /// - with `trace=True`: `events`, the reference's trace events as `karel exec` writes them,
 ///   `(type, first_token, last_token, cond_value, success)`, truncated as the reference truncates

@@ -12,6 +12,8 @@ VENV="${KAREL_PYTHON_VENV:-$PWD/target/python-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
+# The maturin build backend runs the `maturin` program of the environment.
+export PATH="$VENV/bin:$PATH"
 PIP=("$VENV/bin/python" -m pip --quiet --disable-pip-version-check)
 "${PIP[@]}" install "maturin>=1.7,<2" "numpy>=1.21" "pytest>=7" "karel-for-synthesis==1.4.0"
 # The build uses Cargo.lock as committed.

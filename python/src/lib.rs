@@ -15,6 +15,12 @@
 
 use pyo3::prelude::*;
 
+/// The extension's own allocations (ASTs, bytecode, index lists) are many and small; mimalloc
+/// serves them several times faster than the system allocator. Python's and numpy's memory is
+/// untouched.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod batch;
 mod data;
 mod program;

@@ -115,11 +115,10 @@ pub fn to_tensor<'py>(
     Ok(array)
 }
 
-/// Sets the cells of `world` in a zeroed 15-channel bool buffer (the world fits the tensor).
+/// Sets the cells of `world` in a zeroed 15-channel bool buffer. The world must fit the tensor
+/// (no cell with 10 markers), as every world that a run starts from a 15-channel tensor does.
 pub fn write_world(world: &world::World, out: &mut [bool]) {
-    for index in world.to_indices() {
-        out[index as usize] = true;
-    }
+    world.for_each_index(|index| out[index] = true);
 }
 
 #[pymethods]

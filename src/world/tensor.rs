@@ -214,39 +214,94 @@ impl World {
     }
 
     /// Reads a byte tensor (a numpy `bool` or `uint8` array's buffer) of 15 or 16 channels,
-    /// channel-major, whose values are all 0 or 1. Whole zero words are skipped, so the cost is a
-    /// scan of the buffer plus the set cells.
+    /// channel-major, whose values are all 0 or 1. The buffer is read a word at a time: zero
+    /// words are skipped and the set bytes of the others found by bit scans, so the cost is about
+    /// one pass over the buffer plus the set cells.
     pub fn from_bytes(values: &[u8]) -> Result<World, WorldError> {
         if values.len() != DENSE_LEN && values.len() != DATASET_CHANNELS * CELLS {
             return Err(WorldError::DenseLength(values.len()));
         }
-        let mut indices: Vec<u32> = Vec::with_capacity(128);
-        let mut push = |index: usize, value: u8| match value {
-            0 => Ok(()),
-            1 => {
-                indices.push(index as u32);
-                Ok(())
-            }
-            _ => Err(WorldError::DenseValue {
-                index,
-                value: f32::from(value),
-            }),
-        };
         const WORD: usize = 8;
+        // Bits that are set in a word only if one of its bytes is neither 0 nor 1.
+        const HIGH_BITS: u64 = 0xFEFE_FEFE_FEFE_FEFE;
+        let bad_value = |base: usize, bytes: &[u8]| {
+            let (k, &value) = bytes
+                .iter()
+                .enumerate()
+                .find(|(_, &v)| v > 1)
+                .unwrap_or((0, &0));
+            WorldError::DenseValue {
+                index: base + k,
+                value: f32::from(value),
+            }
+        };
+        let mut indices: Vec<u32> = Vec::with_capacity(160);
+        let word_at = |offset: usize| {
+            let mut word = [0u8; WORD];
+            word.copy_from_slice(&values[offset..offset + WORD]);
+            u64::from_le_bytes(word)
+        };
+        // Blocks of eight words are tested at once (most of a world's tensor is zero), so that
+        // the scan branches once per 64 bytes and streams through memory.
+        const BLOCK: usize = 8 * WORD;
         let words = values.len() / WORD;
-        for (w, word) in values.chunks_exact(WORD).enumerate() {
-            let mut bytes = [0u8; WORD];
-            bytes.copy_from_slice(word);
-            if u64::from_ne_bytes(bytes) != 0 {
-                for (k, &value) in word.iter().enumerate() {
-                    push(w * WORD + k, value)?;
+        let blocks = values.len() / BLOCK;
+        let scan_word = |w: usize, indices: &mut Vec<u32>| -> Result<(), WorldError> {
+            let mut word = word_at(w * WORD);
+            if word & HIGH_BITS != 0 {
+                return Err(bad_value(w * WORD, &values[w * WORD..w * WORD + WORD]));
+            }
+            // Byte k of the word is bit 8k.
+            while word != 0 {
+                indices.push((w * WORD) as u32 + word.trailing_zeros() / 8);
+                word &= word - 1;
+            }
+            Ok(())
+        };
+        for b in 0..blocks {
+            let base = b * BLOCK;
+            let mut any = 0;
+            for k in 0..8 {
+                any |= word_at(base + k * WORD);
+            }
+            if any != 0 {
+                for w in b * 8..b * 8 + 8 {
+                    scan_word(w, &mut indices)?;
                 }
             }
         }
-        for (k, &value) in values[words * WORD..].iter().enumerate() {
-            push(words * WORD + k, value)?;
+        for w in blocks * 8..words {
+            scan_word(w, &mut indices)?;
+        }
+        let tail = &values[words * WORD..];
+        if tail.iter().any(|&v| v > 1) {
+            return Err(bad_value(words * WORD, tail));
+        }
+        for (k, &value) in tail.iter().enumerate() {
+            if value == 1 {
+                indices.push((words * WORD + k) as u32);
+            }
         }
         World::from_indices(indices)
+    }
+
+    /// Calls `set` with the tensor index of every set cell (16-channel layout), in no particular
+    /// order: what [`World::to_indices`] lists, without sorting or allocating.
+    pub fn for_each_index(&self, mut set: impl FnMut(usize)) {
+        let (rows, cols) = (self.rows as usize, self.cols as usize);
+        set(self.dir.index() as usize * CELLS + self.hero as usize);
+        for row in 0..=rows + 1 {
+            for col in 0..=cols + 1 {
+                let cell = row * GRID + col;
+                if row == 0 || col == 0 || row == rows + 1 || col == cols + 1 {
+                    set(BORDER_CHANNEL * CELLS + cell);
+                } else if self.cells[cell] & super::WALL != 0 {
+                    set(WALL_CHANNEL * CELLS + cell);
+                } else if self.cells[cell] > 0 {
+                    set((MARKER_CHANNEL + self.cells[cell] as usize - 1) * CELLS + cell);
+                }
+            }
+        }
     }
 
     /// Writes the 15-channel byte tensor (1 for set cells) into `out`, which must hold
@@ -257,9 +312,7 @@ impl World {
         }
         self.check_fits_reference_tensor()?;
         out.fill(0);
-        for index in self.to_indices() {
-            out[index as usize] = 1;
-        }
+        self.for_each_index(|index| out[index] = 1);
         Ok(())
     }
 
@@ -412,6 +465,10 @@ mod tests {
             w.to_indices().len()
         );
         assert_eq!(World::from_bytes(&bytes).unwrap(), w);
+        let mut visited = Vec::new();
+        w.for_each_index(|i| visited.push(i as u32));
+        visited.sort_unstable();
+        assert_eq!(visited, w.to_indices());
         let mut sixteen = bytes.clone();
         sixteen.resize(DATASET_CHANNELS * CELLS, 0);
         assert_eq!(World::from_bytes(&sixteen).unwrap(), w);

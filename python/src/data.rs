@@ -19,14 +19,14 @@ use rand_chacha::ChaCha8Rng;
 use crate::program::{program_arg, token_strings, vocabulary_tokens, Program};
 
 /// Most mutations of one `mutate` call (as `karel mutate -n`).
-pub const MAX_MUTATIONS: usize = 16;
+pub const MAX_MUTATIONS: usize = 100;
 /// Most cells of `editops`'s cost matrix (source length + 1) × (target length + 1), after the
 /// common prefix and suffix are stripped: 128 MB.
 pub const MAX_EDIT_CELLS: usize = 1 << 24;
 /// Most tasks of one `generate` call.
 pub const MAX_GENERATE: usize = 1 << 20;
 
-/// A mutant of `program`: a chain of `n` mutations (1 to 16) of SED's AST mutator (Appendix D),
+/// A mutant of `program`: a chain of `n` mutations (1 to 100) of SED's AST mutator (Appendix D),
 /// each different from the program and the earlier ones, drawn from `seed` as `karel mutate`
 /// draws them. `compat_original=True` keeps the original mutator's quirks. Raises `ValueError`
 /// when the program has no mutation site.

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::program::{parse_text, syntax_error, Compiled, Program};
 use crate::world::{check_world_shape, tensor_bytes, write_world, WORLD_CELLS};
 
-/// Most items of one call (about 24 GB of input and output tensors).
+/// Most items of one call: an output array of 20 GB, as large as its input.
 pub const MAX_BATCH: usize = 1 << 22;
 /// Most threads a call may ask for.
 pub const MAX_THREADS: usize = 1024;
@@ -127,7 +127,7 @@ fn compile_all(sources: &[Source]) -> Vec<Option<Arc<Compiled>>> {
 /// - `programs`: one str or `Program` for all inputs, or a sequence of them, one per input (a
 ///   sequence of one is used for all);
 /// - `inputs`: a numpy array of dtype bool or uint8, shape (N, 15, 18, 18) or (N, 16, 18, 18)
-///   (channel 15 empty), N ≤ 2²²; an invalid world raises `ValueError` naming its index;
+///   (channel 15 empty), N at most 2²²; an invalid world raises `ValueError` naming its index;
 /// - `max_steps`: the step limit of every run (default 1000);
 /// - `threads`: worker threads (default: all cores), 1 to 1024; results do not depend on it.
 ///

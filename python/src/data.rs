@@ -23,8 +23,9 @@ pub const MAX_MUTATIONS: usize = 100;
 /// Most cells of `editops`'s cost matrix (source length + 1) × (target length + 1), after the
 /// common prefix and suffix are stripped: 128 MB.
 pub const MAX_EDIT_CELLS: usize = 1 << 24;
-/// Most tasks of one `generate` call.
-pub const MAX_GENERATE: usize = 1 << 20;
+/// Most tasks of one `generate` call: as Python dicts, about 2 GB (`karel gen` writes files of
+/// any size).
+pub const MAX_GENERATE: usize = 100_000;
 
 /// A mutant of `program`: a chain of `n` mutations (1 to 100) of SED's AST mutator (Appendix D),
 /// each different from the program and the earlier ones, drawn from `seed` as `karel mutate`

@@ -9,7 +9,7 @@
 
 use rand::Rng;
 
-use super::{bodies, body_of, body_of_mut, random_action, MutatorConfig};
+use super::{bodies, body_of, body_of_mut, random_action, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 /// Insertion points of a body of `len` statements.
@@ -21,19 +21,14 @@ fn points(len: usize, config: &MutatorConfig) -> usize {
     }
 }
 
-pub(super) fn sites(program: &Program, config: &MutatorConfig) -> u64 {
+fn sites(program: &Program, config: &MutatorConfig) -> u64 {
     bodies(program)
         .iter()
         .map(|path| points(body_of(program, path).len(), config) as u64)
         .sum()
 }
 
-pub(super) fn apply<R: Rng + ?Sized>(
-    program: &mut Program,
-    site: u64,
-    rng: &mut R,
-    config: &MutatorConfig,
-) {
+fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R, config: &MutatorConfig) {
     let mut site = site as usize;
     for path in bodies(program) {
         let len = body_of(program, &path).len();
@@ -44,5 +39,44 @@ pub(super) fn apply<R: Rng + ?Sized>(
             return;
         }
         site -= count;
+    }
+}
+
+/// The ADD_ACTION operator.
+pub(super) struct AddAction;
+
+impl MutationOperator for AddAction {
+    fn name(&self) -> &'static str {
+        "ADD_ACTION"
+    }
+
+    fn sites(&self, program: &Program, config: &MutatorConfig) -> u64 {
+        sites(program, config)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
+        apply(program, site, rng, config);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &AddAction,
+            "DEF run m( move m)",
+            "DEF run m( move turnLeft m)"
+        ));
+    }
+
+    /// ADD_ACTION applies to every program: the empty one has one insertion point.
+    #[test]
+    fn applies_everywhere() {
+        assert_eq!(sites_of(&AddAction, "DEF run m( m)"), 1);
     }
 }

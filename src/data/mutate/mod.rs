@@ -39,65 +39,64 @@ use thiserror::Error;
 
 use crate::lang::{Action, Atom, Cond, Program, Stmt};
 
-/// The mutation operators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Operator {
-    AddAction,
-    RemoveAction,
-    ReplaceAction,
-    UnwrapBlock,
-    WrapBlock,
-    WrapIfElse,
-    ReplaceCond,
-    SwitchIfWhile,
+/// A mutation operator: one AST rewrite, where it applies, and how often it is drawn. Each
+/// operator is a unit type in its own module, registered once in [`OPERATORS`].
+pub trait MutationOperator: Sync {
+    /// The original's name (`ADD_ACTION`, …).
+    fn name(&self) -> &'static str;
+
+    /// The operator is drawn in proportion to its base weight times its number of sites.
+    fn base_weight(&self) -> f64 {
+        1.0
+    }
+
+    /// Number of sites of the operator in `program`.
+    fn sites(&self, program: &Program, config: &MutatorConfig) -> u64;
+
+    /// Rewrites `program` at `site` (in `0..sites`), drawing the operator's other choices (an
+    /// action, a condition, a count) from `rng`.
+    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig);
 }
 
-impl Operator {
-    pub const ALL: [Operator; 8] = [
-        Operator::AddAction,
-        Operator::RemoveAction,
-        Operator::ReplaceAction,
-        Operator::UnwrapBlock,
-        Operator::WrapBlock,
-        Operator::WrapIfElse,
-        Operator::ReplaceCond,
-        Operator::SwitchIfWhile,
-    ];
+/// Every operator, in the original's order (the order of the weighted draw). Adding an operator
+/// is a new module with its `MutationOperator` and one line here.
+const OPERATORS: [&dyn MutationOperator; 8] = [
+    &add_action::AddAction,
+    &remove_action::RemoveAction,
+    &replace_action::ReplaceAction,
+    &unwrap_block::UnwrapBlock,
+    &wrap_block::WrapBlock,
+    &wrap_ifelse::WrapIfElse,
+    &replace_cond::ReplaceCond,
+    &switch_if_while::SwitchIfWhile,
+];
 
-    /// The operator's base weight.
-    pub fn base_weight(self) -> f64 {
-        match self {
-            Operator::WrapBlock => 0.25,
-            Operator::WrapIfElse => 0.75,
-            _ => 1.0,
-        }
+/// An operator of the table: a cheap handle, compared by name.
+#[derive(Clone, Copy)]
+pub struct Operator(&'static dyn MutationOperator);
+
+impl Operator {
+    /// Every operator, in the table's order.
+    pub fn all() -> impl Iterator<Item = Operator> {
+        OPERATORS.iter().map(|&op| Operator(op))
+    }
+
+    /// The operator with this name (`ADD_ACTION`, …).
+    pub fn named(name: &str) -> Option<Operator> {
+        Operator::all().find(|op| op.name() == name)
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Operator::AddAction => "ADD_ACTION",
-            Operator::RemoveAction => "REMOVE_ACTION",
-            Operator::ReplaceAction => "REPLACE_ACTION",
-            Operator::UnwrapBlock => "UNWRAP_BLOCK",
-            Operator::WrapBlock => "WRAP_BLOCK",
-            Operator::WrapIfElse => "WRAP_IFELSE",
-            Operator::ReplaceCond => "REPLACE_COND",
-            Operator::SwitchIfWhile => "SWITCH_IF_WHILE",
-        }
+        self.0.name()
+    }
+
+    pub fn base_weight(self) -> f64 {
+        self.0.base_weight()
     }
 
     /// Number of sites of this operator in `program`.
     pub fn sites(self, program: &Program, config: &MutatorConfig) -> u64 {
-        match self {
-            Operator::AddAction => add_action::sites(program, config),
-            Operator::RemoveAction => remove_action::sites(program),
-            Operator::ReplaceAction => replace_action::sites(program),
-            Operator::UnwrapBlock => unwrap_block::sites(program),
-            Operator::WrapBlock => wrap_block::sites(program),
-            Operator::WrapIfElse => wrap_ifelse::sites(program),
-            Operator::ReplaceCond => replace_cond::sites(program),
-            Operator::SwitchIfWhile => switch_if_while::sites(program),
-        }
+        self.0.sites(program, config)
     }
 
     /// Applies the operator at site `site` (in `0..sites`), drawing its other choices from `rng`.
@@ -109,17 +108,29 @@ impl Operator {
         config: &MutatorConfig,
     ) -> Program {
         let mut mutant = program.clone();
-        match self {
-            Operator::AddAction => add_action::apply(&mut mutant, site, rng, config),
-            Operator::RemoveAction => remove_action::apply(&mut mutant, site),
-            Operator::ReplaceAction => replace_action::apply(&mut mutant, site, rng),
-            Operator::UnwrapBlock => unwrap_block::apply(&mut mutant, site),
-            Operator::WrapBlock => wrap_block::apply(&mut mutant, site, rng),
-            Operator::WrapIfElse => wrap_ifelse::apply(&mut mutant, site, rng),
-            Operator::ReplaceCond => replace_cond::apply(&mut mutant, site, rng, config),
-            Operator::SwitchIfWhile => switch_if_while::apply(&mut mutant, site),
-        }
+        let mut rng = rng;
+        self.0.rewrite(&mut mutant, site, &mut rng, config);
         mutant
+    }
+}
+
+impl PartialEq for Operator {
+    fn eq(&self, other: &Operator) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Operator {}
+
+impl std::hash::Hash for Operator {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl fmt::Debug for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -154,9 +165,8 @@ pub fn mutate_once<R: Rng + ?Sized>(
     rng: &mut R,
     config: &MutatorConfig,
 ) -> Result<(Operator, Program), MutateError> {
-    let weights: Vec<(Operator, u64, f64)> = Operator::ALL
-        .iter()
-        .map(|&op| {
+    let weights: Vec<(Operator, u64, f64)> = Operator::all()
+        .map(|op| {
             let sites = op.sites(program, config);
             (op, sites, op.base_weight() * sites as f64)
         })
@@ -318,6 +328,47 @@ fn nth_statement_mut(
     Some((body_of_mut(program, &path), index))
 }
 
+/// Helpers of the operators' tests.
+#[cfg(test)]
+mod testing {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{MutationOperator, MutatorConfig};
+    use crate::lang::{parse, Program};
+
+    fn program(text: &str) -> Program {
+        parse(text).unwrap()
+    }
+
+    /// Sites of `op` in the program `text` (default settings).
+    pub fn sites_of(op: &dyn MutationOperator, text: &str) -> u64 {
+        op.sites(&program(text), &MutatorConfig::default())
+    }
+
+    /// Whether `op` turns `before` into `after` at some site with one of 256 seeds (default
+    /// settings); every outcome must parse back to itself.
+    pub fn outcomes_include(op: &dyn MutationOperator, before: &str, after: &str) -> bool {
+        let (before, after) = (program(before), program(after));
+        let config = MutatorConfig::default();
+        let mut found = false;
+        for site in 0..op.sites(&before, &config) {
+            for seed in 0..256 {
+                let mut mutant = before.clone();
+                op.rewrite(
+                    &mut mutant,
+                    site,
+                    &mut ChaCha8Rng::seed_from_u64(seed),
+                    &config,
+                );
+                assert_eq!(parse(&mutant.to_string()).as_ref(), Ok(&mutant));
+                found |= mutant == after;
+            }
+        }
+        found
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +390,7 @@ mod tests {
         );
         let config = MutatorConfig::default();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        for op in Operator::ALL {
+        for op in Operator::all() {
             let sites = op.sites(&p, &config);
             assert!(sites > 0, "{op}");
             for site in 0..sites {
@@ -361,15 +412,16 @@ mod tests {
             compat_original: true,
         };
         // Bodies: run (3 statements), if (1).
-        assert_eq!(Operator::AddAction.sites(&p, &fixed), 4 + 2);
-        assert_eq!(Operator::AddAction.sites(&p, &compat), 8);
-        assert_eq!(Operator::RemoveAction.sites(&p, &fixed), 2);
-        assert_eq!(Operator::ReplaceAction.sites(&p, &fixed), 3);
-        assert_eq!(Operator::UnwrapBlock.sites(&p, &fixed), 1);
-        assert_eq!(Operator::WrapBlock.sites(&p, &fixed), 6 + 1);
-        assert_eq!(Operator::WrapIfElse.sites(&p, &fixed), 4);
-        assert_eq!(Operator::ReplaceCond.sites(&p, &fixed), 1);
-        assert_eq!(Operator::SwitchIfWhile.sites(&p, &fixed), 1);
+        let op = |name| Operator::named(name).unwrap();
+        assert_eq!(op("ADD_ACTION").sites(&p, &fixed), 4 + 2);
+        assert_eq!(op("ADD_ACTION").sites(&p, &compat), 8);
+        assert_eq!(op("REMOVE_ACTION").sites(&p, &fixed), 2);
+        assert_eq!(op("REPLACE_ACTION").sites(&p, &fixed), 3);
+        assert_eq!(op("UNWRAP_BLOCK").sites(&p, &fixed), 1);
+        assert_eq!(op("WRAP_BLOCK").sites(&p, &fixed), 6 + 1);
+        assert_eq!(op("WRAP_IFELSE").sites(&p, &fixed), 4);
+        assert_eq!(op("REPLACE_COND").sites(&p, &fixed), 1);
+        assert_eq!(op("SWITCH_IF_WHILE").sites(&p, &fixed), 1);
     }
 
     #[test]
@@ -379,12 +431,15 @@ mod tests {
             compat_original: true,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        assert_eq!(Operator::ReplaceCond.apply(&p, 0, &mut rng, &compat), p);
-        let fixed = Operator::ReplaceCond.apply(&p, 0, &mut rng, &MutatorConfig::default());
+        let replace_cond = Operator::named("REPLACE_COND").unwrap();
+        assert_eq!(replace_cond.apply(&p, 0, &mut rng, &compat), p);
+        let fixed = replace_cond.apply(&p, 0, &mut rng, &MutatorConfig::default());
         assert!(matches!(&fixed.body[0], Stmt::Repeat { count, .. } if count.get() != 3));
         // ADD at compat site 3 of a 1-statement body appends.
         let q = program("DEF run m( move m)");
-        let added = Operator::AddAction.apply(&q, 3, &mut rng, &compat);
+        let added = Operator::named("ADD_ACTION")
+            .unwrap()
+            .apply(&q, 3, &mut rng, &compat);
         assert_eq!(added.body.len(), 2);
         assert_eq!(added.body[0], Stmt::Action(Action::Move));
     }
@@ -404,7 +459,7 @@ mod tests {
         }
         assert_eq!(
             mutate_once(&Program::default(), &mut rng, &MutatorConfig::default()).map(|m| m.0),
-            Ok(Operator::AddAction)
+            Operator::named("ADD_ACTION").ok_or(MutateError::NoSite)
         );
     }
 }

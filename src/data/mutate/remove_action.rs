@@ -6,19 +6,67 @@
 //!
 //! Sites: every action in a body of more than one statement.
 
-use super::{nth_statement_mut, statements_where};
+use rand::Rng;
+
+use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn removable(body: &[Stmt], stmt: &Stmt) -> bool {
     body.len() > 1 && matches!(stmt, Stmt::Action(_))
 }
 
-pub(super) fn sites(program: &Program) -> u64 {
+fn sites(program: &Program) -> u64 {
     statements_where(program, removable).len() as u64
 }
 
-pub(super) fn apply(program: &mut Program, site: u64) {
+fn apply(program: &mut Program, site: u64) {
     if let Some((body, index)) = nth_statement_mut(program, site, removable) {
         body.remove(index);
+    }
+}
+
+/// The REMOVE_ACTION operator.
+pub(super) struct RemoveAction;
+
+impl MutationOperator for RemoveAction {
+    fn name(&self) -> &'static str {
+        "REMOVE_ACTION"
+    }
+
+    fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
+        sites(program)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
+        apply(program, site);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &RemoveAction,
+            "DEF run m( move turnLeft m)",
+            "DEF run m( turnLeft m)"
+        ));
+    }
+
+    /// Programs without a site.
+    #[test]
+    fn not_applicable() {
+        assert_eq!(sites_of(&RemoveAction, "DEF run m( move m)"), 0);
+        assert_eq!(
+            sites_of(
+                &RemoveAction,
+                "DEF run m( IF c( frontIsClear c) i( move i) m)"
+            ),
+            0
+        );
     }
 }

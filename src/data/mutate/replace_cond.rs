@@ -10,23 +10,18 @@
 
 use rand::{Rng, RngExt};
 
-use super::{nth_statement_mut, statements_where, MutatorConfig, CONDITIONS};
+use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig, CONDITIONS};
 use crate::lang::{Program, RepeatCount, Stmt};
 
 fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
     stmt.block_kind().is_some()
 }
 
-pub(super) fn sites(program: &Program) -> u64 {
+fn sites(program: &Program) -> u64 {
     statements_where(program, is_block).len() as u64
 }
 
-pub(super) fn apply<R: Rng + ?Sized>(
-    program: &mut Program,
-    site: u64,
-    rng: &mut R,
-    config: &MutatorConfig,
-) {
+fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R, config: &MutatorConfig) {
     let Some((body, index)) = nth_statement_mut(program, site, is_block) else {
         return;
     };
@@ -40,5 +35,44 @@ pub(super) fn apply<R: Rng + ?Sized>(
             *count = others[rng.random_range(0..others.len())];
         }
         Stmt::Repeat { .. } | Stmt::Action(_) => {}
+    }
+}
+
+/// The REPLACE_COND operator.
+pub(super) struct ReplaceCond;
+
+impl MutationOperator for ReplaceCond {
+    fn name(&self) -> &'static str {
+        "REPLACE_COND"
+    }
+
+    fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
+        sites(program)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
+        apply(program, site, rng, config);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &ReplaceCond,
+            "DEF run m( WHILE c( frontIsClear c) w( move w) m)",
+            "DEF run m( WHILE c( not c( leftIsClear c) c) w( move w) m)"
+        ));
+    }
+
+    /// Programs without a site.
+    #[test]
+    fn not_applicable() {
+        assert_eq!(sites_of(&ReplaceCond, "DEF run m( move turnLeft m)"), 0);
     }
 }

@@ -6,18 +6,20 @@
 //!
 //! Sites: every `IF` and `WHILE`.
 
-use super::{nth_statement_mut, statements_where};
+use rand::Rng;
+
+use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn is_if_or_while(_: &[Stmt], stmt: &Stmt) -> bool {
     matches!(stmt, Stmt::If { .. } | Stmt::While { .. })
 }
 
-pub(super) fn sites(program: &Program) -> u64 {
+fn sites(program: &Program) -> u64 {
     statements_where(program, is_if_or_while).len() as u64
 }
 
-pub(super) fn apply(program: &mut Program, site: u64) {
+fn apply(program: &mut Program, site: u64) {
     if let Some((body, index)) = nth_statement_mut(program, site, is_if_or_while) {
         let stmt = &mut body[index];
         *stmt = match std::mem::replace(stmt, Stmt::Action(crate::lang::Action::Move)) {
@@ -25,5 +27,44 @@ pub(super) fn apply(program: &mut Program, site: u64) {
             Stmt::While { cond, body } => Stmt::If { cond, body },
             other => other,
         };
+    }
+}
+
+/// The SWITCH_IF_WHILE operator.
+pub(super) struct SwitchIfWhile;
+
+impl MutationOperator for SwitchIfWhile {
+    fn name(&self) -> &'static str {
+        "SWITCH_IF_WHILE"
+    }
+
+    fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
+        sites(program)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
+        apply(program, site);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &SwitchIfWhile,
+            "DEF run m( IF c( frontIsClear c) i( move i) m)",
+            "DEF run m( WHILE c( frontIsClear c) w( move w) m)"
+        ));
+    }
+
+    /// Programs without a site.
+    #[test]
+    fn not_applicable() {
+        assert_eq!(sites_of(&SwitchIfWhile, "DEF run m( REPEAT R=3 r( move r) IFELSE c( markersPresent c) i( move i) ELSE e( move e) m)"), 0);
     }
 }

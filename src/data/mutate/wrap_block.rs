@@ -10,14 +10,14 @@
 
 use rand::{Rng, RngExt};
 
-use super::{bodies, body_of, body_of_mut, random_cond};
+use super::{bodies, body_of, body_of_mut, random_cond, MutationOperator, MutatorConfig};
 use crate::lang::{Program, RepeatCount, Stmt};
 
 fn spans(len: usize) -> u64 {
     (len * (len + 1) / 2) as u64
 }
 
-pub(super) fn sites(program: &Program) -> u64 {
+fn sites(program: &Program) -> u64 {
     bodies(program)
         .iter()
         .map(|path| spans(body_of(program, path).len()))
@@ -36,7 +36,7 @@ fn span(len: usize, mut index: u64) -> (usize, usize) {
     (0, len)
 }
 
-pub(super) fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
+fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
     let mut site = site;
     for path in bodies(program) {
         let len = body_of(program, &path).len();
@@ -69,8 +69,48 @@ pub(super) fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut
     }
 }
 
+/// The WRAP_BLOCK operator.
+pub(super) struct WrapBlock;
+
+impl MutationOperator for WrapBlock {
+    fn name(&self) -> &'static str {
+        "WRAP_BLOCK"
+    }
+
+    fn base_weight(&self) -> f64 {
+        0.25
+    }
+
+    fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
+        sites(program)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
+        apply(program, site, rng);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &WrapBlock,
+            "DEF run m( move turnLeft m)",
+            "DEF run m( REPEAT R=4 r( move r) turnLeft m)"
+        ));
+    }
+
+    /// Programs without a site.
+    #[test]
+    fn not_applicable() {
+        assert_eq!(sites_of(&WrapBlock, "DEF run m( m)"), 0);
+    }
+
     #[test]
     fn spans_are_enumerated_once_each() {
         for len in 0..6 {

@@ -10,7 +10,7 @@
 
 use rand::Rng;
 
-use super::{bodies, body_of, body_of_mut, random_cond};
+use super::{bodies, body_of, body_of_mut, random_cond, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn splits(len: usize) -> u64 {
@@ -22,7 +22,7 @@ fn splits(len: usize) -> u64 {
     }
 }
 
-pub(super) fn sites(program: &Program) -> u64 {
+fn sites(program: &Program) -> u64 {
     bodies(program)
         .iter()
         .map(|path| splits(body_of(program, path).len()))
@@ -43,7 +43,7 @@ fn split(len: usize, mut index: u64) -> (usize, usize, usize) {
     (0, 1, len)
 }
 
-pub(super) fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
+fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
     let mut site = site;
     for path in bodies(program) {
         let len = body_of(program, &path).len();
@@ -67,8 +67,49 @@ pub(super) fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut
     }
 }
 
+/// The WRAP_IFELSE operator.
+pub(super) struct WrapIfElse;
+
+impl MutationOperator for WrapIfElse {
+    fn name(&self) -> &'static str {
+        "WRAP_IFELSE"
+    }
+
+    fn base_weight(&self) -> f64 {
+        0.75
+    }
+
+    fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
+        sites(program)
+    }
+
+    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
+        apply(program, site, rng);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{outcomes_include, sites_of};
+    use super::*;
+
+    /// The module's documented example is one of the operator's outcomes.
+    #[test]
+    fn the_documented_example() {
+        assert!(outcomes_include(
+            &WrapIfElse,
+            "DEF run m( move turnLeft m)",
+            "DEF run m( IFELSE c( markersPresent c) i( move i) ELSE e( turnLeft e) m)"
+        ));
+    }
+
+    /// Programs without a site.
+    #[test]
+    fn not_applicable() {
+        assert_eq!(sites_of(&WrapIfElse, "DEF run m( move m)"), 0);
+        assert_eq!(sites_of(&WrapIfElse, "DEF run m( m)"), 0);
+    }
+
     #[test]
     fn splits_are_enumerated_once_each() {
         for len in 0..7 {

@@ -13,6 +13,7 @@
 //! - [`train`]: training runs (checkpoints, exact resumption, validation, metrics, plots).
 //! - [`exec`]: the JSON-lines batch execution protocol behind `karel exec`.
 //! - [`fsutil`]: atomic file writes.
+//! - [`plot`]: line charts as SVG (training and evaluation curves).
 //! - [`fuzzing`]: the oracles of the fuzz targets, shared with the regression tests.
 //! - [`cli`]: the `karel` command line.
 
@@ -24,6 +25,7 @@ pub mod fuzzing;
 pub mod lang;
 pub mod model;
 pub mod nn;
+pub mod plot;
 pub mod search;
 pub mod train;
 pub mod vm;

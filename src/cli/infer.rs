@@ -20,15 +20,16 @@ use crate::lang::token::tokens_to_string;
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::Debugger;
 use crate::model::grids::grid_tensor;
+use crate::model::load::{check_examples, load_debugger, load_synthesizer, ModelSource};
 use crate::model::synthesizer::Synthesizer;
 use crate::nn::Backend;
+use crate::nn::Cpu;
+use crate::plot::{draw_panels, Curve, Panel};
 use crate::search::report::{ConfigReport, Report, TaskRecord};
 use crate::search::{
     run_searches, synthesis, SearchConfig, SearchResult, Strategy, SynthesisConfig,
 };
 use crate::train::debugger::{mutation_bench, RepairRecord};
-use crate::train::metrics::{draw_panels, Curve, Panel};
-use crate::train::{check_examples, load_debugger, load_synthesizer, Cpu, ModelSource};
 
 fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);

@@ -4,6 +4,7 @@
 //! error; 3 the program ran but crashed or timed out (`karel run`).
 
 mod batch;
+mod choices;
 mod data;
 mod edit;
 mod gen;

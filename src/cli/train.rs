@@ -16,18 +16,19 @@ use crate::data::mutate::MutatorConfig;
 use crate::data::repair::RepairConfig;
 use crate::data::task::Task;
 use crate::model::debugger::{Debugger, DebuggerConfig};
+use crate::model::load::{
+    check_examples, checkpoint_config, load_debugger, load_synthesizer, model_metadata,
+    ModelSource, CONFIG_KEY, KIND_KEY,
+};
 use crate::model::preset::{preset_summary, ParamSummary, Preset};
 use crate::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use crate::nn::checkpoint::{self, Metadata};
 use crate::nn::optim::{Optimizer, OptimizerConfig, StepDecay};
 use crate::nn::Backend;
+use crate::nn::Cpu;
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
-use crate::train::{
-    check_examples, checkpoint_config, checkpoint_step, load_debugger, load_synthesizer,
-    model_metadata, read_metadata, train, Cpu, ModelSource, Outcome, Run, RunDir, TrainSettings,
-    CONFIG_KEY, KIND_KEY,
-};
+use crate::train::{checkpoint_step, read_metadata, train, Outcome, Run, RunDir, TrainSettings};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {

@@ -18,7 +18,7 @@ use super::DataError;
 use crate::lang::ParseOptions;
 
 /// A task file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// The standard dataset's JSON lines.
     Standard,

@@ -13,25 +13,10 @@ use std::fmt;
 
 use super::token::Token;
 
-/// One of the five robot actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
-pub enum Action {
-    Move,
-    TurnLeft,
-    TurnRight,
-    PickMarker,
-    PutMarker,
-}
+pub use crate::world::{Action, Atom};
 
+/// The language's names of the robot's primitives: each is one token.
 impl Action {
-    pub const ALL: [Action; 5] = [
-        Action::Move,
-        Action::TurnLeft,
-        Action::TurnRight,
-        Action::PickMarker,
-        Action::PutMarker,
-    ];
-
     pub const fn token(self) -> Token {
         match self {
             Action::Move => Token::Move,
@@ -42,34 +27,12 @@ impl Action {
         }
     }
 
-    pub const fn name(self) -> &'static str {
-        self.token().text()
-    }
-
     pub fn from_token(token: Token) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.token() == token)
     }
 }
 
-/// One of the five primitive conditions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, arbitrary::Arbitrary)]
-pub enum Atom {
-    FrontIsClear,
-    LeftIsClear,
-    RightIsClear,
-    MarkersPresent,
-    NoMarkersPresent,
-}
-
 impl Atom {
-    pub const ALL: [Atom; 5] = [
-        Atom::FrontIsClear,
-        Atom::LeftIsClear,
-        Atom::RightIsClear,
-        Atom::MarkersPresent,
-        Atom::NoMarkersPresent,
-    ];
-
     pub const fn token(self) -> Token {
         match self {
             Atom::FrontIsClear => Token::FrontIsClear,
@@ -78,10 +41,6 @@ impl Atom {
             Atom::MarkersPresent => Token::MarkersPresent,
             Atom::NoMarkersPresent => Token::NoMarkersPresent,
         }
-    }
-
-    pub const fn name(self) -> &'static str {
-        self.token().text()
     }
 }
 

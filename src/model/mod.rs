@@ -6,12 +6,14 @@
 //! - [`debugger`]: the SED debugger (IOEmbed, program encoder, TraceEmbed, edit decoder);
 //! - [`pooled`]: the decoder head both share (one LSTM stream per IO pair, max over pairs);
 //! - [`grids`]: worlds to grid tensors;
-//! - [`preset`]: named model sizes (`paper`, `tiny`) and parameter summaries.
+//! - [`preset`]: named model sizes (`paper`, `tiny`) and parameter summaries;
+//! - [`load`]: models from checkpoints and the embedded defaults ([`defaults`]).
 
 pub mod debugger;
 pub mod defaults;
 pub mod grids;
 pub mod io_encoder;
+pub mod load;
 pub mod pooled;
 pub mod preset;
 pub mod synthesizer;

@@ -5,7 +5,6 @@
 //! - `tiny`: narrow convolutions and 64-wide LSTMs, small enough to train in minutes on two CPU
 //!   cores (the embedded default models).
 
-use clap::ValueEnum;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -15,7 +14,7 @@ use super::synthesizer::{Synthesizer, SynthesizerConfig};
 use crate::nn::param::{count_params, Module, Param};
 use crate::nn::{Backend, CpuBackend};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     Paper,

@@ -20,6 +20,9 @@ pub mod param;
 
 pub use backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
 pub use cpu::CpuBackend;
+
+/// The CPU backend in single precision: the one models train and run on.
+pub type Cpu = CpuBackend<f32>;
 pub use param::{count_params, zero_grads, Module, Param};
 
 /// Keeps freed memory mapped and lets mimalloc use large pages, for binaries that train or

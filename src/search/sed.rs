@@ -36,7 +36,7 @@ use crate::nn::Backend;
 use crate::vm::{self, Outcome, RunConfig, Trace, Vm};
 
 /// Which search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     BestFirst,

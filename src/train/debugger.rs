@@ -135,7 +135,7 @@ pub fn read_records(path: &Path) -> Result<Vec<RepairRecord>> {
         if parse_tokens(&source, &Default::default()).is_err() {
             bail!("{}: `source_tokens` is not a program that parses", at());
         }
-        super::check_examples([&task], path).with_context(at)?;
+        crate::model::load::check_examples([&task], path).with_context(at)?;
         records.push(RepairRecord { task, source });
     }
     Ok(records)

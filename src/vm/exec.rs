@@ -252,7 +252,7 @@ impl Vm {
                     kind,
                     else_target,
                 } => {
-                    let value = world.cond(cond);
+                    let value = world.sense(cond.atom, cond.negated);
                     if T::ENABLED {
                         tracer.event(chunk.origins[pc], kind, EventValue::Cond(value));
                     }
@@ -260,7 +260,7 @@ impl Vm {
                     pc = if value { pc + 1 } else { else_target as usize };
                 }
                 Instr::LoopWhile { cond, body } => {
-                    let value = world.cond(cond);
+                    let value = world.sense(cond.atom, cond.negated);
                     if T::ENABLED {
                         tracer.event(chunk.origins[pc], BlockKind::While, EventValue::Cond(value));
                     }

@@ -118,7 +118,7 @@ impl<T: Tracer> Interpreter<'_, T> {
                 self.count_step()
             }
             Stmt::If { cond, body } => {
-                let value = self.world.cond(*cond);
+                let value = self.world.sense(cond.atom, cond.negated);
                 self.tracer
                     .event(origin, BlockKind::If, EventValue::Cond(value));
                 self.count_step()?;
@@ -132,7 +132,7 @@ impl<T: Tracer> Interpreter<'_, T> {
                 then_body,
                 else_body,
             } => {
-                let value = self.world.cond(*cond);
+                let value = self.world.sense(cond.atom, cond.negated);
                 self.tracer
                     .event(origin, BlockKind::IfElse, EventValue::Cond(value));
                 self.count_step()?;
@@ -143,7 +143,7 @@ impl<T: Tracer> Interpreter<'_, T> {
                 }
             }
             Stmt::While { cond, body } => loop {
-                let value = self.world.cond(*cond);
+                let value = self.world.sense(cond.atom, cond.negated);
                 self.tracer
                     .event(origin, BlockKind::While, EventValue::Cond(value));
                 self.count_step()?;

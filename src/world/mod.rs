@@ -17,6 +17,7 @@
 
 pub mod ascii;
 pub mod json;
+pub mod primitives;
 pub mod svg;
 pub mod tensor;
 
@@ -24,7 +25,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::lang::{Action, Atom, Cond};
+pub use primitives::{Action, Atom};
 
 /// Side of the square array that holds a world and its border.
 pub const GRID: usize = 18;
@@ -443,14 +444,15 @@ impl World {
         }
     }
 
-    /// Evaluates a condition, without branching: every atom reads one cell (the neighbour in
-    /// the tested direction, or the hero's own cell), masks it, and compares with zero.
+    /// Senses a percept, negated or not, without branching: every atom reads one cell (the
+    /// neighbour in the tested direction, or the hero's own cell), masks it, and compares with
+    /// zero.
     #[inline(always)]
-    pub fn cond(&self, cond: Cond) -> bool {
-        let atom = cond.atom as usize;
+    pub fn sense(&self, atom: Atom, negated: bool) -> bool {
+        let atom = atom as usize;
         let probe = self.hero as isize + PROBE_OFFSET[atom][self.dir as usize];
         let is_zero = self.cells[probe as usize] & PROBE_MASK[atom] == 0;
-        is_zero != (TRUE_WHEN_NONZERO[atom] != cond.negated)
+        is_zero != (TRUE_WHEN_NONZERO[atom] != negated)
     }
 
     /// Performs an action; returns `false`, leaving the world unchanged, when it fails.

@@ -7,6 +7,7 @@ mod conformance;
 mod data;
 mod gpu;
 mod lang;
+mod layers;
 mod models;
 mod nn;
 mod props;

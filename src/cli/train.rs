@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -28,7 +30,9 @@ use crate::nn::Backend;
 use crate::nn::Cpu;
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
-use crate::train::{checkpoint_step, read_metadata, train, Outcome, Run, RunDir, TrainSettings};
+use crate::train::{
+    checkpoint_step, read_metadata, train, Monitor, Outcome, Run, RunDir, TrainSettings,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
@@ -519,7 +523,7 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 validate: Box::new(move |b, m: &mut Synthesizer<B>| {
                     crate::train::synthesizer::validate(b, m, &val, batch)
                 }),
-                progress: !common.quiet,
+                monitor: monitor(common.quiet),
             };
             let outcome = train(backend, &mut model, &mut optimizer, source, run)?;
             Ok(report(outcome, &common.out))
@@ -664,7 +668,7 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 validate: Box::new(move |b, m: &mut Debugger<B>| {
                     crate::train::debugger::validate(b, m, &val, batch)
                 }),
-                progress: !common.quiet,
+                monitor: monitor(common.quiet),
             };
             let outcome = train(backend, &mut model, &mut optimizer, source, run)?;
             Ok(report(outcome, &common.out))
@@ -793,4 +797,72 @@ pub(crate) fn plot_command(args: PlotArgs) -> Result<ExitCode> {
     crate::train::metrics::plot(&logs, &args.metrics, &args.out)?;
     eprintln!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Set by Ctrl-C: a training run checkpoints and stops at the end of the current step.
+fn interrupt_flag() -> &'static AtomicBool {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler_flag = flag.clone();
+        // Without a handler (e.g. one is already installed) Ctrl-C simply ends the process; the
+        // last periodic checkpoint is intact either way.
+        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+        flag
+    })
+}
+
+/// A training run's progress bar (validation lines printed above it), stopping on Ctrl-C.
+struct Progress {
+    bar: ProgressBar,
+    interrupted: &'static AtomicBool,
+}
+
+impl Monitor for Progress {
+    fn started(&mut self, start: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(start);
+        self.bar.reset_eta();
+    }
+
+    fn stepped(&mut self, done: u64, summary: Option<(f64, f64)>) {
+        self.bar.set_position(done);
+        if let Some((loss, accuracy)) = summary {
+            self.bar
+                .set_message(format!("loss {loss:.4} acc {accuracy:.3}"));
+        }
+    }
+
+    fn validated(&mut self, done: u64, values: &[(String, f64)]) {
+        let summary: Vec<String> = values.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+        self.bar
+            .println(format!("step {done}: validation {}", summary.join(", ")));
+    }
+
+    fn should_stop(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn finished(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The monitor of `karel train`: a progress bar unless `quiet`; Ctrl-C stops the run after
+/// checkpointing either way.
+fn monitor(quiet: bool) -> Box<dyn Monitor> {
+    let interrupted = interrupt_flag();
+    interrupted.store(false, Ordering::SeqCst);
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps, {per_sec}, eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Box::new(Progress { bar, interrupted })
 }

@@ -23,13 +23,11 @@ pub mod metrics;
 pub mod synthesizer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -131,17 +129,23 @@ impl RunDir {
     }
 }
 
-/// Set by Ctrl-C: the loop checkpoints and stops at the end of the current step.
-fn interrupt_flag() -> &'static AtomicBool {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let handler_flag = flag.clone();
-        // Without a handler (e.g. one is already installed) Ctrl-C simply ends the process; the
-        // last periodic checkpoint is intact either way.
-        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
-        flag
-    })
+/// What a run reports as it goes, and whether it is asked to stop. The command line shows a
+/// progress bar and stops on Ctrl-C; every method has a default that does nothing.
+pub trait Monitor {
+    /// The run goes from step `start` to `total`.
+    fn started(&mut self, _start: u64, _total: u64) {}
+    /// Step `done` (counted from 1) finished; at logging steps `summary` holds the window's
+    /// mean loss and accuracy.
+    fn stepped(&mut self, _done: u64, _summary: Option<(f64, f64)>) {}
+    /// Validation after step `done`.
+    fn validated(&mut self, _done: u64, _values: &[(String, f64)]) {}
+    /// Asked after every step: `true` makes the run checkpoint and stop
+    /// ([`Outcome::Interrupted`]).
+    fn should_stop(&self) -> bool {
+        false
+    }
+    /// The run ended, finished or interrupted (a run that fails drops its monitor instead).
+    fn finished(&mut self) {}
 }
 
 /// A deterministic random stream for `(seed, a, b)`.
@@ -191,7 +195,8 @@ pub struct Run<'a, B, M> {
     pub start: u64,
     /// Validation: returns named metrics of the model.
     pub validate: Validate<'a, B, M>,
-    pub progress: bool,
+    /// Progress reports and stop requests.
+    pub monitor: Box<dyn Monitor + 'a>,
 }
 
 /// Saves a run's checkpoint with its step.
@@ -232,8 +237,6 @@ where
     std::fs::create_dir_all(&run.dir.root)
         .with_context(|| format!("cannot create {}", run.dir.root.display()))?;
     let mut log = metrics::MetricsLog::open(&run.dir.metrics(), run.start)?;
-    let interrupted = interrupt_flag();
-    interrupted.store(false, Ordering::SeqCst);
     // Batches are made on another thread while the model computes.
     let (sender, receiver) = sync_channel::<S::Batch>(2);
     let loader_backend = backend.clone();
@@ -245,19 +248,7 @@ where
             }
         }
     });
-    let bar = if run.progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps, {per_sec}, eta {eta} {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(start);
-    bar.reset_eta();
+    run.monitor.started(start, total);
     let started = Instant::now();
     let (mut loss_sum, mut tokens, mut correct, mut norm_sum, mut window) = (0.0, 0, 0, 0.0, 0);
     let mut window_start = Instant::now();
@@ -300,7 +291,7 @@ where
         tokens += stats.tokens;
         correct += stats.correct;
         window += 1;
-        bar.set_position(done);
+        let mut summary = None;
         if done % settings.log_every.max(1) == 0 || done == total {
             let seconds = window_start.elapsed().as_secs_f64();
             let mean_loss = loss_sum / window as f64;
@@ -314,13 +305,11 @@ where
                 "steps_per_s": window as f64 / seconds.max(1e-9),
                 "elapsed_s": started.elapsed().as_secs_f64(),
             }))?;
-            bar.set_message(format!(
-                "loss {mean_loss:.4} acc {:.3}",
-                correct as f64 / tokens.max(1) as f64
-            ));
+            summary = Some((mean_loss, correct as f64 / tokens.max(1) as f64));
             (loss_sum, tokens, correct, norm_sum, window) = (0.0, 0, 0, 0.0, 0);
             window_start = Instant::now();
         }
+        run.monitor.stepped(done, summary);
         if done % settings.validate_every.max(1) == 0 || done == total {
             let values = (run.validate)(backend, model);
             let mut record = serde_json::Map::new();
@@ -330,10 +319,9 @@ where
                 record.insert(name.clone(), json!(value));
             }
             log.write(serde_json::Value::Object(record))?;
-            let summary: Vec<String> = values.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
-            bar.println(format!("step {done}: validation {}", summary.join(", ")));
+            run.monitor.validated(done, &values);
         }
-        let stop = interrupted.load(Ordering::SeqCst);
+        let stop = run.monitor.should_stop();
         if done % settings.checkpoint_every.max(1) == 0 || done == total || stop {
             save(&run, backend, model, optimizer, done)?;
         }
@@ -342,7 +330,7 @@ where
             break;
         }
     }
-    bar.finish_and_clear();
+    run.monitor.finished();
     drop(receiver);
     let _ = loader.join();
     Ok(outcome)

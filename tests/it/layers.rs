@@ -1,7 +1,8 @@
 //! The layer rules of ARCHITECTURE.md, checked on the sources: each top-level module of the
 //! library imports only the modules below it (read from every `crate::` path in its files),
-//! clap appears only in the command line, and training is imported only by the command line's
-//! training commands. A new forbidden import fails this test.
+//! clap, progress bars and Ctrl-C handling appear only in the command line, and training is
+//! imported only by the command line's training commands. A new forbidden import fails this
+//! test.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -121,15 +122,20 @@ fn violations(relative: &Path, source: &str) -> Vec<String> {
             ));
         }
     }
-    let mentions_clap = source
-        .lines()
-        .map(|l| l.find("//").map_or(l, |at| &l[..at]))
-        .any(|code| code.contains("clap::") || code.contains("use clap"));
-    if mentions_clap && module != "cli" {
-        out.push(format!(
-            "{}: clap belongs to the command line only",
-            relative.display()
-        ));
+    // The terminal belongs to the command line: argument parsing, progress bars, Ctrl-C.
+    for library in ["clap", "indicatif", "ctrlc"] {
+        let mentioned = source
+            .lines()
+            .map(|l| l.find("//").map_or(l, |at| &l[..at]))
+            .any(|code| {
+                code.contains(&format!("{library}::")) || code.contains(&format!("use {library}"))
+            });
+        if mentioned && module != "cli" {
+            out.push(format!(
+                "{}: {library} belongs to the command line only",
+                relative.display()
+            ));
+        }
     }
     out
 }

@@ -225,7 +225,7 @@ fn run_cuda(o: &Options) -> Vec<serde_json::Value> {
     let backend = GpuBackend::cuda(0)
         .unwrap_or_else(|e| panic!("{e}"))
         .with_tf32(o.tf32);
-    eprintln!("{}", backend.device().describe());
+    eprintln!("{}", backend.describe_device());
     run(&backend, o)
 }
 

@@ -58,7 +58,10 @@ pub struct LaunchShape {
     pub block: [u32; 3],
 }
 
-/// A device the GPU backend runs on. Failures of the device itself (out of memory, a faulting
+/// A device the GPU backend runs on. Its methods take raw device addresses, so the trait stays
+/// inside the crate (its module is crate-private and no public function hands out a device):
+/// only the backend, which allocates and frees every buffer it passes, calls them. Failures of
+/// the device itself (out of memory, a faulting
 /// kernel, a lost device) panic with the driver's message: they are not input errors a caller
 /// could handle.
 pub trait Device: Send + Sync + Debug {

@@ -8,7 +8,7 @@
 //! index built on the host, so that no kernel needs atomics and every result is deterministic.
 //! Reductions to a scalar (`sum_squares`, the loss) finish on the host in f64.
 
-pub mod device;
+pub(crate) mod device;
 pub mod emulator;
 pub mod kernels;
 
@@ -18,7 +18,7 @@ pub mod cuda;
 use std::fmt;
 use std::sync::Arc;
 
-pub use self::device::{Arg, Device, LaunchShape};
+pub(crate) use self::device::{Arg, Device, LaunchShape};
 use super::backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
 
 /// Threads per block of the kernels (`KAREL_THREADS` in `kernels/common.cuh`).
@@ -119,11 +119,9 @@ impl Upload {
     }
 }
 
-fn bytes_of<T: Copy>(values: &[T]) -> &[u8] {
-    // SAFETY: plain-old-data values (u32, f32, u8) viewed as their bytes.
-    unsafe {
-        std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values))
-    }
+/// Plain-old-data values (no padding, every bit pattern valid) viewed as their bytes.
+fn bytes_of<T: bytemuck::Pod>(values: &[T]) -> &[u8] {
+    bytemuck::cast_slice(values)
 }
 
 fn int(n: usize, what: &str) -> i32 {
@@ -185,7 +183,9 @@ impl fmt::Debug for GpuBackend {
 }
 
 impl GpuBackend {
-    pub fn new(device: Arc<dyn Device>) -> GpuBackend {
+    /// The backend on a device. Devices take raw addresses, so only the crate builds one:
+    /// outside it, a backend comes from [`GpuBackend::cuda`] or [`GpuBackend::emulated`].
+    pub(crate) fn new(device: Arc<dyn Device>) -> GpuBackend {
         GpuBackend {
             device,
             tf32: false,
@@ -230,8 +230,9 @@ impl GpuBackend {
         }
     }
 
-    pub fn device(&self) -> &Arc<dyn Device> {
-        &self.device
+    /// The device in words (kind, name, compute capability).
+    pub fn describe_device(&self) -> String {
+        format!("{} {}", self.device.kind(), self.device.describe())
     }
 
     fn tf32_arg(&self) -> Arg {
@@ -245,7 +246,7 @@ impl GpuBackend {
         }
     }
 
-    fn upload<T: Copy>(&self, values: &[T]) -> Upload {
+    fn upload<T: bytemuck::Pod>(&self, values: &[T]) -> Upload {
         let bytes = bytes_of(values);
         let buffer = Buffer {
             ptr: self.device.alloc(bytes.len()),

@@ -1,6 +1,8 @@
 """The mutator, edit operations, the generator and the dataset readers through Python."""
 
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -133,3 +135,33 @@ def test_read_dataset_errors(tmp_path):
     broken.write_bytes(b"not a dataset")
     with pytest.raises(ValueError):
         list(karel_sed.read_dataset(broken))
+
+
+def karel_binary():
+    """The `karel` binary named by KAREL_BIN (scripts/python_tests.sh sets it); None without."""
+    path = os.environ.get("KAREL_BIN")
+    if path and not os.path.exists(path):
+        raise FileNotFoundError(f"KAREL_BIN={path} does not exist")
+    return path
+
+
+def test_read_dataset_reads_the_binary_format(tmp_path):
+    karel = karel_binary()
+    if karel is None:
+        pytest.skip("KAREL_BIN is not set: no `karel` binary to write a .kds file")
+    tasks = karel_sed.generate(12, seed=9)
+    source = tmp_path / "tasks.jsonl"
+    source.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    binary = tmp_path / "tasks.kds"
+    subprocess.run([karel, "data", "convert", str(source), str(binary)], check=True, capture_output=True)
+    assert list(karel_sed.read_dataset(binary)) == tasks
+
+
+def test_generate_equals_karel_gen(tmp_path):
+    karel = karel_binary()
+    if karel is None:
+        pytest.skip("KAREL_BIN is not set: no `karel` binary to compare with")
+    out = subprocess.run(
+        [karel, "gen", "--count", "15", "--seed", "4", "-o", "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert [json.loads(line) for line in out.splitlines()] == karel_sed.generate(15, seed=4)

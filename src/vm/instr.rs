@@ -1,6 +1,7 @@
 //! The instruction set, compiled chunks and their disassembly.
 //!
-//! Seven instructions cover Karel. Each one that counts a step in the reference interpreter
+//! Seven kinds of instruction cover Karel (eleven variants: `act` is one per action, so that the
+//! VM dispatches every instruction through one jump table). Each one that counts a step in the reference interpreter
 //! (an action, a condition evaluation, a repeat tick) is exactly one instruction, so the VM's step
 //! counting and event order are the reference's by construction. Loops test their condition at
 //! the bottom, so a loop iteration dispatches no jump:

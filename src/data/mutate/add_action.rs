@@ -21,27 +21,6 @@ fn points(len: usize, config: &MutatorConfig) -> usize {
     }
 }
 
-fn sites(program: &Program, config: &MutatorConfig) -> u64 {
-    bodies(program)
-        .iter()
-        .map(|path| points(body_of(program, path).len(), config) as u64)
-        .sum()
-}
-
-fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R, config: &MutatorConfig) {
-    let mut site = site as usize;
-    for path in bodies(program) {
-        let len = body_of(program, &path).len();
-        let count = points(len, config);
-        if site < count {
-            let action = random_action(rng);
-            body_of_mut(program, &path).insert(site.min(len), Stmt::Action(action));
-            return;
-        }
-        site -= count;
-    }
-}
-
 /// The ADD_ACTION operator.
 pub(super) struct AddAction;
 
@@ -51,11 +30,24 @@ impl MutationOperator for AddAction {
     }
 
     fn sites(&self, program: &Program, config: &MutatorConfig) -> u64 {
-        sites(program, config)
+        bodies(program)
+            .iter()
+            .map(|path| points(body_of(program, path).len(), config) as u64)
+            .sum()
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
-        apply(program, site, rng, config);
+        let mut site = site as usize;
+        for path in bodies(program) {
+            let len = body_of(program, &path).len();
+            let count = points(len, config);
+            if site < count {
+                let action = random_action(rng);
+                body_of_mut(program, &path).insert(site.min(len), Stmt::Action(action));
+                return;
+            }
+            site -= count;
+        }
     }
 }
 

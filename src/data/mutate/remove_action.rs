@@ -15,16 +15,6 @@ fn removable(body: &[Stmt], stmt: &Stmt) -> bool {
     body.len() > 1 && matches!(stmt, Stmt::Action(_))
 }
 
-fn sites(program: &Program) -> u64 {
-    statements_where(program, removable).len() as u64
-}
-
-fn apply(program: &mut Program, site: u64) {
-    if let Some((body, index)) = nth_statement_mut(program, site, removable) {
-        body.remove(index);
-    }
-}
-
 /// The REMOVE_ACTION operator.
 pub(super) struct RemoveAction;
 
@@ -34,11 +24,13 @@ impl MutationOperator for RemoveAction {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        statements_where(program, removable).len() as u64
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site);
+        if let Some((body, index)) = nth_statement_mut(program, site, removable) {
+            body.remove(index);
+        }
     }
 }
 

@@ -15,19 +15,6 @@ fn is_action(_: &[Stmt], stmt: &Stmt) -> bool {
     matches!(stmt, Stmt::Action(_))
 }
 
-fn sites(program: &Program) -> u64 {
-    statements_where(program, is_action).len() as u64
-}
-
-fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
-    if let Some((body, index)) = nth_statement_mut(program, site, is_action) {
-        if let Stmt::Action(action) = &mut body[index] {
-            let others: Vec<Action> = Action::ALL.into_iter().filter(|a| a != action).collect();
-            *action = others[rng.random_range(0..others.len())];
-        }
-    }
-}
-
 /// The REPLACE_ACTION operator.
 pub(super) struct ReplaceAction;
 
@@ -37,11 +24,16 @@ impl MutationOperator for ReplaceAction {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        statements_where(program, is_action).len() as u64
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site, rng);
+        if let Some((body, index)) = nth_statement_mut(program, site, is_action) {
+            if let Stmt::Action(action) = &mut body[index] {
+                let others: Vec<Action> = Action::ALL.into_iter().filter(|a| a != action).collect();
+                *action = others[rng.random_range(0..others.len())];
+            }
+        }
     }
 }
 

@@ -17,27 +17,6 @@ fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
     stmt.block_kind().is_some()
 }
 
-fn sites(program: &Program) -> u64 {
-    statements_where(program, is_block).len() as u64
-}
-
-fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R, config: &MutatorConfig) {
-    let Some((body, index)) = nth_statement_mut(program, site, is_block) else {
-        return;
-    };
-    match &mut body[index] {
-        Stmt::If { cond, .. } | Stmt::IfElse { cond, .. } | Stmt::While { cond, .. } => {
-            let others: Vec<_> = CONDITIONS.iter().filter(|c| *c != cond).copied().collect();
-            *cond = others[rng.random_range(0..others.len())];
-        }
-        Stmt::Repeat { count, .. } if !config.compat_original => {
-            let others: Vec<RepeatCount> = RepeatCount::all().filter(|c| c != count).collect();
-            *count = others[rng.random_range(0..others.len())];
-        }
-        Stmt::Repeat { .. } | Stmt::Action(_) => {}
-    }
-}
-
 /// The REPLACE_COND operator.
 pub(super) struct ReplaceCond;
 
@@ -47,11 +26,24 @@ impl MutationOperator for ReplaceCond {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        statements_where(program, is_block).len() as u64
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
-        apply(program, site, rng, config);
+        let Some((body, index)) = nth_statement_mut(program, site, is_block) else {
+            return;
+        };
+        match &mut body[index] {
+            Stmt::If { cond, .. } | Stmt::IfElse { cond, .. } | Stmt::While { cond, .. } => {
+                let others: Vec<_> = CONDITIONS.iter().filter(|c| *c != cond).copied().collect();
+                *cond = others[rng.random_range(0..others.len())];
+            }
+            Stmt::Repeat { count, .. } if !config.compat_original => {
+                let others: Vec<RepeatCount> = RepeatCount::all().filter(|c| c != count).collect();
+                *count = others[rng.random_range(0..others.len())];
+            }
+            Stmt::Repeat { .. } | Stmt::Action(_) => {}
+        }
     }
 }
 

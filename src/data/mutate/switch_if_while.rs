@@ -15,21 +15,6 @@ fn is_if_or_while(_: &[Stmt], stmt: &Stmt) -> bool {
     matches!(stmt, Stmt::If { .. } | Stmt::While { .. })
 }
 
-fn sites(program: &Program) -> u64 {
-    statements_where(program, is_if_or_while).len() as u64
-}
-
-fn apply(program: &mut Program, site: u64) {
-    if let Some((body, index)) = nth_statement_mut(program, site, is_if_or_while) {
-        let stmt = &mut body[index];
-        *stmt = match std::mem::replace(stmt, Stmt::Action(crate::lang::Action::Move)) {
-            Stmt::If { cond, body } => Stmt::While { cond, body },
-            Stmt::While { cond, body } => Stmt::If { cond, body },
-            other => other,
-        };
-    }
-}
-
 /// The SWITCH_IF_WHILE operator.
 pub(super) struct SwitchIfWhile;
 
@@ -39,11 +24,18 @@ impl MutationOperator for SwitchIfWhile {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        statements_where(program, is_if_or_while).len() as u64
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site);
+        if let Some((body, index)) = nth_statement_mut(program, site, is_if_or_while) {
+            let stmt = &mut body[index];
+            *stmt = match std::mem::replace(stmt, Stmt::Action(crate::lang::Action::Move)) {
+                Stmt::If { cond, body } => Stmt::While { cond, body },
+                Stmt::While { cond, body } => Stmt::If { cond, body },
+                other => other,
+            };
+        }
     }
 }
 
@@ -65,6 +57,8 @@ mod tests {
     /// Programs without a site.
     #[test]
     fn not_applicable() {
-        assert_eq!(sites_of(&SwitchIfWhile, "DEF run m( REPEAT R=3 r( move r) IFELSE c( markersPresent c) i( move i) ELSE e( move e) m)"), 0);
+        let program = "DEF run m( REPEAT R=3 r( move r) \
+                       IFELSE c( markersPresent c) i( move i) ELSE e( move e) m)";
+        assert_eq!(sites_of(&SwitchIfWhile, program), 0);
     }
 }

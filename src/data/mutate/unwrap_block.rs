@@ -16,18 +16,6 @@ fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
     stmt.block_kind().is_some()
 }
 
-fn sites(program: &Program) -> u64 {
-    statements_where(program, is_block).len() as u64
-}
-
-fn apply(program: &mut Program, site: u64) {
-    if let Some((body, index)) = nth_statement_mut(program, site, is_block) {
-        let block = body.remove(index);
-        let inner: Vec<Stmt> = block.bodies().flatten().cloned().collect();
-        body.splice(index..index, inner);
-    }
-}
-
 /// The UNWRAP_BLOCK operator.
 pub(super) struct UnwrapBlock;
 
@@ -37,11 +25,15 @@ impl MutationOperator for UnwrapBlock {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        statements_where(program, is_block).len() as u64
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site);
+        if let Some((body, index)) = nth_statement_mut(program, site, is_block) {
+            let block = body.remove(index);
+            let inner: Vec<Stmt> = block.bodies().flatten().cloned().collect();
+            body.splice(index..index, inner);
+        }
     }
 }
 

@@ -17,13 +17,6 @@ fn spans(len: usize) -> u64 {
     (len * (len + 1) / 2) as u64
 }
 
-fn sites(program: &Program) -> u64 {
-    bodies(program)
-        .iter()
-        .map(|path| spans(body_of(program, path).len()))
-        .sum()
-}
-
 /// The `index`-th span `(left, right)` of a body of `len` statements, ordered by `left`.
 fn span(len: usize, mut index: u64) -> (usize, usize) {
     for left in 0..len {
@@ -34,39 +27,6 @@ fn span(len: usize, mut index: u64) -> (usize, usize) {
         index -= count;
     }
     (0, len)
-}
-
-fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
-    let mut site = site;
-    for path in bodies(program) {
-        let len = body_of(program, &path).len();
-        let count = spans(len);
-        if site < count {
-            let (left, right) = span(len, site);
-            let body = body_of_mut(program, &path);
-            let inner: Vec<Stmt> = body.drain(left..right).collect();
-            let block = match rng.random_range(0..3) {
-                0 => Stmt::If {
-                    cond: random_cond(rng),
-                    body: inner,
-                },
-                1 => Stmt::While {
-                    cond: random_cond(rng),
-                    body: inner,
-                },
-                _ => {
-                    let counts: Vec<RepeatCount> = RepeatCount::all().collect();
-                    Stmt::Repeat {
-                        count: counts[rng.random_range(0..counts.len())],
-                        body: inner,
-                    }
-                }
-            };
-            body.insert(left, block);
-            return;
-        }
-        site -= count;
-    }
 }
 
 /// The WRAP_BLOCK operator.
@@ -82,11 +42,43 @@ impl MutationOperator for WrapBlock {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        bodies(program)
+            .iter()
+            .map(|path| spans(body_of(program, path).len()))
+            .sum()
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site, rng);
+        let mut site = site;
+        for path in bodies(program) {
+            let len = body_of(program, &path).len();
+            let count = spans(len);
+            if site < count {
+                let (left, right) = span(len, site);
+                let body = body_of_mut(program, &path);
+                let inner: Vec<Stmt> = body.drain(left..right).collect();
+                let block = match rng.random_range(0..3) {
+                    0 => Stmt::If {
+                        cond: random_cond(rng),
+                        body: inner,
+                    },
+                    1 => Stmt::While {
+                        cond: random_cond(rng),
+                        body: inner,
+                    },
+                    _ => {
+                        let counts: Vec<RepeatCount> = RepeatCount::all().collect();
+                        Stmt::Repeat {
+                            count: counts[rng.random_range(0..counts.len())],
+                            body: inner,
+                        }
+                    }
+                };
+                body.insert(left, block);
+                return;
+            }
+            site -= count;
+        }
     }
 }
 

@@ -22,13 +22,6 @@ fn splits(len: usize) -> u64 {
     }
 }
 
-fn sites(program: &Program) -> u64 {
-    bodies(program)
-        .iter()
-        .map(|path| splits(body_of(program, path).len()))
-        .sum()
-}
-
 /// The `index`-th triple `(left, mid, right)` with `left < mid < right <= len`.
 fn split(len: usize, mut index: u64) -> (usize, usize, usize) {
     for left in 0..=len {
@@ -41,30 +34,6 @@ fn split(len: usize, mut index: u64) -> (usize, usize, usize) {
         }
     }
     (0, 1, len)
-}
-
-fn apply<R: Rng + ?Sized>(program: &mut Program, site: u64, rng: &mut R) {
-    let mut site = site;
-    for path in bodies(program) {
-        let len = body_of(program, &path).len();
-        let count = splits(len);
-        if site < count {
-            let (left, mid, right) = split(len, site);
-            let body = body_of_mut(program, &path);
-            let mut taken: Vec<Stmt> = body.drain(left..right).collect();
-            let else_body = taken.split_off(mid - left);
-            body.insert(
-                left,
-                Stmt::IfElse {
-                    cond: random_cond(rng),
-                    then_body: taken,
-                    else_body,
-                },
-            );
-            return;
-        }
-        site -= count;
-    }
 }
 
 /// The WRAP_IFELSE operator.
@@ -80,11 +49,34 @@ impl MutationOperator for WrapIfElse {
     }
 
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
-        sites(program)
+        bodies(program)
+            .iter()
+            .map(|path| splits(body_of(program, path).len()))
+            .sum()
     }
 
     fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
-        apply(program, site, rng);
+        let mut site = site;
+        for path in bodies(program) {
+            let len = body_of(program, &path).len();
+            let count = splits(len);
+            if site < count {
+                let (left, mid, right) = split(len, site);
+                let body = body_of_mut(program, &path);
+                let mut taken: Vec<Stmt> = body.drain(left..right).collect();
+                let else_body = taken.split_off(mid - left);
+                body.insert(
+                    left,
+                    Stmt::IfElse {
+                        cond: random_cond(rng),
+                        then_body: taken,
+                        else_body,
+                    },
+                );
+                return;
+            }
+            site -= count;
+        }
     }
 }
 

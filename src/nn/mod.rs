@@ -20,10 +20,10 @@ pub mod param;
 
 pub use backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
 pub use cpu::CpuBackend;
+pub use param::{count_params, zero_grads, Module, Param};
 
 /// The CPU backend in single precision: the one models train and run on.
 pub type Cpu = CpuBackend<f32>;
-pub use param::{count_params, zero_grads, Module, Param};
 
 /// Keeps freed memory mapped and lets mimalloc use large pages, for binaries that train or
 /// evaluate with mimalloc as their allocator. Tensors of tens of megabytes are freed and allocated

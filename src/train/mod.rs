@@ -1,11 +1,11 @@
 //! Training runs: the loop shared by the synthesizer and the debugger, with checkpoints, exact
-//! resumption, validation, a JSON-lines metrics log and progress bars.
+//! resumption, validation, a JSON-lines metrics log, and progress reported to a [`Monitor`].
 //!
 //! - [`synthesizer`]: LGRL training batches and validation (loss, token accuracy, greedy exact
 //!   match and generalization);
 //! - [`debugger`]: mutation pre-training and fine-tuning batches, validation (loss, op accuracy,
 //!   share of validation mutants repaired);
-//! - [`metrics`]: the metrics log and `karel plot`.
+//! - [`metrics`]: the metrics log and `karel plot` (drawn by [`crate::plot`]).
 //!
 //! **A run directory** holds `settings.json` (what the run was started with), `checkpoint.safetensors`
 //! (the latest checkpoint: model, optimizer, and in its metadata the model configuration, the
@@ -15,8 +15,8 @@
 //! random stream are restored from the step alone; the model and optimizer come from the
 //! checkpoint. A run resumed from step `s` therefore computes exactly what the uninterrupted run
 //! computes after step `s`. Checkpoints are written atomically every `checkpoint_every` steps,
-//! at the end, and when Ctrl-C stops the run; a non-finite loss or gradient stops it with an
-//! error and leaves the last good checkpoint in place.
+//! at the end, and when the monitor asks the run to stop (Ctrl-C in `karel train`); a non-finite
+//! loss or gradient stops it with an error and leaves the last good checkpoint in place.
 
 pub mod debugger;
 pub mod metrics;

@@ -20,9 +20,9 @@ Differences, on purpose:
   again, so every grid after the first shows the final state);
 - ``code`` may also be a string of space-separated tokens (the original would split it into
   characters and fail to parse it);
-- an invalid grid (no hero, two heroes, values other than 0 and 1 once read as booleans, a
-  marker on a wall, ...) raises ``ValueError`` with the reason, where the original raises
-  various errors or runs on it.
+- an invalid grid (no hero, two heroes, a marker on a wall, ...) raises ``ValueError`` with the
+  reason, where the original raises various errors or runs on it; and the program is parsed
+  before the grid is read, so a bad program on a bad grid raises ``ExecutorSyntaxException``.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ mod batch;
 mod choices;
 mod data;
 mod edit;
+mod eval;
 mod gen;
 mod infer;
 mod program;
 mod run;
+mod synthesize;
 mod train;
 mod values;
 
@@ -60,9 +62,9 @@ enum Command {
     /// Draw the loss and accuracy curves of training runs (SVG).
     Plot(train::PlotArgs),
     /// Synthesize programs for a split with a trained synthesizer; write its wrong programs.
-    Synthesize(infer::SynthesizeArgs),
+    Synthesize(synthesize::SynthesizeArgs),
     /// Evaluate trained models on a split, or on the mutation benchmark.
-    Eval(infer::EvalArgs),
+    Eval(eval::EvalArgs),
 }
 
 /// Exit status of a command that completed but whose subject failed (e.g. a crash).
@@ -126,8 +128,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::train_command(args),
         Command::Model(args) => train::model_command(args),
         Command::Plot(args) => train::plot_command(args),
-        Command::Synthesize(args) => infer::synthesize(args),
-        Command::Eval(args) => infer::eval(args),
+        Command::Synthesize(args) => synthesize::synthesize(args),
+        Command::Eval(args) => eval::eval(args),
     };
     match result {
         Ok(code) => code,

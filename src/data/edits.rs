@@ -12,6 +12,7 @@
 //!    `4 + 2v INSERT(v)`, `5 + 2v REPLACE(v)` for vocabulary id `v`.
 //! 4. [`TeacherForcing`] builds the decoder's input and output sequences for training, and
 //!    [`apply`] decodes an op stream back into tokens with the debugger's source pointer.
+//! 5. [`describe_edits`] says an op stream in words, for people.
 
 use std::fmt;
 
@@ -372,6 +373,74 @@ impl TeacherForcing {
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }
+}
+
+/// The edits from `source` to `target` in words, runs of neighbouring edits of one kind merged:
+/// "delete `IFELSE c(` at 4–5", "insert `move move` at 7", "replace `move` at 3 by `turnLeft`".
+pub fn describe_edits(source: &[Token], target: &[Token]) -> Vec<String> {
+    /// Neighbouring edits of one kind.
+    struct Run {
+        kind: EditKind,
+        first: usize,
+        last: usize,
+        old: Vec<Token>,
+        new: Vec<Token>,
+    }
+    #[derive(PartialEq)]
+    enum EditKind {
+        Delete,
+        Insert,
+        Replace,
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    for p in op_stream(source, target) {
+        let (kind, old, new) = match p.op {
+            EditOp::Delete => (EditKind::Delete, Some(source[p.position]), None),
+            EditOp::Insert(t) => (EditKind::Insert, None, Some(t)),
+            EditOp::Replace(t) => (EditKind::Replace, Some(source[p.position]), Some(t)),
+            _ => continue,
+        };
+        // Insertions extend a run at the same position, the others at the next one.
+        let extends = runs.last().is_some_and(|r| {
+            r.kind == kind
+                && if kind == EditKind::Insert {
+                    r.last == p.position
+                } else {
+                    r.last + 1 == p.position
+                }
+        });
+        if !extends {
+            runs.push(Run {
+                kind,
+                first: p.position,
+                last: p.position,
+                old: Vec::new(),
+                new: Vec::new(),
+            });
+        }
+        let run = runs.last_mut().expect("pushed");
+        run.last = p.position;
+        run.old.extend(old);
+        run.new.extend(new);
+    }
+    runs.into_iter()
+        .map(|run| {
+            let at = if run.first == run.last {
+                run.first.to_string()
+            } else {
+                format!("{}–{}", run.first, run.last)
+            };
+            let (old, new) = (
+                crate::lang::token::tokens_to_string(&run.old),
+                crate::lang::token::tokens_to_string(&run.new),
+            );
+            match run.kind {
+                EditKind::Delete => format!("delete `{old}` at {at}"),
+                EditKind::Insert => format!("insert `{new}` at {at}"),
+                EditKind::Replace => format!("replace `{old}` at {at} by `{new}`"),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

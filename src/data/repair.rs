@@ -8,6 +8,9 @@
 //! The mutation benchmark (the paper's Figure 3) holds, for each task of a split and each k in
 //! 1..=5, a mutant with exactly k mutations. Like SED's validation data it is deterministic: the
 //! random stream of a task is seeded with the first 8 hexadecimal digits of its guid.
+//!
+//! A [`RepairRecord`] is a task with a wrong program for it: the debugger's fine-tuning data
+//! (`karel synthesize --data … --wrong-out`).
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,7 +20,7 @@ use super::edits::{FirstToken, TeacherForcing};
 use super::jsonl::task_to_line;
 use super::mutate::{mutate_n, MutateError, MutatorConfig, Operator};
 use super::task::Task;
-use crate::lang::Program;
+use crate::lang::{Program, Token};
 use crate::vm::{self, Trace};
 
 /// Settings of training-example generation.
@@ -152,24 +155,41 @@ impl BenchItem {
     /// The item as a standard dataset line with three more fields: `k`, `mutant_tokens` and
     /// `mutations` (the operators applied).
     pub fn to_line(&self) -> String {
-        let mut record: Value =
-            serde_json::from_str(&task_to_line(&self.task)).unwrap_or(Value::Null);
-        if let Value::Object(fields) = &mut record {
-            fields.insert("k".into(), json!(self.k));
-            fields.insert(
-                "mutant_tokens".into(),
-                json!(self
-                    .mutant
-                    .tokens()
-                    .iter()
-                    .map(|t| t.text())
-                    .collect::<Vec<_>>()),
-            );
-            fields.insert(
-                "mutations".into(),
-                json!(self.operators.iter().map(|o| o.name()).collect::<Vec<_>>()),
-            );
-        }
-        record.to_string()
+        let mutant: Vec<&str> = self.mutant.tokens().iter().map(|t| t.text()).collect();
+        let mutations: Vec<&str> = self.operators.iter().map(|o| o.name()).collect();
+        line_with(
+            &self.task,
+            [
+                ("k", json!(self.k)),
+                ("mutant_tokens", json!(mutant)),
+                ("mutations", json!(mutations)),
+            ],
+        )
     }
+}
+
+/// A task and a wrong program for it (fine-tuning data).
+#[derive(Clone, Debug)]
+pub struct RepairRecord {
+    pub task: Task,
+    pub source: Vec<Token>,
+}
+
+impl RepairRecord {
+    /// The record as a standard dataset line with a `source_tokens` field.
+    pub fn to_line(&self) -> String {
+        let tokens: Vec<&str> = self.source.iter().map(|t| t.text()).collect();
+        line_with(&self.task, [("source_tokens", json!(tokens))])
+    }
+}
+
+/// `task` as a standard dataset line with `extra` fields appended.
+fn line_with<const N: usize>(task: &Task, extra: [(&str, Value); N]) -> String {
+    let mut record: Value = serde_json::from_str(&task_to_line(task)).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut record {
+        for (name, value) in extra {
+            fields.insert(name.into(), value);
+        }
+    }
+    record.to_string()
 }

@@ -104,6 +104,38 @@ impl Task {
     }
 }
 
+/// How many of a set of answers generalize (pass all 6 examples) and how many are the task's own
+/// program token for token: the two numbers every evaluation of a model reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub tasks: usize,
+    /// Answers that pass every example, the held-out ones included.
+    pub general: usize,
+    /// Answers equal to the gold program.
+    pub exact: usize,
+}
+
+impl Tally {
+    /// Counts `program` as the answer to `task`; returns its score ([`Task::score`]).
+    pub fn add(&mut self, task: &Task, program: &[crate::lang::Token]) -> Option<(usize, bool)> {
+        let score = task.score(program);
+        self.tasks += 1;
+        self.general += matches!(score, Some((_, true))) as usize;
+        self.exact += (program == task.program.tokens().as_slice()) as usize;
+        score
+    }
+
+    /// The share of answers that generalize (0 without answers).
+    pub fn general_rate(&self) -> f64 {
+        self.general as f64 / self.tasks.max(1) as f64
+    }
+
+    /// The share of answers that are the gold program (0 without answers).
+    pub fn exact_rate(&self) -> f64 {
+        self.exact as f64 / self.tasks.max(1) as f64
+    }
+}
+
 impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "task {}", self.guid)?;

@@ -7,8 +7,11 @@
 //! - [`sed`]: best-first and greedy SED search, as resumable per-task state machines whose
 //!   debugger calls are batched across tasks.
 //! - [`report`]: per-task evaluation records and the tables and curves computed from them.
+//! - [`eval`]: the evaluation engine (a plan of configurations over a split, resumable, into a
+//!   report) and the mutation benchmark.
 
 pub mod beam;
+pub mod eval;
 pub mod repair;
 pub mod report;
 pub mod sed;

@@ -1,14 +1,19 @@
 //! The debugger's beam search over edit ops, batched across programs: each live hypothesis keeps
 //! its own source pointer, previous op and last emitted token, and the pointer masks of the
 //! reference's §6 apply (`<s>` never; past the source only `</s>` and insertions). Hypotheses are
-//! turned into programs by applying their ops to the source.
+//! turned into programs by applying their ops to the source. [`repair_programs`] repairs a list
+//! of programs in network batches, keeping one answer each.
 
 use super::beam::{log_softmax, Beam, Scored};
 use crate::data::edits::{allowed, apply, EditOp, NUM_OPS};
-use crate::lang::Token;
-use crate::model::debugger::{Debugger, DebuggerBatch};
+use crate::data::task::Task;
+use crate::lang::{parse_tokens, Token};
+use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
 use crate::model::pooled;
 use crate::nn::Backend;
+
+/// Longest op sequence a repair produces (the reference's debugger beam search stops at 100).
+pub const MAX_EDIT_OPS: usize = 100;
 
 /// Ops of a hypothesis and the decoder's inputs for its next step.
 #[derive(Clone, Debug)]
@@ -156,4 +161,39 @@ pub fn beam_search<B: Backend>(
                 .collect()
         })
         .collect()
+}
+
+/// One repair of each of `items`, in batches of `batch` programs: greedy with `beam` ≤ 1, else the
+/// first of the `beam` candidates of the debugger's beam search that passes the item's given
+/// examples (the top one if none does), as the reference's mutation benchmark decodes. At most
+/// [`MAX_EDIT_OPS`] ops each.
+pub fn repair_programs<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
+    items: &[DebugItem],
+    batch: usize,
+    beam: usize,
+) -> Vec<Vec<Token>> {
+    let trace = model.trace_embed.is_some();
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(batch.max(1)) {
+        let programs = DebuggerBatch::new(backend, chunk, model.config.pairs, trace);
+        if beam <= 1 {
+            out.extend(model.repair_greedy(backend, &programs, MAX_EDIT_OPS));
+            continue;
+        }
+        let beams = beam_search(backend, model, &programs, beam, MAX_EDIT_OPS);
+        out.extend(beams.into_iter().zip(chunk).map(|(hyps, item)| {
+            let passes = |tokens: &[Token]| {
+                parse_tokens(tokens, &Default::default())
+                    .is_ok_and(|p| Task::passes(&p, item.examples).iter().all(|&ok| ok))
+            };
+            let first = hyps.iter().position(|h| passes(&h.hypothesis)).unwrap_or(0);
+            hyps.into_iter()
+                .nth(first)
+                .map(|h| h.hypothesis)
+                .unwrap_or_default()
+        }));
+    }
+    out
 }

@@ -78,6 +78,20 @@ fn share(count: usize, total: usize) -> f64 {
 }
 
 impl ConfigReport {
+    /// The `search` of a configuration without search (the synthesizer alone).
+    pub const NO_SEARCH: &'static str = "none";
+
+    /// Whether a search follows the synthesizer.
+    pub fn has_search(&self) -> bool {
+        self.search != Self::NO_SEARCH
+    }
+
+    /// Whether this is a plain beam search of the comparison at equal programs (named after the
+    /// search it matches, not after its decoding).
+    pub fn is_beam_comparison(&self) -> bool {
+        !self.has_search() && self.name != self.decoding
+    }
+
     /// Whether every task index of `indices` has a record.
     pub fn covers(&self, indices: &[usize]) -> bool {
         let have: std::collections::HashSet<usize> = self.records.iter().map(|r| r.index).collect();
@@ -281,7 +295,7 @@ impl Report {
         let _ = writeln!(out, "| | {} |", decodings.join(" | "));
         let _ = writeln!(out, "|---|{}", "---|".repeat(decodings.len()));
         for (search, steps) in &searches {
-            let label = if *search == "none" {
+            let label = if *search == ConfigReport::NO_SEARCH {
                 "synthesizer alone".to_string()
             } else {
                 format!("+ debugger, {search}, K = {steps}")
@@ -301,8 +315,7 @@ impl Report {
                 .collect();
             let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
         }
-        let searched: Vec<&ConfigReport> =
-            self.configs.iter().filter(|c| c.search != "none").collect();
+        let searched: Vec<&ConfigReport> = self.configs.iter().filter(|c| c.has_search()).collect();
         if !searched.is_empty() && !self.curve_steps.is_empty() {
             let _ = writeln!(
                 out,
@@ -351,7 +364,7 @@ impl Report {
     pub fn curves(&self) -> Vec<(String, Vec<(f64, f64)>)> {
         self.configs
             .iter()
-            .filter(|c| c.search != "none")
+            .filter(|c| c.has_search())
             .map(|c| {
                 let points = self
                     .curve_steps

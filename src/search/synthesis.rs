@@ -4,9 +4,13 @@
 //! Optionally grammar-constrained: tokens after which no program can be completed within the
 //! length limit get probability zero ([`ProgramPda::allowed`]). The scores stay the model's own
 //! log-probabilities (the mask is not renormalised), so constrained and plain beams compare.
+//!
+//! [`decode_tasks`] decodes a list of tasks in network batches, greedily or by beam search.
 
 use super::beam::{log_softmax, Beam, Scored};
+use crate::data::task::Task;
 use crate::lang::{ProgramPda, Token, VOCAB_SIZE};
+use crate::model::grids::grid_tensor;
 use crate::model::pooled;
 use crate::model::synthesizer::Synthesizer;
 use crate::nn::Backend;
@@ -182,4 +186,37 @@ pub fn beam_search<B: Backend>(
                 .collect()
         })
         .collect()
+}
+
+/// Decodes `tasks` with the synthesizer in batches of `batch` tasks: each task's candidates,
+/// best first (one with greedy decoding, width 1 without the grammar mask). `progress` is called
+/// with the tasks of each batch decoded.
+pub fn decode_tasks<B: Backend>(
+    backend: &B,
+    model: &Synthesizer<B>,
+    tasks: &[&Task],
+    config: &SynthesisConfig,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Vec<Vec<Vec<Token>>> {
+    let pairs = model.config.pairs;
+    let mut out = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(batch.max(1)) {
+        let given = || chunk.iter().flat_map(|t| t.given()[..pairs].iter());
+        let inputs = grid_tensor(backend, given().map(|e| &e.input));
+        let outputs = grid_tensor(backend, given().map(|e| &e.output));
+        if config.beam <= 1 && !config.grammar {
+            let programs = model.decode_greedy(backend, &inputs, &outputs, config.max_len);
+            out.extend(programs.into_iter().map(|p| vec![p]));
+        } else {
+            let beams = beam_search(backend, model, &inputs, &outputs, config);
+            out.extend(
+                beams
+                    .into_iter()
+                    .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
+            );
+        }
+        progress(chunk.len());
+    }
+    out
 }

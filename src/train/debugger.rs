@@ -16,20 +16,18 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{batch_indices, stream_rng, BatchSource, StepStats, Trainee};
 use crate::data::edits::{FirstToken, TeacherForcing};
-use crate::data::jsonl::{parse_task, task_to_line};
-use crate::data::repair::{bench_item, given_traces, repair_example, task_rng, RepairConfig};
-use crate::data::task::{Example, Task};
+use crate::data::jsonl::parse_task;
+use crate::data::repair::{given_traces, repair_example, task_rng, RepairConfig, RepairRecord};
+use crate::data::task::{Example, Tally, Task};
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
 use crate::nn::Backend;
+use crate::search::repair::repair_programs;
 use crate::vm::Trace;
-
-/// Longest op sequence greedy repair produces (the reference's debugger beam search stops at 100).
-pub const MAX_EDIT_OPS: usize = 100;
 
 /// A program to repair, ready for the debugger.
 #[derive(Clone, Debug)]
@@ -59,6 +57,17 @@ impl RepairItem {
     }
 }
 
+impl RepairItem {
+    /// The item as the debugger's input.
+    pub fn view(&self) -> DebugItem<'_> {
+        DebugItem {
+            source: &self.source,
+            examples: &self.examples,
+            traces: &self.traces,
+        }
+    }
+}
+
 /// A training batch: the debugger's inputs and the teacher-forced targets.
 pub struct RepairBatch<B: Backend> {
     pub batch: DebuggerBatch<B>,
@@ -72,37 +81,10 @@ pub fn repair_batch<B: Backend>(
     pairs: usize,
     trace: bool,
 ) -> RepairBatch<B> {
-    let views: Vec<DebugItem> = items
-        .iter()
-        .map(|i| DebugItem {
-            source: &i.source,
-            examples: &i.examples,
-            traces: &i.traces,
-        })
-        .collect();
+    let views: Vec<DebugItem> = items.iter().map(RepairItem::view).collect();
     RepairBatch {
         batch: DebuggerBatch::new(backend, &views, pairs, trace),
         targets: items.iter().map(|i| i.teacher.clone()).collect(),
-    }
-}
-
-/// A task and a wrong program for it (fine-tuning data).
-#[derive(Clone, Debug)]
-pub struct RepairRecord {
-    pub task: Task,
-    pub source: Vec<Token>,
-}
-
-impl RepairRecord {
-    /// The record as a standard dataset line with a `source_tokens` field.
-    pub fn to_line(&self) -> String {
-        let mut record: Value =
-            serde_json::from_str(&task_to_line(&self.task)).unwrap_or(Value::Null);
-        if let Value::Object(fields) = &mut record {
-            let tokens: Vec<&str> = self.source.iter().map(|t| t.text()).collect();
-            fields.insert("source_tokens".into(), json!(tokens));
-        }
-        record.to_string()
     }
 }
 
@@ -269,41 +251,6 @@ pub fn validation_items(data: &RepairData, config: &RepairConfig) -> Vec<(Task, 
     }
 }
 
-/// Repairs of `items`, in batches: greedy with `beam` ≤ 1, else the first of the `beam` candidates
-/// of the debugger's beam search that passes the given examples (the top one if none does), as
-/// the reference's mutation benchmark decodes.
-pub fn repair_items<B: Backend>(
-    backend: &B,
-    model: &Debugger<B>,
-    items: &[RepairItem],
-    batch: usize,
-    beam: usize,
-) -> Vec<Vec<Token>> {
-    let trace = model.trace_embed.is_some();
-    let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(batch.max(1)) {
-        let b = repair_batch(backend, chunk, model.config.pairs, trace);
-        if beam <= 1 {
-            out.extend(model.repair_greedy(backend, &b.batch, MAX_EDIT_OPS));
-            continue;
-        }
-        let beams =
-            crate::search::repair::beam_search(backend, model, &b.batch, beam, MAX_EDIT_OPS);
-        out.extend(beams.into_iter().zip(chunk).map(|(hyps, item)| {
-            let passes = |tokens: &[Token]| {
-                parse_tokens(tokens, &Default::default())
-                    .is_ok_and(|p| Task::passes(&p, &item.examples).iter().all(|&ok| ok))
-            };
-            let first = hyps.iter().position(|h| passes(&h.hypothesis)).unwrap_or(0);
-            hyps.into_iter()
-                .nth(first)
-                .map(|h| h.hypothesis)
-                .unwrap_or_default()
-        }));
-    }
-    out
-}
-
 /// Validation metrics: teacher-forced loss and op accuracy (batch statistics, on a copy of the
 /// model so that the running statistics are not touched), the share of items whose greedy repair
 /// passes all 6 examples, and the share repaired to exactly the gold program.
@@ -325,69 +272,16 @@ pub fn validate<B: Backend>(
         tokens += forward.tokens;
         correct += forward.correct;
     }
-    let repaired = repair_items(backend, model, &plain, batch, 1);
-    let (mut passed, mut exact) = (0usize, 0usize);
+    let views: Vec<DebugItem> = plain.iter().map(RepairItem::view).collect();
+    let repaired = repair_programs(backend, model, &views, batch, 1);
+    let mut tally = Tally::default();
     for ((task, _), program) in items.iter().zip(&repaired) {
-        passed += matches!(task.score(program), Some((_, true))) as usize;
-        exact += (*program == task.program.tokens()) as usize;
+        tally.add(task, program);
     }
-    let n = items.len().max(1) as f64;
     vec![
         ("loss".into(), loss / tokens.max(1) as f64),
         ("accuracy".into(), correct as f64 / tokens.max(1) as f64),
-        ("repaired".into(), passed as f64 / n),
-        ("exact_match".into(), exact as f64 / n),
+        ("repaired".into(), tally.general_rate()),
+        ("exact_match".into(), tally.exact_rate()),
     ]
-}
-
-/// One row of the mutation benchmark: items with `k` mutations, how many greedy repair made pass
-/// all 6 examples, and how many it turned back into the gold program.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct BenchRow {
-    pub k: usize,
-    pub items: usize,
-    pub repaired: usize,
-    pub exact: usize,
-}
-
-/// The mutation benchmark (the paper's Figure 3) with greedy repair, for k = 1..=`max_k`.
-pub fn mutation_bench<B: Backend>(
-    backend: &B,
-    model: &Debugger<B>,
-    tasks: &[Task],
-    max_k: usize,
-    config: &RepairConfig,
-    batch: usize,
-    beam: usize,
-) -> Vec<BenchRow> {
-    (1..=max_k)
-        .map(|k| {
-            let items: Vec<(Task, RepairItem)> = tasks
-                .par_iter()
-                .filter_map(|task| {
-                    let bench = bench_item(task, k, &config.mutator).ok()?;
-                    let item = RepairItem::new(
-                        task,
-                        bench.mutant.tokens(),
-                        config.trace_steps,
-                        config.first_token,
-                    )?;
-                    Some((task.clone(), item))
-                })
-                .collect();
-            let plain: Vec<RepairItem> = items.iter().map(|(_, i)| i.clone()).collect();
-            let repaired = repair_items(backend, model, &plain, batch, beam);
-            let mut row = BenchRow {
-                k,
-                items: items.len(),
-                repaired: 0,
-                exact: 0,
-            };
-            for ((task, _), program) in items.iter().zip(&repaired) {
-                row.repaired += matches!(task.score(program), Some((_, true))) as usize;
-                row.exact += (*program == task.program.tokens()) as usize;
-            }
-            row
-        })
-        .collect()
 }

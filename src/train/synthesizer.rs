@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use super::{batch_indices, BatchSource, StepStats, Trainee};
-use crate::data::task::Task;
-use crate::lang::Token;
+use crate::data::task::{Tally, Task};
 use crate::model::grids::grid_tensor;
 use crate::model::synthesizer::{Synthesizer, SynthesizerBatch};
 use crate::nn::Backend;
+use crate::search::synthesis::{decode_tasks, SynthesisConfig};
 
 /// Longest program greedy decoding produces (the reference's beam search stops at 100 tokens).
 pub const MAX_PROGRAM_TOKENS: usize = 100;
@@ -61,23 +61,6 @@ impl<B: Backend> Trainee<B> for Synthesizer<B> {
     }
 }
 
-/// Greedy-decoded programs of `tasks`, in batches.
-pub fn decode_tasks<B: Backend>(
-    backend: &B,
-    model: &Synthesizer<B>,
-    tasks: &[Task],
-    batch: usize,
-) -> Vec<Vec<Token>> {
-    let pairs = model.config.pairs;
-    let mut out = Vec::with_capacity(tasks.len());
-    for chunk in tasks.chunks(batch.max(1)) {
-        let refs: Vec<&Task> = chunk.iter().collect();
-        let b = synthesizer_batch(backend, &refs, pairs);
-        out.extend(model.decode_greedy(backend, &b.inputs, &b.outputs, MAX_PROGRAM_TOKENS));
-    }
-    out
-}
-
 /// Validation metrics: teacher-forced loss and token accuracy, and for greedy decoding the exact
 /// match rate and the generalization rate (the program passes all 6 examples).
 pub fn validate<B: Backend>(
@@ -95,17 +78,21 @@ pub fn validate<B: Backend>(
         tokens += forward.tokens;
         correct += forward.correct;
     }
-    let decoded = decode_tasks(backend, model, tasks, batch);
-    let (mut exact, mut general) = (0usize, 0usize);
-    for (task, program) in tasks.iter().zip(&decoded) {
-        exact += (*program == task.program.tokens()) as usize;
-        general += matches!(task.score(program), Some((_, true))) as usize;
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let greedy = SynthesisConfig {
+        beam: 1,
+        max_len: MAX_PROGRAM_TOKENS,
+        grammar: false,
+    };
+    let decoded = decode_tasks(backend, model, &refs, &greedy, batch, |_| {});
+    let mut tally = Tally::default();
+    for (task, candidates) in tasks.iter().zip(&decoded) {
+        tally.add(task, &candidates[0]);
     }
-    let n = tasks.len().max(1) as f64;
     vec![
         ("loss".into(), loss / tokens.max(1) as f64),
         ("accuracy".into(), correct as f64 / tokens.max(1) as f64),
-        ("exact_match".into(), exact as f64 / n),
-        ("generalization".into(), general as f64 / n),
+        ("exact_match".into(), tally.exact_rate()),
+        ("generalization".into(), tally.general_rate()),
     ]
 }

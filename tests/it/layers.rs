@@ -40,10 +40,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Files outside `train` that may import it: the training commands, and (until the mutation
-/// benchmark and the fine-tuning records move to the evaluation engine) `karel eval`'s use of
-/// them.
-const TRAIN_IMPORTERS: &[&str] = &["src/cli/train.rs", "src/cli/infer.rs"];
+/// Files outside `train` that may import it: the training commands.
+const TRAIN_IMPORTERS: &[&str] = &["src/cli/train.rs"];
 
 /// The top-level module a source file belongs to (`src/world/json.rs` → `world`).
 fn module_of(relative: &Path) -> String {

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::{result, sys};
 
 use super::device::{Arg, Device, LaunchShape};
-use super::kernels::{nvrtc, program, signatures, SOURCES};
+use super::kernels::{nvrtc, program, signatures, Kernel, SOURCES};
 
-/// A kernel: its function handle and parameter codes.
-struct Kernel {
+/// A loaded kernel: its function handle and parameter codes.
+struct Loaded {
     function: sys::CUfunction,
     codes: String,
 }
@@ -29,7 +29,7 @@ pub struct CudaDevice {
     capability: (i32, i32),
     context: sys::CUcontext,
     stream: sys::CUstream,
-    kernels: HashMap<String, Kernel>,
+    kernels: HashMap<String, Loaded>,
     /// Host copies of uploads in flight, dropped at the next synchronisation.
     pending: Mutex<Vec<Box<[u8]>>>,
     /// Their size, to synchronise early when they grow large.
@@ -141,7 +141,7 @@ impl CudaDevice {
                     .map_err(|e| format!("{}: {e:?}", signature.name))?;
                 kernels.insert(
                     signature.name.clone(),
-                    Kernel {
+                    Loaded {
                         function,
                         codes: signature.codes(),
                     },
@@ -259,7 +259,8 @@ impl Device for CudaDevice {
         });
     }
 
-    fn launch(&self, name: &str, shape: LaunchShape, args: &[Arg]) {
+    fn launch(&self, which: Kernel, shape: LaunchShape, args: &[Arg]) {
+        let name = which.name();
         let kernel = self
             .kernels
             .get(name)

@@ -1,4 +1,5 @@
-//! What the GPU backend needs of a device: memory, copies and kernel launches by name.
+//! What the GPU backend needs of a device: memory, copies and launches of the kernels of the
+//! table ([`Kernel`]).
 //!
 //! Two devices implement it: [`super::cuda::CudaDevice`] (a real GPU through cudarc's driver API,
 //! kernels compiled with NVRTC; the `cuda` feature) and [`super::emulator::EmulatedDevice`] (the
@@ -10,6 +11,8 @@
 //! calls before it, and [`Device::download`] waits for them.
 
 use std::fmt::Debug;
+
+use super::kernels::Kernel;
 
 /// One kernel argument, in the kernel's parameter order.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,9 +82,9 @@ pub trait Device: Send + Sync + Debug {
     fn download(&self, src: u64, out: &mut [u8]);
     fn copy(&self, dst: u64, src: u64, bytes: usize);
     fn zero(&self, dst: u64, bytes: usize);
-    /// Launches kernel `name` of the kernel sources; panics if there is no such kernel or the
-    /// arguments do not match its parameters.
-    fn launch(&self, name: &str, shape: LaunchShape, args: &[Arg]);
+    /// Launches `kernel`; panics if the sources have no such entry point or the arguments do not
+    /// match its parameters.
+    fn launch(&self, kernel: Kernel, shape: LaunchShape, args: &[Arg]);
     /// Waits for all work.
     fn synchronize(&self);
 }

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::device::{Arg, Device, LaunchShape};
-use super::kernels::{all_signatures, program, Signature, SOURCES};
+use super::kernels::{all_signatures, program, Kernel, Signature, SOURCES};
 
 const HEADER: &str = include_str!("emulation.hpp");
 
@@ -474,7 +474,8 @@ impl Device for EmulatedDevice {
         unsafe { std::ptr::write_bytes(dst as *mut u8, 0, bytes) };
     }
 
-    fn launch(&self, name: &str, shape: LaunchShape, args: &[Arg]) {
+    fn launch(&self, kernel: Kernel, shape: LaunchShape, args: &[Arg]) {
+        let name = kernel.name();
         let library = library().expect("compiled when the device was made");
         let (entry, codes) = library
             .entries
@@ -541,21 +542,22 @@ impl Drop for EmulatedDevice {
 mod tests {
     #[test]
     fn kernels_with_barriers_are_found() {
-        for name in [
-            "gemm_f32",
-            "conv3x3_forward_f32",
-            "sum_squares_f32",
-            "batch_norm_stats_f32",
+        use super::Kernel;
+        for kernel in [
+            Kernel::Gemm,
+            Kernel::Conv3x3Forward,
+            Kernel::SumSquares,
+            Kernel::BatchNormStats,
         ] {
-            assert!(super::uses_barriers(name), "{name}");
+            assert!(super::uses_barriers(kernel.name()), "{kernel}");
         }
-        for name in [
-            "add_f32",
-            "lstm_cell_f32",
-            "cross_entropy_f32",
-            "sparse_rows_f32",
+        for kernel in [
+            Kernel::Add,
+            Kernel::LstmCell,
+            Kernel::CrossEntropy,
+            Kernel::SparseRows,
         ] {
-            assert!(!super::uses_barriers(name), "{name}");
+            assert!(!super::uses_barriers(kernel.name()), "{kernel}");
         }
     }
 }

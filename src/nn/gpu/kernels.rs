@@ -4,7 +4,8 @@
 //! Each source file is one NVRTC program; `#include "common.cuh"` is replaced by the header's
 //! text, so no include paths are needed. The entry points and their parameter types are read off
 //! the sources ([`signatures`]), so the emulator can check every launch's arguments against the
-//! kernel it calls.
+//! kernel it calls. [`Kernel`] is the table of those entry points that the backend launches,
+//! each with its source file and launch codes; a test checks it against the sources.
 
 /// The shared header.
 pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
@@ -20,6 +21,94 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("rows.cu", include_str!("../../../kernels/rows.cu")),
     ("loss.cu", include_str!("../../../kernels/loss.cu")),
 ];
+
+/// Defines [`Kernel`] from one list of entry points: variant, entry-point name, source file and
+/// launch codes (one per parameter, as [`Signature::codes`] writes them).
+macro_rules! kernel_table {
+    ($($variant:ident => $name:literal in $file:literal ($codes:literal),)*) => {
+        /// An entry point of the kernel sources: every launch names its kernel by one of these.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kernel {
+            $(
+                #[doc = concat!("`", $name, "` in `kernels/", $file, "` (`", $codes, "`).")]
+                $variant,
+            )*
+        }
+
+        impl Kernel {
+            /// Every entry point, in table order.
+            pub const ALL: &'static [Kernel] = &[$(Kernel::$variant),*];
+
+            /// The entry point's name in its source (`extern "C"`, so also its symbol).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Kernel::$variant => $name,)*
+                }
+            }
+
+            /// The file of [`SOURCES`] that defines it.
+            pub const fn file(self) -> &'static str {
+                match self {
+                    $(Kernel::$variant => $file,)*
+                }
+            }
+
+            /// Its parameters' launch codes ([`Signature::codes`]).
+            pub const fn codes(self) -> &'static str {
+                match self {
+                    $(Kernel::$variant => $codes,)*
+                }
+            }
+        }
+    };
+}
+
+kernel_table! {
+    // elementwise.cu
+    Fill => "fill_f32" in "elementwise.cu" ("pfl"),
+    AddAssign => "add_assign_f32" in "elementwise.cu" ("ppl"),
+    Add => "add_f32" in "elementwise.cu" ("pppl"),
+    Scale => "scale_f32" in "elementwise.cu" ("pfl"),
+    AddBias => "add_bias_f32" in "elementwise.cu" ("ppli"),
+    Relu => "relu_f32" in "elementwise.cu" ("ppl"),
+    ReluBackward => "relu_backward_f32" in "elementwise.cu" ("pppl"),
+    Lerp => "lerp_f32" in "elementwise.cu" ("ppfl"),
+    SelectRows => "select_rows_f32" in "elementwise.cu" ("ppppli"),
+    LstmCell => "lstm_cell_f32" in "elementwise.cu" ("pppppli"),
+    LstmCellBackward => "lstm_cell_backward_f32" in "elementwise.cu" ("pppppppli"),
+    BatchNormApply => "batch_norm_apply_f32" in "elementwise.cu" ("pppppplii"),
+    BatchNormEval => "batch_norm_eval_f32" in "elementwise.cu" ("ppppppflii"),
+    BatchNormBackward => "batch_norm_backward_f32" in "elementwise.cu" ("ppppppppflii"),
+    SgdStep => "sgd_step_f32" in "elementwise.cu" ("ppfl"),
+    AdamStep => "adam_step_f32" in "elementwise.cu" ("ppppfffffffl"),
+    // reduce.cu
+    SumRows => "sum_rows_f32" in "reduce.cu" ("ppii"),
+    SumSquares => "sum_squares_f32" in "reduce.cu" ("ppl"),
+    BatchNormStats => "batch_norm_stats_f32" in "reduce.cu" ("ppppiiid"),
+    BatchNormSums => "batch_norm_sums_f32" in "reduce.cu" ("ppppppiii"),
+    ConvBiasBackward => "conv_bias_backward_f32" in "reduce.cu" ("ppiii"),
+    SumSplits => "sum_splits_f32" in "reduce.cu" ("ppili"),
+    // gemm.cu
+    Gemm => "gemm_f32" in "gemm.cu" ("pppiiiiiiii"),
+    Conv3x3Forward => "conv3x3_forward_f32" in "gemm.cu" ("ppppiiiiii"),
+    Conv3x3BackwardData => "conv3x3_backward_data_f32" in "gemm.cu" ("pppiiiiii"),
+    Conv3x3BackwardWeight => "conv3x3_backward_weight_f32" in "gemm.cu" ("pppiiiiiii"),
+    // rows.cu
+    GatherRows => "gather_rows_f32" in "rows.cu" ("pppli"),
+    SparseRows => "sparse_rows_f32" in "rows.cu" ("pppppli"),
+    MaxGroups => "max_groups_f32" in "rows.cu" ("ppplii"),
+    MaxGroupsBackward => "max_groups_backward_f32" in "rows.cu" ("pppli"),
+    StridedCopy => "strided_copy_f32" in "rows.cu" ("pllpllll"),
+    // loss.cu
+    CrossEntropy => "cross_entropy_f32" in "loss.cu" ("pppppuiid"),
+    LogSoftmax => "log_softmax_f32" in "loss.cu" ("ppii"),
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The architectures CI compiles every kernel for.
 pub const CHECKED_ARCHS: &[&str] = &["compute_80", "compute_90"];
@@ -321,13 +410,13 @@ mod tests {
     fn signatures_are_read_off_the_sources() {
         let source = r#"
 extern "C" __global__ void __launch_bounds__(KAREL_THREADS)
-    scale_f32(float* __restrict__ out, const float* __restrict__ x,
+    probe_f32(float* __restrict__ out, const float* __restrict__ x,
               float factor, long long n, unsigned int flags) {}
 extern "C" __global__ void other_f32(const unsigned char* mask, double eps, int k) {}
 "#;
         let found = signatures(source);
         assert_eq!(found.len(), 2);
-        assert_eq!(found[0].name, "scale_f32");
+        assert_eq!(found[0].name, "probe_f32");
         assert_eq!(
             found[0].types,
             [
@@ -350,5 +439,42 @@ extern "C" __global__ void other_f32(const unsigned char* mask, double eps, int 
         names.sort();
         names.dedup();
         assert_eq!(names.len(), all.len(), "kernel names are unique");
+    }
+
+    /// The kernel table and the sources agree: every entry is an entry point of the file it
+    /// names, with the launch codes it lists, and every entry point of the sources is in it.
+    #[test]
+    fn kernel_table_matches_the_sources() {
+        use std::collections::HashSet;
+        let mut problems = Vec::new();
+        let mut listed = HashSet::new();
+        for &kernel in Kernel::ALL {
+            if !listed.insert(kernel.name()) {
+                problems.push(format!("{kernel} is listed twice"));
+            }
+            let Some((_, source)) = SOURCES.iter().find(|(file, _)| *file == kernel.file()) else {
+                problems.push(format!("{kernel}: no source file `{}`", kernel.file()));
+                continue;
+            };
+            match signatures(source).iter().find(|s| s.name == kernel.name()) {
+                None => problems.push(format!("{kernel}: not an entry point of {}", kernel.file())),
+                Some(s) if s.codes() != kernel.codes() => problems.push(format!(
+                    "{kernel}: takes ({}) in {}, the table says ({})",
+                    s.codes(),
+                    kernel.file(),
+                    kernel.codes()
+                )),
+                Some(_) => {}
+            }
+        }
+        for (file, source) in SOURCES {
+            for s in signatures(source) {
+                if !listed.contains(s.name.as_str()) {
+                    problems.push(format!("{} of {file} is not in the kernel table", s.name));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert_eq!(Kernel::ALL.len(), all_signatures().len());
     }
 }

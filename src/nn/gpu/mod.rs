@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use self::device::{Arg, Device, LaunchShape};
+use self::kernels::Kernel;
 use super::backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
 
 /// Threads per block of the kernels (`KAREL_THREADS` in `kernels/common.cuh`).
@@ -258,13 +259,13 @@ impl GpuBackend {
     }
 
     /// A grid-stride launch over `n` elements.
-    fn launch_1d(&self, name: &str, n: usize, args: &[Arg]) {
+    fn launch_1d(&self, kernel: Kernel, n: usize, args: &[Arg]) {
         if n == 0 {
             return;
         }
         let blocks = (n.div_ceil(THREADS as usize) as u64).min(self.device.max_blocks() as u64);
         self.device.launch(
-            name,
+            kernel,
             LaunchShape {
                 grid: [blocks as u32, 1, 1],
                 block: [THREADS, 1, 1],
@@ -274,12 +275,12 @@ impl GpuBackend {
     }
 
     /// One block per item (channel reductions).
-    fn launch_per_block(&self, name: &str, blocks: usize, args: &[Arg]) {
+    fn launch_per_block(&self, kernel: Kernel, blocks: usize, args: &[Arg]) {
         if blocks == 0 {
             return;
         }
         self.device.launch(
-            name,
+            kernel,
             LaunchShape {
                 grid: [int(blocks, "blocks") as u32, 1, 1],
                 block: [THREADS, 1, 1],
@@ -289,14 +290,14 @@ impl GpuBackend {
     }
 
     /// A launch of a tiled matrix-product kernel over an `m × n` output, `splits` along K.
-    fn launch_tiles(&self, name: &str, m: usize, n: usize, splits: usize, args: &[Arg]) {
+    fn launch_tiles(&self, kernel: Kernel, m: usize, n: usize, splits: usize, args: &[Arg]) {
         if m == 0 || n == 0 {
             return;
         }
         let (tiles_n, tiles_m) = (n.div_ceil(TILE), m.div_ceil(TILE));
-        assert!(tiles_m <= 65_535, "{name}: {m} output rows");
+        assert!(tiles_m <= 65_535, "{kernel}: {m} output rows");
         self.device.launch(
-            name,
+            kernel,
             LaunchShape {
                 grid: [int(tiles_n, "tiles") as u32, tiles_m as u32, splits as u32],
                 block: [THREADS, 1, 1],
@@ -349,7 +350,7 @@ impl GpuBackend {
             let mut args = vec![c.arg(), a.arg(), b.arg()];
             args.extend(dims);
             args.extend([Arg::I32(accumulate as i32), Arg::I32(1), self.tf32_arg()]);
-            self.launch_tiles("gemm_f32", m, n, 1, &args);
+            self.launch_tiles(Kernel::Gemm, m, n, 1, &args);
         } else {
             let partial = self.empty(&[splits, m, n]);
             let mut args = vec![partial.arg(), a.arg(), b.arg()];
@@ -359,7 +360,7 @@ impl GpuBackend {
                 Arg::I32(int(splits, "splits")),
                 self.tf32_arg(),
             ]);
-            self.launch_tiles("gemm_f32", m, n, splits, &args);
+            self.launch_tiles(Kernel::Gemm, m, n, splits, &args);
             self.sum_splits(c, &partial, splits, accumulate);
         }
     }
@@ -374,7 +375,7 @@ impl GpuBackend {
     ) {
         let n = out.len();
         self.launch_1d(
-            "sum_splits_f32",
+            Kernel::SumSplits,
             n,
             &[
                 out.arg(),
@@ -405,7 +406,7 @@ impl GpuBackend {
         let (offsets, cols) = (self.upload(offsets), self.upload(cols));
         let weights = weights.map(|w| self.upload(w));
         self.launch_1d(
-            "sparse_rows_f32",
+            Kernel::SparseRows,
             out.len(),
             &[
                 out.arg(),
@@ -521,7 +522,7 @@ impl Backend for GpuBackend {
         assert_eq!(a.shape, b.shape, "add: shapes differ");
         let out = self.empty(&a.shape);
         self.launch_1d(
-            "add_f32",
+            Kernel::Add,
             a.len(),
             &[out.arg(), a.arg(), b.arg(), Arg::I64(a.len() as i64)],
         );
@@ -531,7 +532,7 @@ impl Backend for GpuBackend {
     fn add_assign(&self, a: &mut GpuTensor, b: &GpuTensor) {
         assert_eq!(a.shape, b.shape, "add: shapes differ");
         self.launch_1d(
-            "add_assign_f32",
+            Kernel::AddAssign,
             a.len(),
             &[a.arg(), b.arg(), Arg::I64(a.len() as i64)],
         );
@@ -539,7 +540,7 @@ impl Backend for GpuBackend {
 
     fn scale(&self, a: &mut GpuTensor, factor: f64) {
         self.launch_1d(
-            "scale_f32",
+            Kernel::Scale,
             a.len(),
             &[a.arg(), Arg::F32(factor as f32), Arg::I64(a.len() as i64)],
         );
@@ -547,7 +548,7 @@ impl Backend for GpuBackend {
 
     fn fill(&self, a: &mut GpuTensor, value: f64) {
         self.launch_1d(
-            "fill_f32",
+            Kernel::Fill,
             a.len(),
             &[a.arg(), Arg::F32(value as f32), Arg::I64(a.len() as i64)],
         );
@@ -557,7 +558,7 @@ impl Backend for GpuBackend {
         let (_, cols) = as_matrix(x);
         assert_eq!(bias.len(), cols, "add_bias: bias length");
         self.launch_1d(
-            "add_bias_f32",
+            Kernel::AddBias,
             x.len(),
             &[
                 x.arg(),
@@ -572,7 +573,7 @@ impl Backend for GpuBackend {
         let (rows, cols) = as_matrix(x);
         let out = self.empty(&[cols]);
         self.launch_1d(
-            "sum_rows_f32",
+            Kernel::SumRows,
             cols,
             &[
                 out.arg(),
@@ -587,7 +588,7 @@ impl Backend for GpuBackend {
     fn relu(&self, x: &GpuTensor) -> GpuTensor {
         let y = self.empty(&x.shape);
         self.launch_1d(
-            "relu_f32",
+            Kernel::Relu,
             x.len(),
             &[y.arg(), x.arg(), Arg::I64(x.len() as i64)],
         );
@@ -598,7 +599,7 @@ impl Backend for GpuBackend {
         same_len("relu_backward", &[y, dy]);
         let dx = self.empty(&y.shape);
         self.launch_1d(
-            "relu_backward_f32",
+            Kernel::ReluBackward,
             y.len(),
             &[dx.arg(), y.arg(), dy.arg(), Arg::I64(y.len() as i64)],
         );
@@ -614,7 +615,7 @@ impl Backend for GpuBackend {
         // Doubles, in a buffer of twice as many f32 slots.
         let partial = self.empty(&[2 * blocks]);
         self.device.launch(
-            "sum_squares_f32",
+            Kernel::SumSquares,
             LaunchShape {
                 grid: [blocks as u32, 1, 1],
                 block: [THREADS, 1, 1],
@@ -639,7 +640,7 @@ impl Backend for GpuBackend {
         int(n * h * w, "pixels");
         let y = self.empty(&[n, out, h, w]);
         self.launch_tiles(
-            "conv3x3_forward_f32",
+            Kernel::Conv3x3Forward,
             out,
             n * h * w,
             1,
@@ -689,7 +690,7 @@ impl Backend for GpuBackend {
             let mut args = vec![dx.arg(), dy.arg(), weight.arg()];
             args.extend(geometry);
             args.push(self.tf32_arg());
-            self.launch_tiles("conv3x3_backward_data_f32", c, n * h * w, 1, &args);
+            self.launch_tiles(Kernel::Conv3x3BackwardData, c, n * h * w, 1, &args);
             dx
         });
         let (m, cols, k) = (out, c * 9, n * h * w);
@@ -701,18 +702,18 @@ impl Backend for GpuBackend {
             let mut args = vec![dw.arg(), x.arg(), dy.arg()];
             args.extend(geometry);
             args.extend([Arg::I32(1), self.tf32_arg()]);
-            self.launch_tiles("conv3x3_backward_weight_f32", m, cols, 1, &args);
+            self.launch_tiles(Kernel::Conv3x3BackwardWeight, m, cols, 1, &args);
         } else {
             let partial = self.empty(&[splits, m, cols]);
             let mut args = vec![partial.arg(), x.arg(), dy.arg()];
             args.extend(geometry);
             args.extend([Arg::I32(int(splits, "splits")), self.tf32_arg()]);
-            self.launch_tiles("conv3x3_backward_weight_f32", m, cols, splits, &args);
+            self.launch_tiles(Kernel::Conv3x3BackwardWeight, m, cols, splits, &args);
             self.sum_splits(&mut dw, &partial, splits, false);
         }
         let db = self.empty(&[out]);
         self.launch_per_block(
-            "conv_bias_backward_f32",
+            Kernel::ConvBiasBackward,
             out,
             &[
                 db.arg(),
@@ -739,7 +740,7 @@ impl Backend for GpuBackend {
         );
         let (mean, inv_std, var) = (self.empty(&[c]), self.empty(&[c]), self.empty(&[c]));
         self.launch_per_block(
-            "batch_norm_stats_f32",
+            Kernel::BatchNormStats,
             c,
             &[
                 mean.arg(),
@@ -754,7 +755,7 @@ impl Backend for GpuBackend {
         );
         let y = self.empty(&x.shape);
         self.launch_1d(
-            "batch_norm_apply_f32",
+            Kernel::BatchNormApply,
             x.len(),
             &[
                 y.arg(),
@@ -794,7 +795,7 @@ impl Backend for GpuBackend {
         }
         let y = self.empty(&x.shape);
         self.launch_1d(
-            "batch_norm_eval_f32",
+            Kernel::BatchNormEval,
             x.len(),
             &[
                 y.arg(),
@@ -824,7 +825,7 @@ impl Backend for GpuBackend {
         assert_eq!(gamma.len(), c, "batch_norm_backward: one γ per channel");
         let (sum_dy, sum_dy_xhat) = (self.empty(&[c]), self.empty(&[c]));
         self.launch_per_block(
-            "batch_norm_sums_f32",
+            Kernel::BatchNormSums,
             c,
             &[
                 sum_dy.arg(),
@@ -840,7 +841,7 @@ impl Backend for GpuBackend {
         );
         let dx = self.empty(&x.shape);
         self.launch_1d(
-            "batch_norm_backward_f32",
+            Kernel::BatchNormBackward,
             x.len(),
             &[
                 dx.arg(),
@@ -863,7 +864,7 @@ impl Backend for GpuBackend {
     fn lerp_assign(&self, running: &mut GpuTensor, batch: &GpuTensor, momentum: f64) {
         same_len("lerp_assign", &[running, batch]);
         self.launch_1d(
-            "lerp_f32",
+            Kernel::Lerp,
             running.len(),
             &[
                 running.arg(),
@@ -884,7 +885,7 @@ impl Backend for GpuBackend {
         let out = self.empty(&shape);
         let indices = self.upload(rows);
         self.launch_1d(
-            "gather_rows_f32",
+            Kernel::GatherRows,
             out.len(),
             &[
                 out.arg(),
@@ -926,7 +927,7 @@ impl Backend for GpuBackend {
         for p in parts {
             let cols = p.shape[axis] * inner;
             self.launch_1d(
-                "strided_copy_f32",
+                Kernel::StridedCopy,
                 outer * cols,
                 &[
                     out.arg(),
@@ -952,7 +953,7 @@ impl Backend for GpuBackend {
         let outer: usize = shape[..axis].iter().product();
         let inner: usize = shape[axis + 1..].iter().product();
         self.launch_1d(
-            "strided_copy_f32",
+            Kernel::StridedCopy,
             out.len(),
             &[
                 out.arg(),
@@ -981,7 +982,7 @@ impl Backend for GpuBackend {
             self.empty(&[b, 4 * h]),
         );
         self.launch_1d(
-            "lstm_cell_f32",
+            Kernel::LstmCell,
             b * h,
             &[
                 act.arg(),
@@ -1013,7 +1014,7 @@ impl Backend for GpuBackend {
         );
         let (dgates, dc_prev) = (self.empty(&[b, 4 * h]), self.empty(&[b, h]));
         self.launch_1d(
-            "lstm_cell_backward_f32",
+            Kernel::LstmCellBackward,
             b * h,
             &[
                 dgates.arg(),
@@ -1038,7 +1039,7 @@ impl Backend for GpuBackend {
         let flags = self.upload(&flags);
         let out = self.empty(&new.shape);
         self.launch_1d(
-            "select_rows_f32",
+            Kernel::SelectRows,
             out.len(),
             &[
                 out.arg(),
@@ -1063,7 +1064,7 @@ impl Backend for GpuBackend {
         let out = self.empty(&shape);
         let argmax = Buffer::new(&self.device, out.len());
         self.launch_1d(
-            "max_groups_f32",
+            Kernel::MaxGroups,
             out.len(),
             &[
                 out.arg(),
@@ -1098,7 +1099,7 @@ impl Backend for GpuBackend {
         shape[0] = rows;
         let dx = self.zeros(&shape);
         self.launch_1d(
-            "max_groups_backward_f32",
+            Kernel::MaxGroupsBackward,
             dy.len(),
             &[
                 dx.arg(),
@@ -1170,7 +1171,7 @@ impl Backend for GpuBackend {
             self.upload(&bytes)
         });
         self.launch_1d(
-            "cross_entropy_f32",
+            Kernel::CrossEntropy,
             rows,
             &[
                 losses.arg(),
@@ -1196,7 +1197,7 @@ impl Backend for GpuBackend {
         let (rows, classes) = as_matrix(logits);
         let out = self.empty(&logits.shape);
         self.launch_1d(
-            "log_softmax_f32",
+            Kernel::LogSoftmax,
             rows,
             &[
                 out.arg(),
@@ -1211,7 +1212,7 @@ impl Backend for GpuBackend {
     fn sgd_step(&self, param: &mut GpuTensor, grad: &GpuTensor, lr: f64) {
         same_len("sgd_step", &[param, grad]);
         self.launch_1d(
-            "sgd_step_f32",
+            Kernel::SgdStep,
             param.len(),
             &[
                 param.arg(),
@@ -1238,7 +1239,7 @@ impl Backend for GpuBackend {
         let correction2 = 1.0 - b2.powi(step);
         let decay = 1.0 - h.lr as f64 * h.weight_decay as f64;
         self.launch_1d(
-            "adam_step_f32",
+            Kernel::AdamStep,
             param.len(),
             &[
                 param.arg(),

@@ -54,9 +54,10 @@ pub(crate) struct EvalArgs {
     /// Synthesizer decodings to evaluate.
     #[arg(long, value_enum, default_value_t = Decode::Both)]
     decode: Decode,
-    /// Searches to evaluate after each decoding.
-    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst)]
-    search: SearchChoice,
+    /// Searches to evaluate after each decoding, a comma-separated list (e.g. best-first,greedy;
+    /// `none`: the synthesizer alone). The synthesizer alone is always reported too.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "best-first")]
+    search: Vec<SearchChoice>,
     /// Debugger-call budgets: the search runs with the largest, and the report gives the error
     /// at each (e.g. 1,5,10,25,50,100).
     #[arg(long, value_delimiter = ',', default_value = "100", value_parser = call_budget)]
@@ -208,7 +209,7 @@ fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
         Decode::Beam => vec![args.models.beam],
         Decode::Both => vec![1, args.models.beam],
     };
-    let strategies = args.search.strategies();
+    let strategies = SearchChoice::all_strategies(&args.search);
     let plan = Plan {
         decodings: widths.into_iter().map(Decoding::of_width).collect(),
         synthesis: args.models.synthesis(1),
@@ -228,7 +229,7 @@ fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
         data: data.display().to_string(),
         split_tasks: tasks.len(),
         shards: vec![[shard, shards]],
-        settings: args.models.settings(args.decode, args.search, budget),
+        settings: args.models.settings(args.decode, &args.search, budget),
         curve_steps: if plan.strategies.is_empty() {
             vec![]
         } else {

@@ -54,9 +54,20 @@ impl SearchChoice {
         match self {
             SearchChoice::BestFirst => vec![Strategy::BestFirst],
             SearchChoice::Greedy => vec![Strategy::Greedy],
-            SearchChoice::Both => vec![Strategy::BestFirst, Strategy::Greedy],
+            SearchChoice::Both => Strategy::ALL.to_vec(),
             SearchChoice::None => vec![],
         }
+    }
+
+    /// The strategies of a list of choices, each once, in the order first named.
+    pub(super) fn all_strategies(choices: &[SearchChoice]) -> Vec<Strategy> {
+        let mut out: Vec<Strategy> = Vec::new();
+        for strategy in choices.iter().flat_map(|c| c.strategies()) {
+            if !out.contains(&strategy) {
+                out.push(strategy);
+            }
+        }
+        out
     }
 }
 
@@ -139,9 +150,13 @@ impl ModelArgs {
     pub(super) fn settings(
         &self,
         decode: Decode,
-        search: SearchChoice,
+        search: &[SearchChoice],
         steps: usize,
     ) -> serde_json::Value {
+        let search: Vec<String> = search
+            .iter()
+            .map(|c| format!("{c:?}").to_lowercase())
+            .collect();
         let name = |p: &Option<PathBuf>| {
             p.as_ref()
                 .map_or("built-in".to_string(), |p| p.display().to_string())
@@ -153,7 +168,7 @@ impl ModelArgs {
             "beam": self.beam,
             "max_len": self.max_len,
             "grammar": self.grammar,
-            "search": format!("{search:?}").to_lowercase(),
+            "search": search.join(","),
             "steps": steps,
             "debugger_beam": self.debugger_beam,
             "max_ops": self.max_ops,

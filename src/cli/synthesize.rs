@@ -22,9 +22,9 @@ use crate::model::load::check_examples;
 use crate::nn::Backend;
 use crate::nn::Cpu;
 use crate::search::eval::{record, Decoding};
-use crate::search::run_searches;
 use crate::search::sed::{Ending, SearchResult};
 use crate::search::synthesis::decode_tasks;
+use crate::search::{run_searches, NeuralRepairer};
 
 #[derive(Debug, Args)]
 #[command(
@@ -135,9 +135,9 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
         Some(&strategy) => {
             let debugger = args.models.load_debugger(backend)?;
             let config = args.models.search(strategy, args.steps);
+            let repairer = NeuralRepairer::new(backend, &debugger, &config, 1);
             let (mut results, _) = run_searches(
-                backend,
-                &debugger,
+                &repairer,
                 &[task],
                 std::slice::from_ref(&candidates),
                 &config,

@@ -4,8 +4,10 @@
 //! - [`synthesis`]: the synthesizer's beam search (optionally grammar-constrained), batched
 //!   across tasks.
 //! - [`repair`]: the debugger's beam search over edit ops, batched across programs.
-//! - [`sed`]: best-first and greedy SED search, as resumable per-task state machines whose
-//!   debugger calls are batched across tasks.
+//! - [`sed`]: SED's search, as resumable per-task state machines whose debugger calls are
+//!   batched across tasks; the debugger behind the [`Repairer`] trait.
+//! - [`strategy`]: the search strategies (best-first, greedy) as implementations of
+//!   [`strategy::Frontier`], registered in [`Strategy`].
 //! - [`report`]: per-task evaluation records and the tables and curves computed from them.
 //! - [`eval`]: the evaluation engine (a plan of configurations over a split, resumable, into a
 //!   report) and the mutation benchmark.
@@ -15,8 +17,13 @@ pub mod eval;
 pub mod repair;
 pub mod report;
 pub mod sed;
+pub mod strategy;
 pub mod synthesis;
 
 pub use beam::Scored;
-pub use sed::{run_searches, SearchConfig, SearchResult, SearchTiming, Strategy, TaskSearch};
+pub use sed::{
+    run_searches, NeuralRepairer, RepairRequest, Repairer, SearchConfig, SearchResult,
+    SearchTiming, TaskSearch,
+};
+pub use strategy::Strategy;
 pub use synthesis::SynthesisConfig;

@@ -2,55 +2,36 @@
 //! the synthesizer's candidates, execute, and let the debugger edit the most promising failing
 //! program until one passes the given examples or the budget of debugger calls is spent.
 //!
-//! - **Best-first**: every new valid program is marked seen and queued (FIFO) in the bucket of the
-//!   number of given examples it passes; the head of the highest non-empty bucket is popped,
-//!   accepted if it passes all of them, and otherwise given to the debugger, whose candidates are
-//!   queued in turn. With every bucket empty the search gives up with the first initial
-//!   candidate.
-//! - **Greedy**: only the newest candidate list counts: the first unseen program in it that passes
-//!   is accepted, otherwise the best by (examples passed, token list) is marked seen and debugged.
-//!   With nothing unseen it gives up with the last program it chose.
+//! - The strategy (which candidate the debugger gets next) is a [`Frontier`] of
+//!   [`super::strategy`]: best-first or greedy, SED's two.
 //! - `steps` (K) counts debugger calls. The first decision, over the initial candidates, is free.
 //!   At the limit the program last popped (chosen) is returned.
 //! - **Observational merging** (not in the original, off by default): a failing program with the
 //!   same outcomes and final worlds on the given inputs as a program already queued (best-first)
 //!   or already debugged (greedy) is dropped, so that no debugger call is spent twice on one
 //!   behaviour. Programs that pass every given example are never merged.
+//! - Each candidate is parsed once; its `Program` is kept for the traces the debugger reads.
 //!
 //! A [`TaskSearch`] is a state machine that asks for one debugger call at a time, so that
-//! [`run_searches`] can batch the calls of many tasks into full network batches.
+//! [`run_searches`] can batch the calls of many tasks into full network batches. The debugger is
+//! reached through the [`Repairer`] trait ([`NeuralRepairer`]: the SED debugger's beam search),
+//! so that tests can script it.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::repair;
+use super::strategy::{Frontier, Marking, Pool, Strategy};
 use crate::data::repair::given_traces;
 use crate::data::task::Task;
 use crate::lang::{parse_tokens, Program, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
 use crate::nn::Backend;
 use crate::vm::{self, Outcome, RunConfig, Trace, Vm};
-
-/// Which search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    BestFirst,
-    Greedy,
-}
-
-impl Strategy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::BestFirst => "best-first",
-            Strategy::Greedy => "greedy",
-        }
-    }
-}
 
 /// Settings of the SED search.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,18 +106,43 @@ pub struct SearchResult {
     pub candidates: Vec<Candidate>,
 }
 
-/// One task's search, driven by [`TaskSearch::next_request`] and [`TaskSearch::receive`].
-pub struct TaskSearch<'a> {
+/// The candidates of one task's search and what has been seen of them: the bookkeeping every
+/// strategy shares.
+struct Candidates<'a> {
     task: &'a Task,
-    config: SearchConfig,
-    candidates: Vec<Candidate>,
-    /// Token lists already met (best-first) or already debugged (greedy).
+    list: Vec<Candidate>,
+    /// Each candidate's parsed program.
+    programs: Vec<Program>,
+    /// Token lists that count as seen ([`Marking`]).
     seen: HashSet<Vec<Token>>,
-    /// Fingerprints of the behaviours already queued (best-first) or debugged (greedy).
+    /// Fingerprints of the behaviours queued or expanded ([`Marking`]).
     behaviours: HashSet<u64>,
     fingerprints: Vec<u64>,
-    buckets: Vec<VecDeque<usize>>,
-    current: Vec<usize>,
+}
+
+impl Pool for Candidates<'_> {
+    fn candidate(&self, id: usize) -> &Candidate {
+        &self.list[id]
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn is_seen(&self, tokens: &[Token]) -> bool {
+        self.seen.contains(tokens)
+    }
+
+    fn given(&self) -> usize {
+        self.task.given().len()
+    }
+}
+
+/// One task's search, driven by [`TaskSearch::next_request`] and [`TaskSearch::receive`].
+pub struct TaskSearch<'a> {
+    config: SearchConfig,
+    frontier: Box<dyn Frontier>,
+    pool: Candidates<'a>,
     calls: usize,
     last: Option<usize>,
     pending: Option<usize>,
@@ -168,14 +174,16 @@ impl<'a> TaskSearch<'a> {
     /// Starts a search from `initial` (the synthesizer's beams in order, or its one output).
     pub fn new(task: &'a Task, config: SearchConfig, initial: &[Vec<Token>]) -> TaskSearch<'a> {
         let mut search = TaskSearch {
-            task,
             config,
-            candidates: Vec::new(),
-            seen: HashSet::new(),
-            behaviours: HashSet::new(),
-            fingerprints: Vec::new(),
-            buckets: vec![VecDeque::new(); task.given().len() + 1],
-            current: Vec::new(),
+            frontier: config.strategy.frontier(),
+            pool: Candidates {
+                task,
+                list: Vec::new(),
+                programs: Vec::new(),
+                seen: HashSet::new(),
+                behaviours: HashSet::new(),
+                fingerprints: Vec::new(),
+            },
             calls: 0,
             last: None,
             pending: None,
@@ -187,75 +195,51 @@ impl<'a> TaskSearch<'a> {
         search
     }
 
-    fn given(&self) -> usize {
-        self.task.given().len()
-    }
-
-    /// Executes and records the valid programs of `programs`, then queues them (best-first) or
-    /// makes them the current list (greedy).
+    /// Executes the valid programs of `programs`, drops those already seen (and, merging,
+    /// failing ones of a behaviour already met), records the others and offers them to the
+    /// strategy.
     fn add_all(&mut self, programs: &[Vec<Token>], parent: Option<usize>) {
-        let evaluated: Vec<Option<(Program, usize, u64)>> = programs
-            .iter()
-            .map(|tokens| {
-                if tokens.is_empty() {
-                    return None;
-                }
-                let program = parse_tokens(tokens, &Default::default()).ok()?;
-                let (passed, fingerprint) = evaluate(&program, self.task);
-                Some((program, passed, fingerprint))
-            })
-            .collect();
-        self.current.clear();
-        for (tokens, result) in programs.iter().zip(evaluated) {
-            let Some((_, passed, fingerprint)) = result else {
+        let task = self.pool.task;
+        let given = task.given().len();
+        let marking = self.frontier.marking();
+        let mut new = Vec::new();
+        for tokens in programs {
+            if tokens.is_empty() {
+                continue;
+            }
+            if self.pool.seen.contains(tokens) {
+                continue;
+            }
+            let Ok(program) = parse_tokens(tokens, &Default::default()) else {
                 continue;
             };
-            let fails = passed < self.given();
-            match self.config.strategy {
-                Strategy::BestFirst => {
-                    if self.seen.contains(tokens) {
-                        continue;
-                    }
-                    self.seen.insert(tokens.clone());
-                    self.executed += 1;
-                    if self.config.merge && fails && !self.behaviours.insert(fingerprint) {
-                        self.merged += 1;
-                        continue;
-                    }
-                    let id = self.push(tokens, passed, parent, fingerprint);
-                    self.buckets[passed].push_back(id);
-                }
-                Strategy::Greedy => {
-                    if self.seen.contains(tokens) {
-                        continue;
-                    }
-                    self.executed += 1;
-                    if self.config.merge && fails && self.behaviours.contains(&fingerprint) {
-                        self.merged += 1;
-                        continue;
-                    }
-                    let id = self.push(tokens, passed, parent, fingerprint);
-                    self.current.push(id);
+            let (passed, fingerprint) = evaluate(&program, task);
+            let pool = &mut self.pool;
+            if marking == Marking::WhenMet {
+                pool.seen.insert(tokens.clone());
+            }
+            self.executed += 1;
+            if self.config.merge && passed < given {
+                let repeated = match marking {
+                    Marking::WhenMet => !pool.behaviours.insert(fingerprint),
+                    Marking::WhenExpanded => pool.behaviours.contains(&fingerprint),
+                };
+                if repeated {
+                    self.merged += 1;
+                    continue;
                 }
             }
+            pool.list.push(Candidate {
+                tokens: tokens.clone(),
+                passed,
+                parent,
+                call: self.calls,
+            });
+            pool.programs.push(program);
+            pool.fingerprints.push(fingerprint);
+            new.push(pool.list.len() - 1);
         }
-    }
-
-    fn push(
-        &mut self,
-        tokens: &[Token],
-        passed: usize,
-        parent: Option<usize>,
-        fingerprint: u64,
-    ) -> usize {
-        self.candidates.push(Candidate {
-            tokens: tokens.to_vec(),
-            passed,
-            parent,
-            call: self.calls,
-        });
-        self.fingerprints.push(fingerprint);
-        self.candidates.len() - 1
+        self.frontier.offer(&self.pool, &new);
     }
 
     /// Decides the next move: the program to give the debugger, or `None` once the search has
@@ -265,61 +249,26 @@ impl<'a> TaskSearch<'a> {
             return None;
         }
         debug_assert!(self.pending.is_none(), "a request is already out");
-        let chosen = match self.config.strategy {
-            Strategy::BestFirst => self.buckets.iter_mut().rev().find_map(|b| b.pop_front()),
-            Strategy::Greedy => self.choose_greedy(),
-        };
-        let Some(id) = chosen else {
+        let Some(id) = self.frontier.pick(&self.pool) else {
             self.ending = Some(Ending::Exhausted);
-            if self.config.strategy == Strategy::BestFirst && !self.candidates.is_empty() {
-                self.last = Some(0);
-            }
+            self.last = self.frontier.exhausted(&self.pool, self.last);
             return None;
         };
         self.last = Some(id);
-        if self.candidates[id].passed == self.given() {
+        if self.pool.list[id].passed == self.pool.given() {
             self.ending = Some(Ending::Solved);
             return None;
+        }
+        if self.frontier.marking() == Marking::WhenExpanded {
+            self.pool.seen.insert(self.pool.list[id].tokens.clone());
+            self.pool.behaviours.insert(self.pool.fingerprints[id]);
         }
         if self.calls >= self.config.steps {
             self.ending = Some(Ending::StepLimit);
             return None;
         }
         self.pending = Some(id);
-        Some(&self.candidates[id].tokens)
-    }
-
-    /// Greedy: the first unseen passing program of the current list, else the best unseen one
-    /// (most examples passed, then the largest token list by text), which is marked seen.
-    fn choose_greedy(&mut self) -> Option<usize> {
-        let unseen: Vec<usize> = self
-            .current
-            .iter()
-            .copied()
-            .filter(|&id| !self.seen.contains(&self.candidates[id].tokens))
-            .collect();
-        if let Some(&id) = unseen
-            .iter()
-            .find(|&&id| self.candidates[id].passed == self.given())
-        {
-            return Some(id);
-        }
-        let text = |id: usize| -> Vec<&'static str> {
-            self.candidates[id]
-                .tokens
-                .iter()
-                .map(|t| t.text())
-                .collect()
-        };
-        let best = unseen.into_iter().max_by(|&a, &b| {
-            self.candidates[a]
-                .passed
-                .cmp(&self.candidates[b].passed)
-                .then_with(|| text(a).cmp(&text(b)))
-        })?;
-        self.seen.insert(self.candidates[best].tokens.clone());
-        self.behaviours.insert(self.fingerprints[best]);
-        Some(best)
+        Some(&self.pool.list[id].tokens)
     }
 
     /// Takes the debugger's candidates for the program of the last request.
@@ -329,9 +278,19 @@ impl<'a> TaskSearch<'a> {
         self.add_all(repaired, Some(parent));
     }
 
-    /// The program of the outstanding request and the task, for building the debugger's input.
+    /// The task searched.
     pub fn task(&self) -> &'a Task {
-        self.task
+        self.pool.task
+    }
+
+    /// The parsed program of the outstanding request.
+    fn pending_program(&self) -> Option<&Program> {
+        self.pending.map(|id| &self.pool.programs[id])
+    }
+
+    /// The tokens of the outstanding request.
+    fn pending_tokens(&self) -> Option<&[Token]> {
+        self.pending.map(|id| self.pool.list[id].tokens.as_slice())
     }
 
     pub fn is_done(&self) -> bool {
@@ -340,20 +299,21 @@ impl<'a> TaskSearch<'a> {
 
     /// The search's result (call once it is done).
     pub fn result(self) -> SearchResult {
+        let candidates = self.pool.list;
         let mut path = Vec::new();
         let mut at = self.last;
         while let Some(id) = at {
             path.push(id);
-            at = self.candidates[id].parent;
+            at = candidates[id].parent;
         }
         path.reverse();
         let program = self
             .last
-            .map(|id| self.candidates[id].tokens.clone())
+            .map(|id| candidates[id].tokens.clone())
             .unwrap_or_default();
         let passes_given = self
             .last
-            .is_some_and(|id| self.candidates[id].passed == self.task.given().len());
+            .is_some_and(|id| candidates[id].passed == self.pool.task.given().len());
         SearchResult {
             program,
             passes_given,
@@ -362,33 +322,100 @@ impl<'a> TaskSearch<'a> {
             executed: self.executed,
             merged: self.merged,
             path,
-            candidates: self.candidates,
+            candidates,
         }
     }
 }
 
-/// The debugger's input for one program of a task: the program and its traces on the given
-/// inputs.
-fn request_item(task: &Task, tokens: &[Token], trace_steps: u32) -> Vec<Trace> {
-    let program = parse_tokens(tokens, &Default::default()).expect("candidates parse");
-    given_traces(&program, task, trace_steps)
+/// One program for the debugger: the task, the program and its traces on the given inputs.
+pub struct RepairRequest<'a> {
+    pub task: &'a Task,
+    pub tokens: &'a [Token],
+    pub traces: &'a [Trace],
+}
+
+/// The debugger as the search sees it: candidate repairs for a batch of programs.
+pub trait Repairer {
+    /// Each request's candidate repairs, best first.
+    fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>>;
+}
+
+/// The SED debugger's beam search ([`repair::beam_search`]), in network batches.
+pub struct NeuralRepairer<'a, B: Backend> {
+    pub backend: &'a B,
+    pub debugger: &'a Debugger<B>,
+    /// Candidates per call (the debugger's beam width).
+    pub beam: usize,
+    /// Most edit ops per candidate.
+    pub max_ops: usize,
+    /// Programs per network batch.
+    pub batch: usize,
+}
+
+impl<'a, B: Backend> NeuralRepairer<'a, B> {
+    /// The debugger with the beam and op limit of `config`, `batch` programs per network batch.
+    pub fn new(
+        backend: &'a B,
+        debugger: &'a Debugger<B>,
+        config: &SearchConfig,
+        batch: usize,
+    ) -> Self {
+        NeuralRepairer {
+            backend,
+            debugger,
+            beam: config.debugger_beam,
+            max_ops: config.max_ops,
+            batch,
+        }
+    }
+}
+
+impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
+    fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>> {
+        let with_trace = self.debugger.trace_embed.is_some();
+        let mut answers = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(self.batch.max(1)) {
+            let items: Vec<DebugItem> = chunk
+                .iter()
+                .map(|r| DebugItem {
+                    source: r.tokens,
+                    examples: r.task.given(),
+                    traces: r.traces,
+                })
+                .collect();
+            let programs =
+                DebuggerBatch::new(self.backend, &items, self.debugger.config.pairs, with_trace);
+            let beams = repair::beam_search(
+                self.backend,
+                self.debugger,
+                &programs,
+                self.beam,
+                self.max_ops,
+            );
+            answers.extend(
+                beams
+                    .into_iter()
+                    .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
+            );
+        }
+        answers
+    }
 }
 
 /// Where the time of [`run_searches`] went, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SearchTiming {
-    /// Building the debugger's batches and running its beam search.
+    /// The debugger's calls (for the network: building its batches and its beam search).
     pub network: f64,
     /// Executing candidates and recording the traces the debugger reads.
     pub execution: f64,
 }
 
-/// Runs the searches of `tasks` (each from its initial candidates), batching the debugger calls
-/// of up to `batch` tasks at a time. `progress` is called with the number of searches finished
-/// by each round.
-pub fn run_searches<B: Backend>(
-    backend: &B,
-    debugger: &Debugger<B>,
+/// Runs the searches of `tasks` (each from its initial candidates), four network batches of
+/// `batch` tasks in flight at a time, handing the debugger the requests of all of them at once.
+/// `progress` is called with the number of searches finished by each round.
+pub fn run_searches(
+    repairer: &dyn Repairer,
     tasks: &[&Task],
     initial: &[Vec<Vec<Token>>],
     config: &SearchConfig,
@@ -396,12 +423,10 @@ pub fn run_searches<B: Backend>(
     mut progress: impl FnMut(usize),
 ) -> (Vec<SearchResult>, SearchTiming) {
     assert_eq!(tasks.len(), initial.len(), "one candidate list per task");
-    let batch = batch.max(1);
-    let window = batch * 4;
+    let window = batch.max(1) * 4;
     let mut results: Vec<Option<SearchResult>> = vec![None; tasks.len()];
     let mut waiting = (0..tasks.len()).rev().collect::<Vec<_>>();
     let mut active: Vec<(usize, TaskSearch)> = Vec::new();
-    let with_trace = debugger.trace_embed.is_some();
     let mut timing = SearchTiming::default();
     loop {
         let started = std::time::Instant::now();
@@ -413,16 +438,16 @@ pub fn run_searches<B: Backend>(
             break;
         }
         // Every active search asks for one call (or ends).
-        let requests: Vec<Option<(Vec<Token>, Vec<Trace>)>> = active
+        let requests: Vec<Option<Vec<Trace>>> = active
             .par_iter_mut()
             .map(|(_, search)| {
-                let tokens = search.next_request()?.to_vec();
-                let traces = request_item(search.task(), &tokens, config.trace_steps);
-                Some((tokens, traces))
+                search.next_request()?;
+                let program = search.pending_program().expect("a request is out");
+                Some(given_traces(program, search.task(), config.trace_steps))
             })
             .collect();
         let mut finished = 0;
-        let mut asking = Vec::new();
+        let mut traces = Vec::new();
         let mut kept = Vec::new();
         for ((i, search), request) in active.drain(..).zip(requests) {
             match request {
@@ -430,8 +455,8 @@ pub fn run_searches<B: Backend>(
                     results[i] = Some(search.result());
                     finished += 1;
                 }
-                Some(r) => {
-                    asking.push(r);
+                Some(t) => {
+                    traces.push(t);
                     kept.push((i, search));
                 }
             }
@@ -441,32 +466,22 @@ pub fn run_searches<B: Backend>(
         }
         timing.execution += started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
-        let mut answers: Vec<Vec<Vec<Token>>> = Vec::with_capacity(asking.len());
-        for (chunk, searches) in asking.chunks(batch).zip(kept.chunks(batch)) {
-            let items: Vec<DebugItem> = chunk
-                .iter()
-                .zip(searches)
-                .map(|((tokens, traces), (_, search))| DebugItem {
-                    source: tokens,
-                    examples: search.task().given(),
-                    traces,
-                })
-                .collect();
-            let debug_batch =
-                DebuggerBatch::new(backend, &items, debugger.config.pairs, with_trace);
-            let beams = repair::beam_search(
-                backend,
-                debugger,
-                &debug_batch,
-                config.debugger_beam,
-                config.max_ops,
-            );
-            answers.extend(
-                beams
-                    .into_iter()
-                    .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
-            );
-        }
+        let asking: Vec<RepairRequest> = kept
+            .iter()
+            .zip(&traces)
+            .map(|((_, search), traces)| RepairRequest {
+                task: search.task(),
+                tokens: search.pending_tokens().expect("a request is out"),
+                traces,
+            })
+            .collect();
+        let answers = if asking.is_empty() {
+            Vec::new()
+        } else {
+            repairer.repair(&asking)
+        };
+        assert_eq!(answers.len(), asking.len(), "one answer per request");
+        drop(asking);
         timing.network += started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
         kept.par_iter_mut()

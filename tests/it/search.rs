@@ -133,7 +133,10 @@ use karel::model::grids::grid_tensor;
 use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use karel::nn::CpuBackend;
 use karel::search::sed::{Ending, SearchResult};
-use karel::search::{repair, synthesis, SearchConfig, Strategy, SynthesisConfig, TaskSearch};
+use karel::search::{
+    repair, run_searches, synthesis, RepairRequest, Repairer, SearchConfig, Strategy,
+    SynthesisConfig, TaskSearch,
+};
 
 /// Generated tasks (deterministic).
 fn tasks(count: usize) -> Vec<Task> {
@@ -290,6 +293,75 @@ const SPIN: [Token; 5] = [
 /// added at the end (it changes every output).
 fn broken(task: &Task) -> Vec<Token> {
     with_suffix(&task.program.tokens(), &[Token::PutMarker])
+}
+
+/// The scripted debugger of [`run_searches_batches_a_scripted_repairer`]: the broken program
+/// becomes a still failing one, which becomes the gold program. Counts its calls.
+struct TwoStepScript {
+    calls: std::cell::Cell<usize>,
+}
+
+impl TwoStepScript {
+    fn answer(task: &Task, program: &[Token]) -> Vec<Vec<Token>> {
+        let wrong = broken(task);
+        if program == wrong.as_slice() {
+            vec![with_suffix(&wrong, &SPIN)]
+        } else if program == with_suffix(&wrong, &SPIN).as_slice() {
+            vec![task.program.tokens()]
+        } else {
+            vec![]
+        }
+    }
+}
+
+impl Repairer for TwoStepScript {
+    fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>> {
+        self.calls.set(self.calls.get() + 1);
+        requests
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    r.traces.len(),
+                    r.task.given().len(),
+                    "one trace per given input"
+                );
+                TwoStepScript::answer(r.task, r.tokens)
+            })
+            .collect()
+    }
+}
+
+/// `run_searches` reaches the debugger only through `Repairer`: with a scripted one, each task's
+/// result is the result of driving its search alone, and the requests of all tasks in flight go
+/// to the debugger together (one call per round).
+#[test]
+fn run_searches_batches_a_scripted_repairer() {
+    let tasks = tasks(6);
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let initial: Vec<Vec<Vec<Token>>> = tasks.iter().map(|t| vec![broken(t)]).collect();
+    for strategy in [Strategy::BestFirst, Strategy::Greedy] {
+        let script = TwoStepScript {
+            calls: std::cell::Cell::new(0),
+        };
+        let config = config(strategy, 10, false);
+        let mut finished = 0;
+        let (results, _) = run_searches(&script, &refs, &initial, &config, 8, |n| finished += n);
+        assert_eq!(finished, tasks.len());
+        assert_eq!(
+            script.calls.get(),
+            2,
+            "{strategy:?}: two rounds, each one call"
+        );
+        for ((task, start), result) in tasks.iter().zip(&initial).zip(&results) {
+            let (alone, requests) = drive(TaskSearch::new(task, config, start), |p| {
+                TwoStepScript::answer(task, p)
+            });
+            assert_eq!(result, &alone);
+            assert_eq!(result.ending, Ending::Solved);
+            assert_eq!(result.calls, 2);
+            assert_eq!(requests.len(), 2);
+        }
+    }
 }
 
 #[test]

@@ -21,7 +21,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::report::{ConfigReport, Report, TaskRecord};
-use super::sed::{run_searches, SearchConfig, SearchResult, Strategy};
+use super::sed::{run_searches, NeuralRepairer, SearchConfig, SearchResult};
+use super::strategy::Strategy;
 use super::synthesis::{decode_tasks, SynthesisConfig};
 use crate::data::task::Task;
 use crate::lang::token::tokens_to_string;
@@ -304,9 +305,9 @@ pub fn evaluate<B: Backend>(
                     strategy,
                     ..plan.search
                 };
+                let repairer = NeuralRepairer::new(backend, debugger, &config, batch);
                 let (results, timing) = run_searches(
-                    backend,
-                    debugger,
+                    &repairer,
                     &chunk_tasks,
                     &candidates,
                     &config,

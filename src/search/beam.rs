@@ -8,6 +8,15 @@
 //!   `width`, and the search stops when its worst entry beats the best live hypothesis.
 //! - If fewer than `width` finish, the result is the finished ones in completion order, topped up
 //!   with the best live (unfinished) hypotheses.
+//!
+//! [`beam_search`] is the one batched driver both models' searches use: the beams of many items
+//! advance together, every live hypothesis one row group (one LSTM stream per IO pair) of a
+//! single step of the pooled decoder. What a hypothesis is — the decoder's input for it, the
+//! symbols it may take, its extension by a symbol — is a [`BeamProblem`].
+
+use crate::model::pooled;
+use crate::nn::layers::{Linear, Lstm, LstmStepper};
+use crate::nn::Backend;
 
 /// A hypothesis with its score.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,6 +147,129 @@ impl<H> Beam<H> {
         }
         results
     }
+}
+
+/// The problem-specific side of a batched beam search.
+pub trait BeamProblem<B: Backend> {
+    /// A partial output with what its next step needs.
+    type Hypothesis: Clone;
+
+    /// Output classes per step.
+    fn classes(&self) -> usize;
+    /// The class that ends a hypothesis.
+    fn end(&self) -> usize;
+    /// The decoder's input `[rows, ·]`, one row per `(item, hypothesis)` of `live`, in order.
+    fn input(&self, backend: &B, live: &[(usize, &Self::Hypothesis)]) -> B::Tensor;
+    /// Sets the log-probabilities of the classes `hypothesis` (of `item`) may not take next to
+    /// `-inf`.
+    fn mask(&self, item: usize, hypothesis: &Self::Hypothesis, log_probs: &mut [f32]);
+    /// `hypothesis` (of `item`) followed by `class`, which is not the end class.
+    fn extend(&self, item: usize, hypothesis: &Self::Hypothesis, class: usize) -> Self::Hypothesis;
+}
+
+/// The pooled decoder a beam search steps ([`pooled::step`]): its LSTM, the stepper holding each
+/// item's static input (the IO embedding, `pairs` rows per item), and its output layer.
+pub struct PooledDecoder<'a, B: Backend> {
+    pub lstm: &'a Lstm<B>,
+    pub output: &'a Linear<B>,
+    pub stepper: LstmStepper<B>,
+    pub pairs: usize,
+}
+
+/// Beam search of `width` for `items` items from `start`, at most `max_steps` symbols before the
+/// end class (the problem's mask forces the end there). Returns each item's hypotheses, best
+/// first by the rules above.
+pub fn beam_search<B: Backend, P: BeamProblem<B>>(
+    backend: &B,
+    decoder: &PooledDecoder<B>,
+    problem: &P,
+    items: usize,
+    width: usize,
+    max_steps: usize,
+    start: P::Hypothesis,
+) -> Vec<Vec<Scored<P::Hypothesis>>> {
+    if items == 0 {
+        return Vec::new();
+    }
+    let (pairs, classes, end) = (decoder.pairs, problem.classes(), problem.end());
+    let mut stepper = decoder.stepper.clone();
+    let mut state = decoder.lstm.zero_state(backend, items * pairs);
+    let mut beams: Vec<Beam<P::Hypothesis>> = (0..items)
+        .map(|_| Beam::new(width, start.clone()))
+        .collect();
+    // The items whose live hypotheses are the state's rows, in order.
+    let mut active: Vec<usize> = (0..items).collect();
+    for _ in 0..=max_steps {
+        active.retain(|&b| !beams[b].is_done());
+        if active.is_empty() {
+            break;
+        }
+        let live: Vec<(usize, &P::Hypothesis)> = active
+            .iter()
+            .flat_map(|&b| beams[b].live().iter().map(move |h| (b, &h.hypothesis)))
+            .collect();
+        let x = problem.input(backend, &live);
+        let (logits, next) = pooled::step(
+            backend,
+            decoder.lstm,
+            decoder.output,
+            &stepper,
+            &state,
+            &x,
+            pairs,
+        );
+        let mut row = 0;
+        let mut state_rows = Vec::new();
+        let mut stepper_rows = Vec::new();
+        for &b in &active {
+            let beam = &mut beams[b];
+            let live = beam.live().len();
+            let mut log_probs = Vec::with_capacity(live * classes);
+            for (i, h) in beam.live().iter().enumerate() {
+                let r = row + i;
+                let mut lp = log_softmax(&logits[r * classes..(r + 1) * classes]);
+                problem.mask(b, &h.hypothesis, &mut lp);
+                log_probs.extend(lp);
+            }
+            let mut finished = Vec::new();
+            let mut kept = Vec::new();
+            for choice in beam.top_expansions(&log_probs, classes) {
+                let parent = &beam.live()[choice.parent].hypothesis;
+                if choice.symbol == end {
+                    finished.push(Scored {
+                        hypothesis: parent.clone(),
+                        log_prob: choice.log_prob,
+                        finished: true,
+                    });
+                    continue;
+                }
+                kept.push(Scored {
+                    hypothesis: problem.extend(b, parent, choice.symbol),
+                    log_prob: choice.log_prob,
+                    finished: false,
+                });
+                let parent_row = row + choice.parent;
+                for j in 0..pairs {
+                    state_rows.push((parent_row * pairs + j) as u32);
+                    stepper_rows.push((b * pairs + j) as u32);
+                }
+            }
+            row += live;
+            beam.advance(finished, kept);
+            if beam.is_done() {
+                // Its rows were added above only for live hypotheses; drop them again.
+                let keep = state_rows.len() - beam.live().len() * pairs;
+                state_rows.truncate(keep);
+                stepper_rows.truncate(keep);
+            }
+        }
+        if state_rows.is_empty() {
+            break;
+        }
+        state = next.select(backend, &state_rows);
+        stepper = decoder.stepper.select(backend, &stepper_rows);
+    }
+    beams.into_iter().map(Beam::into_results).collect()
 }
 
 /// `log(softmax(row))`, computed stably.

@@ -4,12 +4,11 @@
 //! turned into programs by applying their ops to the source. [`repair_programs`] repairs a list
 //! of programs in network batches, keeping one answer each.
 
-use super::beam::{log_softmax, Beam, Scored};
+use super::beam::{self, BeamProblem, PooledDecoder, Scored};
 use crate::data::edits::{allowed, apply, EditOp, NUM_OPS};
 use crate::data::task::Task;
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
-use crate::model::pooled;
 use crate::nn::Backend;
 
 /// Longest op sequence a repair produces (the reference's debugger beam search stops at 100).
@@ -22,6 +21,69 @@ struct Edits {
     pointer: usize,
     prev: EditOp,
     last: Token,
+}
+
+/// The debugger's side of the beam search: hypotheses are op sequences over each program's
+/// source, read through the encoder's memory.
+struct Repairs<'a, B: Backend> {
+    model: &'a Debugger<B>,
+    batch: &'a DebuggerBatch<B>,
+    /// The encoder's memory `[T·N, 2H]`: row `t · N + b` is program `b`'s source position `t`.
+    memory: B::Tensor,
+    max_ops: usize,
+}
+
+impl<B: Backend> BeamProblem<B> for Repairs<'_, B> {
+    type Hypothesis = Edits;
+
+    fn classes(&self) -> usize {
+        NUM_OPS
+    }
+
+    fn end(&self) -> usize {
+        EditOp::End.id() as usize
+    }
+
+    fn input(&self, backend: &B, live: &[(usize, &Edits)]) -> B::Tensor {
+        let n = self.batch.len();
+        let prev: Vec<u32> = live.iter().map(|(_, e)| e.prev.id() as u32).collect();
+        let pointer_rows: Vec<u32> = live
+            .iter()
+            .map(|&(b, e)| (e.pointer * n + b) as u32)
+            .collect();
+        let last: Vec<u32> = live.iter().map(|(_, e)| e.last.id() as u32).collect();
+        self.model
+            .decoder_input(backend, &self.memory, &prev, &pointer_rows, &last)
+    }
+
+    /// The §6 pointer masks, and only the end once `max_ops` ops are written.
+    fn mask(&self, item: usize, edits: &Edits, log_probs: &mut [f32]) {
+        let source_len = self.batch.sources[item].len();
+        for (id, value) in log_probs.iter_mut().enumerate() {
+            let ok = EditOp::from_id(id as u8).is_some_and(|op| {
+                allowed(op, edits.pointer, source_len)
+                    && (edits.ops.len() < self.max_ops || op == EditOp::End)
+            });
+            if !ok {
+                *value = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    fn extend(&self, item: usize, edits: &Edits, class: usize) -> Edits {
+        let op = EditOp::from_id(class as u8).expect("unmasked ops are valid");
+        let source = &self.batch.sources[item];
+        let mut child = edits.clone();
+        child.last = op
+            .emitted(source.get(edits.pointer).copied())
+            .unwrap_or(Token::Unknown);
+        child.prev = op;
+        if op.advances_pointer() {
+            child.pointer += 1;
+        }
+        child.ops.push(op);
+        child
+    }
 }
 
 /// Beam search over the edit ops of every program of `batch` (evaluation mode): `width`
@@ -37,122 +99,30 @@ pub fn beam_search<B: Backend>(
     if n == 0 {
         return Vec::new();
     }
-    let pairs = model.config.pairs;
     let (memory, io_embedding) = model.encode(backend, batch);
-    let base_stepper = model.decoder.stepper(backend, Some(&io_embedding));
-    let mut stepper = base_stepper.clone();
-    let mut state = model.decoder.zero_state(backend, n * pairs);
+    let decoder = PooledDecoder {
+        lstm: &model.decoder,
+        output: &model.output,
+        stepper: model.decoder.stepper(backend, Some(&io_embedding)),
+        pairs: model.config.pairs,
+    };
+    let problem = Repairs {
+        model,
+        batch,
+        memory,
+        max_ops,
+    };
     let start = Edits {
         ops: Vec::new(),
         pointer: 0,
         prev: EditOp::Start,
         last: Token::Start,
     };
-    let mut beams: Vec<Beam<Edits>> = (0..n).map(|_| Beam::new(width, start.clone())).collect();
-    let mut active: Vec<usize> = (0..n).collect();
-    for _ in 0..=max_ops {
-        active.retain(|&b| !beams[b].is_done());
-        if active.is_empty() {
-            break;
-        }
-        // One decoder row per live hypothesis; its program's memory row is `pointer · N + b`.
-        let mut prev = Vec::new();
-        let mut pointer_rows = Vec::new();
-        let mut last = Vec::new();
-        for &b in &active {
-            for h in beams[b].live() {
-                let e = &h.hypothesis;
-                prev.push(e.prev.id() as u32);
-                pointer_rows.push((e.pointer * n + b) as u32);
-                last.push(e.last.id() as u32);
-            }
-        }
-        let x = model.decoder_input(backend, &memory, &prev, &pointer_rows, &last);
-        let (logits, next) = pooled::step(
-            backend,
-            &model.decoder,
-            &model.output,
-            &stepper,
-            &state,
-            &x,
-            pairs,
-        );
-        let mut row = 0;
-        let mut state_rows = Vec::new();
-        let mut stepper_rows = Vec::new();
-        for &b in &active {
-            let source = &batch.sources[b];
-            let beam = &mut beams[b];
-            let live = beam.live().len();
-            let mut log_probs = Vec::with_capacity(live * NUM_OPS);
-            for (i, h) in beam.live().iter().enumerate() {
-                let r = row + i;
-                let mut lp = log_softmax(&logits[r * NUM_OPS..(r + 1) * NUM_OPS]);
-                let e = &h.hypothesis;
-                for (id, value) in lp.iter_mut().enumerate() {
-                    let ok = EditOp::from_id(id as u8).is_some_and(|op| {
-                        allowed(op, e.pointer, source.len())
-                            && (e.ops.len() < max_ops || op == EditOp::End)
-                    });
-                    if !ok {
-                        *value = f32::NEG_INFINITY;
-                    }
-                }
-                log_probs.extend(lp);
-            }
-            let mut finished = Vec::new();
-            let mut kept = Vec::new();
-            for choice in beam.top_expansions(&log_probs, NUM_OPS) {
-                let parent = &beam.live()[choice.parent].hypothesis;
-                let op = EditOp::from_id(choice.symbol as u8).expect("unmasked ops are valid");
-                let mut child = parent.clone();
-                if op == EditOp::End {
-                    finished.push(Scored {
-                        hypothesis: child,
-                        log_prob: choice.log_prob,
-                        finished: true,
-                    });
-                    continue;
-                }
-                child.last = op
-                    .emitted(source.get(parent.pointer).copied())
-                    .unwrap_or(Token::Unknown);
-                child.prev = op;
-                if op.advances_pointer() {
-                    child.pointer += 1;
-                }
-                child.ops.push(op);
-                kept.push(Scored {
-                    hypothesis: child,
-                    log_prob: choice.log_prob,
-                    finished: false,
-                });
-                let parent_row = row + choice.parent;
-                for j in 0..pairs {
-                    state_rows.push((parent_row * pairs + j) as u32);
-                    stepper_rows.push((b * pairs + j) as u32);
-                }
-            }
-            row += live;
-            beam.advance(finished, kept);
-            if beam.is_done() {
-                let keep = state_rows.len() - beam.live().len() * pairs;
-                state_rows.truncate(keep);
-                stepper_rows.truncate(keep);
-            }
-        }
-        if state_rows.is_empty() {
-            break;
-        }
-        state = next.select(backend, &state_rows);
-        stepper = base_stepper.select(backend, &stepper_rows);
-    }
-    beams
+    beam::beam_search(backend, &decoder, &problem, n, width, max_ops, start)
         .into_iter()
         .zip(&batch.sources)
         .map(|(beam, source)| {
-            beam.into_results()
-                .into_iter()
+            beam.into_iter()
                 .map(|h| Scored {
                     hypothesis: apply(source, h.hypothesis.ops),
                     log_prob: h.log_prob,

@@ -7,11 +7,10 @@
 //!
 //! [`decode_tasks`] decodes a list of tasks in network batches, greedily or by beam search.
 
-use super::beam::{log_softmax, Beam, Scored};
+use super::beam::{self, BeamProblem, PooledDecoder, Scored};
 use crate::data::task::Task;
 use crate::lang::{ProgramPda, Token, VOCAB_SIZE};
 use crate::model::grids::grid_tensor;
-use crate::model::pooled;
 use crate::model::synthesizer::Synthesizer;
 use crate::nn::Backend;
 
@@ -44,19 +43,44 @@ struct Partial {
     pda: Option<ProgramPda>,
 }
 
-impl Partial {
-    /// The log-probabilities of the next token (masked ones `-inf`).
-    fn mask(&self, log_probs: &mut [f32], max_len: usize) {
-        match &self.pda {
+/// The synthesizer's side of the beam search: hypotheses are partial programs.
+struct Programs<'a, B: Backend> {
+    model: &'a Synthesizer<B>,
+    max_len: usize,
+}
+
+impl<B: Backend> BeamProblem<B> for Programs<'_, B> {
+    type Hypothesis = Partial;
+
+    fn classes(&self) -> usize {
+        VOCAB_SIZE
+    }
+
+    fn end(&self) -> usize {
+        Token::End.id() as usize
+    }
+
+    fn input(&self, backend: &B, live: &[(usize, &Partial)]) -> B::Tensor {
+        let ids: Vec<u32> = live
+            .iter()
+            .map(|(_, h)| h.tokens.last().copied().unwrap_or(Token::Start).id() as u32)
+            .collect();
+        self.model.embedding.forward(backend, &ids)
+    }
+
+    /// Grammar-constrained: the tokens the automaton allows within the length limit; otherwise
+    /// only the end once the limit is reached.
+    fn mask(&self, _item: usize, partial: &Partial, log_probs: &mut [f32]) {
+        match &partial.pda {
             Some(pda) => {
-                let allowed = pda.allowed(Some(max_len));
+                let allowed = pda.allowed(Some(self.max_len));
                 for (id, lp) in log_probs.iter_mut().enumerate() {
                     if !allowed.contains(Token::ALL[id]) {
                         *lp = f32::NEG_INFINITY;
                     }
                 }
             }
-            None if self.tokens.len() >= max_len => {
+            None if partial.tokens.len() >= self.max_len => {
                 for (id, lp) in log_probs.iter_mut().enumerate() {
                     if id != Token::End.id() as usize {
                         *lp = f32::NEG_INFINITY;
@@ -65,6 +89,16 @@ impl Partial {
             }
             None => {}
         }
+    }
+
+    fn extend(&self, _item: usize, partial: &Partial, class: usize) -> Partial {
+        let token = Token::ALL[class];
+        let mut child = partial.clone();
+        child.tokens.push(token);
+        if let Some(pda) = &mut child.pda {
+            pda.push(token);
+        }
+        child
     }
 }
 
@@ -80,112 +114,40 @@ pub fn beam_search<B: Backend>(
     let pairs = model.config.pairs;
     let n = backend.shape(inputs)[0] / pairs;
     let (io_embedding, _) = model.encoder.forward(backend, inputs, outputs);
-    let base_stepper = model.decoder.stepper(backend, Some(&io_embedding));
-    let mut stepper = base_stepper.clone();
-    let mut state = model.decoder.zero_state(backend, n * pairs);
+    let decoder = PooledDecoder {
+        lstm: &model.decoder,
+        output: &model.output,
+        stepper: model.decoder.stepper(backend, Some(&io_embedding)),
+        pairs,
+    };
+    let problem = Programs {
+        model,
+        max_len: config.max_len,
+    };
     let start = Partial {
         tokens: Vec::new(),
         pda: config.grammar.then(ProgramPda::default),
     };
-    let mut beams: Vec<Beam<Partial>> = (0..n)
-        .map(|_| Beam::new(config.beam, start.clone()))
-        .collect();
-    // The tasks whose live hypotheses are the state's rows, in order.
-    let mut active: Vec<usize> = (0..n).collect();
-    for _ in 0..=config.max_len {
-        active.retain(|&b| !beams[b].is_done());
-        if active.is_empty() {
-            break;
-        }
-        let ids: Vec<u32> = active
-            .iter()
-            .flat_map(|&b| beams[b].live())
-            .map(|h| {
-                let last = h.hypothesis.tokens.last().copied().unwrap_or(Token::Start);
-                last.id() as u32
+    beam::beam_search(
+        backend,
+        &decoder,
+        &problem,
+        n,
+        config.beam,
+        config.max_len,
+        start,
+    )
+    .into_iter()
+    .map(|beam| {
+        beam.into_iter()
+            .map(|h| Scored {
+                hypothesis: h.hypothesis.tokens,
+                log_prob: h.log_prob,
+                finished: h.finished,
             })
-            .collect();
-        let x = model.embedding.forward(backend, &ids);
-        let (logits, next) = pooled::step(
-            backend,
-            &model.decoder,
-            &model.output,
-            &stepper,
-            &state,
-            &x,
-            pairs,
-        );
-        let mut row = 0;
-        let mut state_rows = Vec::new();
-        let mut stepper_rows = Vec::new();
-        for &b in &active {
-            let beam = &mut beams[b];
-            let live = beam.live().len();
-            let mut log_probs = Vec::with_capacity(live * VOCAB_SIZE);
-            for (i, h) in beam.live().iter().enumerate() {
-                let r = row + i;
-                let mut lp = log_softmax(&logits[r * VOCAB_SIZE..(r + 1) * VOCAB_SIZE]);
-                h.hypothesis.mask(&mut lp, config.max_len);
-                log_probs.extend(lp);
-            }
-            let mut finished = Vec::new();
-            let mut kept = Vec::new();
-            for e in beam.top_expansions(&log_probs, VOCAB_SIZE) {
-                let parent = &beam.live()[e.parent].hypothesis;
-                let token = Token::ALL[e.symbol];
-                let mut child = parent.clone();
-                if token == Token::End {
-                    finished.push(Scored {
-                        hypothesis: child,
-                        log_prob: e.log_prob,
-                        finished: true,
-                    });
-                    continue;
-                }
-                child.tokens.push(token);
-                if let Some(pda) = &mut child.pda {
-                    pda.push(token);
-                }
-                kept.push(Scored {
-                    hypothesis: child,
-                    log_prob: e.log_prob,
-                    finished: false,
-                });
-                let parent_row = row + e.parent;
-                for j in 0..pairs {
-                    state_rows.push((parent_row * pairs + j) as u32);
-                    stepper_rows.push((b * pairs + j) as u32);
-                }
-            }
-            row += live;
-            beam.advance(finished, kept);
-            if beam.is_done() {
-                // Its rows were added above only for live hypotheses; drop them again.
-                let keep = beam.live().len() * pairs;
-                let drop_from = state_rows.len() - keep;
-                state_rows.truncate(drop_from);
-                stepper_rows.truncate(drop_from);
-            }
-        }
-        if state_rows.is_empty() {
-            break;
-        }
-        state = next.select(backend, &state_rows);
-        stepper = base_stepper.select(backend, &stepper_rows);
-    }
-    beams
-        .into_iter()
-        .map(|beam| {
-            beam.into_results()
-                .into_iter()
-                .map(|h| Scored {
-                    hypothesis: h.hypothesis.tokens,
-                    log_prob: h.log_prob,
-                    finished: h.finished,
-                })
-                .collect()
-        })
-        .collect()
+            .collect()
+    })
+    .collect()
 }
 
 /// Decodes `tasks` with the synthesizer in batches of `batch` tasks: each task's candidates,

@@ -3,8 +3,10 @@
 //! layer's configurations; and their progress bars and output checks.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::Result;
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -38,24 +40,56 @@ pub(crate) enum Decode {
     Both,
 }
 
-/// Which search follows the synthesizer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Which search follows the synthesizer: any registered strategy by its name, `both` (every
+/// strategy, as separate configurations) or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SearchChoice {
-    BestFirst,
-    Greedy,
-    /// Both, as separate configurations (eval only).
+    Strategy(Strategy),
+    /// Every strategy, as separate configurations (eval only).
     Both,
     /// The synthesizer alone.
     None,
 }
 
+impl ValueEnum for SearchChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        static CHOICES: OnceLock<Vec<SearchChoice>> = OnceLock::new();
+        CHOICES.get_or_init(|| {
+            let strategies = Strategy::ALL.iter().map(|&s| SearchChoice::Strategy(s));
+            strategies
+                .chain([SearchChoice::Both, SearchChoice::None])
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            SearchChoice::Strategy(strategy) => PossibleValue::new(strategy.name()),
+            SearchChoice::Both => {
+                PossibleValue::new("both").help("Every strategy, as separate configurations")
+            }
+            SearchChoice::None => PossibleValue::new("none").help("The synthesizer alone"),
+        })
+    }
+}
+
 impl SearchChoice {
+    /// SED's default: best-first search.
+    pub(super) const BEST_FIRST: SearchChoice = SearchChoice::Strategy(Strategy::BestFirst);
+
     pub(super) fn strategies(self) -> Vec<Strategy> {
         match self {
-            SearchChoice::BestFirst => vec![Strategy::BestFirst],
-            SearchChoice::Greedy => vec![Strategy::Greedy],
+            SearchChoice::Strategy(strategy) => vec![strategy],
             SearchChoice::Both => Strategy::ALL.to_vec(),
             SearchChoice::None => vec![],
+        }
+    }
+
+    /// Its name in a report's settings (`bestfirst`, `greedy`, `both`, `none`).
+    fn setting(self) -> String {
+        match self {
+            SearchChoice::Strategy(strategy) => format!("{strategy:?}").to_lowercase(),
+            other => format!("{other:?}").to_lowercase(),
         }
     }
 
@@ -153,10 +187,7 @@ impl ModelArgs {
         search: &[SearchChoice],
         steps: usize,
     ) -> serde_json::Value {
-        let search: Vec<String> = search
-            .iter()
-            .map(|c| format!("{c:?}").to_lowercase())
-            .collect();
+        let search: Vec<String> = search.iter().map(|c| c.setting()).collect();
         let name = |p: &Option<PathBuf>| {
             p.as_ref()
                 .map_or("built-in".to_string(), |p| p.display().to_string())

@@ -49,7 +49,7 @@ pub(crate) struct SynthesizeArgs {
     #[arg(long, value_enum, default_value_t = Decode::Beam, conflicts_with = "data")]
     decode: Decode,
     /// The search after the synthesizer.
-    #[arg(long, value_enum, default_value_t = SearchChoice::BestFirst, conflicts_with = "data")]
+    #[arg(long, value_enum, default_value_t = SearchChoice::BEST_FIRST, conflicts_with = "data")]
     search: SearchChoice,
     /// Debugger calls allowed (K), 0 to 100000.
     #[arg(long, default_value_t = 100, value_parser = call_budget, conflicts_with = "data")]

@@ -23,7 +23,7 @@ use super::grids::grid_tensor;
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
 use super::pooled::{self, count_correct, PooledCache};
 use super::trace_embed::{TraceEmbed, TraceEmbedCache, TraceEmbedConfig};
-use crate::data::edits::{allowed, apply, EditOp, TeacherForcing, NUM_OPS};
+use crate::data::edits::{TeacherForcing, NUM_OPS};
 use crate::data::task::Example;
 use crate::lang::{Token, VOCAB_SIZE};
 use crate::nn::layers::{Embedding, Linear, Lstm, LstmCache};
@@ -480,76 +480,6 @@ impl<B: Backend> Debugger<B> {
             );
         }
         self.io_encoder.backward(backend, &cache.io, &d_io);
-    }
-
-    /// Greedy decoding of the edit ops of every program of `batch` (evaluation mode), at most
-    /// `max_ops` ops each; returns the repaired programs' tokens.
-    pub fn repair_greedy(
-        &self,
-        backend: &B,
-        batch: &DebuggerBatch<B>,
-        max_ops: usize,
-    ) -> Vec<Vec<Token>> {
-        let n = batch.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let (memory, io_embedding) = self.encode(backend, batch);
-        let stepper = self.decoder.stepper(backend, Some(&io_embedding));
-        let mut state = self.decoder.zero_state(backend, n * self.config.pairs);
-        let mut pointers = vec![0usize; n];
-        let mut prev: Vec<u32> = vec![EditOp::Start.id() as u32; n];
-        let mut last: Vec<u32> = vec![Token::Start.id() as u32; n];
-        let mut ops: Vec<Vec<EditOp>> = vec![Vec::new(); n];
-        let mut done = vec![false; n];
-        for _ in 0..max_ops {
-            if done.iter().all(|&d| d) {
-                break;
-            }
-            let rows: Vec<u32> = (0..n).map(|b| (pointers[b] * n + b) as u32).collect();
-            let x = self.decoder_input(backend, &memory, &prev, &rows, &last);
-            let (logits, next) = pooled::step(
-                backend,
-                &self.decoder,
-                &self.output,
-                &stepper,
-                &state,
-                &x,
-                self.config.pairs,
-            );
-            state = next;
-            for b in 0..n {
-                if done[b] {
-                    continue;
-                }
-                let source = &batch.sources[b];
-                let scores = &logits[b * NUM_OPS..(b + 1) * NUM_OPS];
-                let op = (0..NUM_OPS as u8)
-                    .filter_map(EditOp::from_id)
-                    .filter(|&op| allowed(op, pointers[b], source.len()))
-                    .max_by(|a, c| scores[a.id() as usize].total_cmp(&scores[c.id() as usize]))
-                    .unwrap_or(EditOp::End);
-                if op == EditOp::End {
-                    done[b] = true;
-                    continue;
-                }
-                last[b] = op
-                    .emitted(source.get(pointers[b]).copied())
-                    .unwrap_or(Token::Unknown)
-                    .id() as u32;
-                prev[b] = op.id() as u32;
-                if op.advances_pointer() {
-                    pointers[b] += 1;
-                }
-                ops[b].push(op);
-            }
-        }
-        batch
-            .sources
-            .iter()
-            .zip(ops)
-            .map(|(source, ops)| apply(source, ops))
-            .collect()
     }
 
     /// The program memory `[T·N, 2H]` and the IO embedding `[N·pairs, ·]`, in evaluation mode.

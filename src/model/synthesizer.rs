@@ -14,7 +14,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::io_encoder::{IoEncoder, IoEncoderCache, IoEncoderConfig};
-use super::pooled::{self, argmax, count_correct, PooledCache};
+use super::pooled::{self, count_correct, PooledCache};
 use crate::lang::{Token, VOCAB_SIZE};
 use crate::nn::layers::{Embedding, Linear, Lstm};
 use crate::nn::param::{join, Module, Param};
@@ -206,58 +206,6 @@ impl<B: Backend> Synthesizer<B> {
             self.embedding.backward(backend, ids, d);
         }
         self.encoder.backward(backend, &cache.io, &d_io);
-    }
-}
-
-impl<B: Backend> Synthesizer<B> {
-    /// Greedy decoding of `N` tasks (`[N · pairs, …]` grids): at each step the most likely token,
-    /// until `</S>` or `max_len` tokens. Returns the programs' tokens (without `<S>`/`</S>`).
-    pub fn decode_greedy(
-        &self,
-        backend: &B,
-        inputs: &B::Tensor,
-        outputs: &B::Tensor,
-        max_len: usize,
-    ) -> Vec<Vec<Token>> {
-        let pairs = self.config.pairs;
-        let n = backend.shape(inputs)[0] / pairs;
-        let (io_embedding, _) = self.encoder.forward(backend, inputs, outputs);
-        let stepper = self.decoder.stepper(backend, Some(&io_embedding));
-        let mut state = self.decoder.zero_state(backend, n * pairs);
-        let mut current = vec![Token::Start; n];
-        let mut programs: Vec<Vec<Token>> = vec![Vec::new(); n];
-        let mut done = vec![false; n];
-        for _ in 0..=max_len {
-            if done.iter().all(|&d| d) {
-                break;
-            }
-            let ids: Vec<u32> = current.iter().map(|t| t.id() as u32).collect();
-            let x = self.embedding.forward(backend, &ids);
-            let (logits, next) = pooled::step(
-                backend,
-                &self.decoder,
-                &self.output,
-                &stepper,
-                &state,
-                &x,
-                pairs,
-            );
-            state = next;
-            for b in 0..n {
-                if done[b] {
-                    continue;
-                }
-                let scores = &logits[b * VOCAB_SIZE..(b + 1) * VOCAB_SIZE];
-                let token = Token::from_id(argmax(scores) as u8).unwrap_or(Token::End);
-                if token == Token::End || programs[b].len() >= max_len {
-                    done[b] = true;
-                } else {
-                    programs[b].push(token);
-                    current[b] = token;
-                }
-            }
-        }
-        programs
     }
 }
 

@@ -133,7 +133,27 @@ pub fn beam_search<B: Backend>(
         .collect()
 }
 
-/// One repair of each of `items`, in batches of `batch` programs: greedy with `beam` ≤ 1, else the
+/// Greedy repair of every program of `batch`: the beam of width 1 (at each step the most likely
+/// allowed op; on a tie the smallest op id), at most `max_ops` ops each.
+pub fn greedy<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
+    batch: &DebuggerBatch<B>,
+    max_ops: usize,
+) -> Vec<Vec<Token>> {
+    beam_search(backend, model, batch, 1, max_ops)
+        .into_iter()
+        .map(|hyps| {
+            hyps.into_iter()
+                .next()
+                .map(|h| h.hypothesis)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// One repair of each of `items`, in batches of `batch` programs: greedy (the beam of width 1)
+/// with `beam` ≤ 1, else the
 /// first of the `beam` candidates of the debugger's beam search that passes the item's given
 /// examples (the top one if none does), as the reference's mutation benchmark decodes. At most
 /// [`MAX_EDIT_OPS`] ops each.
@@ -149,7 +169,7 @@ pub fn repair_programs<B: Backend>(
     for chunk in items.chunks(batch.max(1)) {
         let programs = DebuggerBatch::new(backend, chunk, model.config.pairs, trace);
         if beam <= 1 {
-            out.extend(model.repair_greedy(backend, &programs, MAX_EDIT_OPS));
+            out.extend(greedy(backend, model, &programs, MAX_EDIT_OPS));
             continue;
         }
         let beams = beam_search(backend, model, &programs, beam, MAX_EDIT_OPS);

@@ -150,9 +150,34 @@ pub fn beam_search<B: Backend>(
     .collect()
 }
 
+/// Greedy decoding of `N` tasks (`[N · pairs, …]` grids): the beam of width 1 (at each step the
+/// most likely token; on a tie the smallest token id), at most `max_len` tokens.
+pub fn greedy<B: Backend>(
+    backend: &B,
+    model: &Synthesizer<B>,
+    inputs: &B::Tensor,
+    outputs: &B::Tensor,
+    max_len: usize,
+) -> Vec<Vec<Token>> {
+    let config = SynthesisConfig {
+        beam: 1,
+        max_len,
+        grammar: false,
+    };
+    beam_search(backend, model, inputs, outputs, &config)
+        .into_iter()
+        .map(|hyps| {
+            hyps.into_iter()
+                .next()
+                .map(|h| h.hypothesis)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Decodes `tasks` with the synthesizer in batches of `batch` tasks: each task's candidates,
-/// best first (one with greedy decoding, width 1 without the grammar mask). `progress` is called
-/// with the tasks of each batch decoded.
+/// best first (greedy decoding is the beam of width 1: one candidate). `progress` is called with
+/// the tasks of each batch decoded.
 pub fn decode_tasks<B: Backend>(
     backend: &B,
     model: &Synthesizer<B>,
@@ -167,17 +192,12 @@ pub fn decode_tasks<B: Backend>(
         let given = || chunk.iter().flat_map(|t| t.given()[..pairs].iter());
         let inputs = grid_tensor(backend, given().map(|e| &e.input));
         let outputs = grid_tensor(backend, given().map(|e| &e.output));
-        if config.beam <= 1 && !config.grammar {
-            let programs = model.decode_greedy(backend, &inputs, &outputs, config.max_len);
-            out.extend(programs.into_iter().map(|p| vec![p]));
-        } else {
-            let beams = beam_search(backend, model, &inputs, &outputs, config);
-            out.extend(
-                beams
-                    .into_iter()
-                    .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
-            );
-        }
+        let beams = beam_search(backend, model, &inputs, &outputs, config);
+        out.extend(
+            beams
+                .into_iter()
+                .map(|b| b.into_iter().map(|h| h.hypothesis).collect()),
+        );
         progress(chunk.len());
     }
     out

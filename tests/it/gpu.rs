@@ -889,6 +889,7 @@ use karel::model::debugger::{Debugger, DebuggerConfig};
 use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use karel::nn::optim::{clip_grad_norm, Optimizer, OptimizerConfig};
 use karel::nn::{zero_grads, Module};
+use karel::search::{repair, synthesis};
 use karel::train::debugger::{repair_batch, RepairItem};
 use karel::train::synthesizer::synthesizer_batch;
 use karel::train::Trainee;
@@ -981,8 +982,8 @@ fn models_match<G: Backend>(gpu: &G, label: &str) {
     let batch = synthesizer_batch(gpu, &refs, config.pairs);
     let cpu_batch = synthesizer_batch(&cpu, &refs, config.pairs);
     assert_eq!(
-        on_gpu.decode_greedy(gpu, &batch.inputs, &batch.outputs, 30),
-        on_cpu.decode_greedy(&cpu, &cpu_batch.inputs, &cpu_batch.outputs, 30),
+        synthesis::greedy(gpu, &on_gpu, &batch.inputs, &batch.outputs, 30),
+        synthesis::greedy(&cpu, &on_cpu, &cpu_batch.inputs, &cpu_batch.outputs, 30),
         "{label}: greedy decoding"
     );
 
@@ -1027,8 +1028,8 @@ fn models_match<G: Backend>(gpu: &G, label: &str) {
             repair_batch(gpu, &items, config.pairs, trace),
         );
         assert_eq!(
-            on_gpu.repair_greedy(gpu, &gb.batch, 30),
-            on_cpu.repair_greedy(&cpu, &cb.batch, 30),
+            repair::greedy(gpu, &on_gpu, &gb.batch, 30),
+            repair::greedy(&cpu, &on_cpu, &cb.batch, 30),
             "{label}: greedy repair, trace {trace}"
         );
     }

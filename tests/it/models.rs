@@ -233,14 +233,14 @@ fn debugger_overfits_a_tiny_batch() {
         opt.update(&b, &mut model, 0.02);
     }
     assert!(losses[249] < losses[0] * 0.02, "{losses:?}");
-    let repaired = model.repair_greedy(&b, &batch, 100);
+    let repaired = karel::search::repair::greedy(&b, &model, &batch, 100);
     for (got, example) in repaired.iter().zip(&examples) {
         assert_eq!(got, &example.target.tokens());
     }
 }
 
-/// Greedy decoding agrees with the teacher-forced pass: fed its own output, the synthesizer ranks
-/// every decoded token first at every step.
+/// Greedy decoding (the beam of width 1) agrees with the teacher-forced pass: fed its own output,
+/// the synthesizer ranks every decoded token first at every step.
 #[test]
 fn synthesizer_greedy_decoding_matches_teacher_forcing() {
     use karel::model::synthesizer::{Synthesizer, SynthesizerBatch, SynthesizerConfig};
@@ -257,7 +257,7 @@ fn synthesizer_greedy_decoding_matches_teacher_forcing() {
     let inputs = karel::model::grids::grid_tensor(&b, given().map(|e| &e.input));
     let outputs = karel::model::grids::grid_tensor(&b, given().map(|e| &e.output));
     let max_len = 12;
-    let decoded = model.decode_greedy(&b, &inputs, &outputs, max_len);
+    let decoded = karel::search::synthesis::greedy(&b, &model, &inputs, &outputs, max_len);
     let batch = SynthesizerBatch {
         inputs,
         outputs,

@@ -169,8 +169,10 @@ fn small_debugger(trace: bool) -> DebuggerConfig {
     config
 }
 
-/// A beam of width 1 is greedy decoding; a grammar-constrained beam only finishes programs that
-/// parse, within the length limit, best first.
+/// A beam of width 1 keeps one hypothesis, greedy decoding's program (`synthesis::greedy`; that it
+/// takes the most likely token at every step is `models::synthesizer_greedy_decoding_matches_
+/// teacher_forcing`); a grammar-constrained beam only finishes programs that parse, within the
+/// length limit, best first.
 #[test]
 fn synthesizer_beam_search() {
     let b = CpuBackend::<f64>::new();
@@ -180,15 +182,17 @@ fn synthesizer_beam_search() {
     let inputs = grid_tensor(&b, given().map(|e| &e.input));
     let outputs = grid_tensor(&b, given().map(|e| &e.output));
     let max_len = 14;
-    let greedy = model.decode_greedy(&b, &inputs, &outputs, max_len);
+    let greedy = synthesis::greedy(&b, &model, &inputs, &outputs, max_len);
     let config = SynthesisConfig {
         beam: 1,
         max_len,
         grammar: false,
     };
     let beams = synthesis::beam_search(&b, &model, &inputs, &outputs, &config);
+    assert!(beams.iter().all(|b| b.len() == 1));
     let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
     assert_eq!(top, greedy);
+    assert!(greedy.iter().all(|p| p.len() <= max_len));
 
     let config = SynthesisConfig {
         beam: 5,
@@ -207,8 +211,8 @@ fn synthesizer_beam_search() {
     }
 }
 
-/// The debugger's beam of width 1 is its greedy repair, and every hypothesis of a wider beam is
-/// a valid op sequence (scores sorted when the beam filled up).
+/// The debugger's beam of width 1 keeps one hypothesis, its greedy repair, and every hypothesis of
+/// a wider beam is a valid op sequence (scores sorted when the beam filled up).
 #[test]
 fn debugger_beam_search() {
     let b = CpuBackend::<f64>::new();
@@ -230,8 +234,9 @@ fn debugger_beam_search() {
             })
             .collect();
         let batch = DebuggerBatch::new(&b, &items, 5, trace);
-        let greedy = model.repair_greedy(&b, &batch, 20);
+        let greedy = repair::greedy(&b, &model, &batch, 20);
         let beams = repair::beam_search(&b, &model, &batch, 1, 20);
+        assert!(beams.iter().all(|b| b.len() == 1));
         let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
         assert_eq!(top, greedy);
         let beams = repair::beam_search(&b, &model, &batch, 8, 20);

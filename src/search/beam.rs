@@ -28,6 +28,30 @@ pub struct Scored<H> {
     pub finished: bool,
 }
 
+impl<H> Scored<H> {
+    /// The same score for `f` of the hypothesis.
+    pub fn map<T>(self, f: impl FnOnce(H) -> T) -> Scored<T> {
+        Scored {
+            hypothesis: f(self.hypothesis),
+            log_prob: self.log_prob,
+            finished: self.finished,
+        }
+    }
+}
+
+/// The best hypothesis of each item's results (the default where an item has none).
+pub fn best_of<H: Default>(results: Vec<Vec<Scored<H>>>) -> Vec<H> {
+    results
+        .into_iter()
+        .map(|hyps| {
+            hyps.into_iter()
+                .next()
+                .map(|h| h.hypothesis)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// One expansion chosen by [`Beam::top_expansions`]: live hypothesis `parent` followed by
 /// `symbol`.
 #[derive(Clone, Copy, Debug, PartialEq)]

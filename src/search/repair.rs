@@ -123,11 +123,7 @@ pub fn beam_search<B: Backend>(
         .zip(&batch.sources)
         .map(|(beam, source)| {
             beam.into_iter()
-                .map(|h| Scored {
-                    hypothesis: apply(source, h.hypothesis.ops),
-                    log_prob: h.log_prob,
-                    finished: h.finished,
-                })
+                .map(|h| h.map(|e| apply(source, e.ops)))
                 .collect()
         })
         .collect()
@@ -141,15 +137,7 @@ pub fn greedy<B: Backend>(
     batch: &DebuggerBatch<B>,
     max_ops: usize,
 ) -> Vec<Vec<Token>> {
-    beam_search(backend, model, batch, 1, max_ops)
-        .into_iter()
-        .map(|hyps| {
-            hyps.into_iter()
-                .next()
-                .map(|h| h.hypothesis)
-                .unwrap_or_default()
-        })
-        .collect()
+    beam::best_of(beam_search(backend, model, batch, 1, max_ops))
 }
 
 /// One repair of each of `items`, in batches of `batch` programs: greedy (the beam of width 1)

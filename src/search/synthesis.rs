@@ -138,15 +138,7 @@ pub fn beam_search<B: Backend>(
         start,
     )
     .into_iter()
-    .map(|beam| {
-        beam.into_iter()
-            .map(|h| Scored {
-                hypothesis: h.hypothesis.tokens,
-                log_prob: h.log_prob,
-                finished: h.finished,
-            })
-            .collect()
-    })
+    .map(|beam| beam.into_iter().map(|h| h.map(|p| p.tokens)).collect())
     .collect()
 }
 
@@ -164,15 +156,7 @@ pub fn greedy<B: Backend>(
         max_len,
         grammar: false,
     };
-    beam_search(backend, model, inputs, outputs, &config)
-        .into_iter()
-        .map(|hyps| {
-            hyps.into_iter()
-                .next()
-                .map(|h| h.hypothesis)
-                .unwrap_or_default()
-        })
-        .collect()
+    beam::best_of(beam_search(backend, model, inputs, outputs, &config))
 }
 
 /// Decodes `tasks` with the synthesizer in batches of `batch` tasks: each task's candidates,

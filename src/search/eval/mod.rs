@@ -229,6 +229,29 @@ fn add_time(report: &mut Report, key: &str, seconds: f64) {
     *report.timing.entry(key.to_string()).or_default() += seconds;
 }
 
+/// The synthesizer's candidates for `tasks` under `decoding`, its time added to the report's.
+fn decode_timed<B: Backend>(
+    backend: &B,
+    models: &Models<B>,
+    tasks: &[&Task],
+    plan: &Plan,
+    decoding: Decoding,
+    report: &mut Report,
+) -> Vec<Vec<Vec<Token>>> {
+    let started = Instant::now();
+    let config = plan.synthesis(decoding);
+    let candidates = decode_tasks(
+        backend,
+        models.synthesizer,
+        tasks,
+        &config,
+        plan.batch,
+        |_| {},
+    );
+    add_time(report, "synthesizer", started.elapsed().as_secs_f64());
+    candidates
+}
+
 /// Runs `plan` on `tasks` (task index and task) into `report`, which may already hold some of
 /// the records (they are kept, and their chunks skipped).
 pub fn evaluate<B: Backend>(
@@ -276,16 +299,7 @@ pub fn evaluate<B: Backend>(
                 continue;
             }
             let chunk_tasks = task_refs(chunk);
-            let t = Instant::now();
-            let candidates = decode_tasks(
-                backend,
-                models.synthesizer,
-                &chunk_tasks,
-                &plan.synthesis(*decoding),
-                batch,
-                |_| {},
-            );
-            add_time(report, "synthesizer", t.elapsed().as_secs_f64());
+            let candidates = decode_timed(backend, models, &chunk_tasks, plan, *decoding, report);
             let records = chunk
                 .iter()
                 .zip(&candidates)
@@ -355,16 +369,9 @@ pub fn evaluate<B: Backend>(
         );
         for chunk in &chunks {
             if !report.configs[slot].covers(&indices(chunk)) {
-                let t = Instant::now();
-                let candidates = decode_tasks(
-                    backend,
-                    models.synthesizer,
-                    &task_refs(chunk),
-                    &plan.synthesis(plain.decoding),
-                    batch,
-                    |_| {},
-                );
-                add_time(report, "synthesizer", t.elapsed().as_secs_f64());
+                let chunk_tasks = task_refs(chunk);
+                let candidates =
+                    decode_timed(backend, models, &chunk_tasks, plan, plain.decoding, report);
                 let records = chunk
                     .iter()
                     .zip(&candidates)

@@ -1,4 +1,4 @@
-//! `karel mutate` and `karel edits`.
+//! `karel mutate` (sampled mutants, or with `--radius` the whole neighbourhood) and `karel edits`.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::data::edits::{self, EditOp, LevEdit};
-use crate::data::mutate::{mutate_n, MutatorConfig};
+use crate::data::mutate::{mutate_n, neighbourhood, MutatorConfig, MAX_NEIGHBOURS};
 use crate::lang::{self, Token};
 
 #[derive(Debug, Args)]
@@ -30,9 +30,24 @@ pub(crate) struct MutateArgs {
     /// repeat does nothing, a single mutation may leave the program unchanged.
     #[arg(long)]
     compat_original: bool,
-    /// Print each step of the chain with its operator.
+    /// Print each step of the chain with its operator (with --radius: each program's distance).
     #[arg(long)]
     verbose: bool,
+    /// List every program within this many rewrites instead of sampling mutants (1 to 3): each
+    /// once, by distance, every site of every operator with every choice.
+    #[arg(long, value_parser = radius, conflicts_with_all = ["n", "count", "seed"])]
+    radius: Option<usize>,
+    /// With --radius: the most programs listed, 1 to 2000000.
+    #[arg(long, default_value_t = 1_000_000, value_parser = neighbour_limit, requires = "radius")]
+    limit: usize,
+}
+
+fn radius(text: &str) -> Result<usize, String> {
+    super::values::bounded(text, 1, 3)
+}
+
+fn neighbour_limit(text: &str) -> Result<usize, String> {
+    super::values::bounded(text, 1, MAX_NEIGHBOURS)
 }
 
 fn mutation_count(text: &str) -> Result<usize, String> {
@@ -48,6 +63,28 @@ pub(crate) fn mutate(args: MutateArgs) -> Result<ExitCode> {
     let config = MutatorConfig {
         compat_original: args.compat_original,
     };
+    if let Some(radius) = args.radius {
+        let near = neighbourhood(&parsed.program, radius, &config, args.limit);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for (program, distance) in &near.programs {
+            if args.verbose {
+                writeln!(out, "{distance} {program}")?;
+            } else {
+                writeln!(out, "{program}")?;
+            }
+        }
+        out.flush()?;
+        eprintln!(
+            "{} program(s) within {radius} rewrite(s){}",
+            near.programs.len(),
+            if near.complete {
+                String::new()
+            } else {
+                format!(" (stopped at --limit {}: there are more)", args.limit)
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     for _ in 0..args.count {
         let chain = mutate_n(&parsed.program, args.n, &mut rng, &config)?;

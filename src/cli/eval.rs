@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use super::infer::{call_budget, check_outputs, progress, Decode, ModelArgs, SearchChoice};
+use super::infer::{check_outputs, progress, Decode, ModelArgs, SearchChoice};
 use super::{values, DeviceChoice};
 use crate::data::dataset::read_all;
 use crate::data::edits::FirstToken;
@@ -60,13 +60,13 @@ pub(crate) struct EvalArgs {
     search: Vec<SearchChoice>,
     /// Debugger-call budgets: the search runs with the largest, and the report gives the error
     /// at each (e.g. 1,5,10,25,50,100).
-    #[arg(long, value_delimiter = ',', default_value = "100", value_parser = call_budget)]
+    #[arg(long, value_delimiter = ',', default_value = "100", value_parser = values::call_budget)]
     steps: Vec<usize>,
     /// Add plain beam search with the same number of programs as each search (Table 2).
     #[arg(long)]
     compare_beam: bool,
     /// Evaluate shard i of n (the tasks whose index is i modulo n), e.g. 0/4.
-    #[arg(long, value_parser = parse_shard)]
+    #[arg(long, value_parser = values::shard)]
     shard: Option<(usize, usize)>,
     /// Use only the first N tasks of the split (at least 1).
     #[arg(long, value_parser = values::positive_count)]
@@ -114,24 +114,6 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
     },
-}
-
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let (i, n) = text
-        .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not of the form i/n"))?;
-    let i: usize = i
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad shard index `{i}`"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad shard count `{n}`"))?;
-    if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 ≤ i < n"));
-    }
-    Ok((i, n))
 }
 
 pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {

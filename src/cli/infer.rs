@@ -209,11 +209,6 @@ impl ModelArgs {
     }
 }
 
-/// Debugger calls: 0 to 100,000.
-pub(super) fn call_budget(text: &str) -> Result<usize, String> {
-    values::bounded(text, 0, 100_000)
-}
-
 /// Checks the given output paths before any work.
 pub(super) fn check_outputs(paths: &[(Option<&Path>, &str)]) -> Result<()> {
     for (path, option) in paths {

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use serde_json::json;
 
-use super::infer::{call_budget, check_outputs, progress, Decode, ModelArgs, SearchChoice};
-use super::{DeviceChoice, EXIT_PROGRAM_FAILED};
+use super::infer::{check_outputs, progress, Decode, ModelArgs, SearchChoice};
+use super::{values, DeviceChoice, EXIT_PROGRAM_FAILED};
 use crate::data::dataset::read_all;
 use crate::data::edits::describe_edits;
 use crate::data::repair::RepairRecord;
@@ -34,7 +34,15 @@ and the held-out examples; --explain shows every edit step. Without checkpoints 
 models are used. Exit status 3 when no program passing the given examples was found.\n\n\
 With --data instead of a task: decode a whole split greedily and report exact match and \
 generalization; --wrong-out writes the programs that parse but fail a given example, as \
-fine-tuning data for `karel train debugger --stage finetune` (SED's filter)."
+fine-tuning data for `karel train debugger --stage finetune` (SED's filter).",
+    // --data decodes greedily with the synthesizer alone: the beam and the debugger's options
+    // do not apply (usage errors rather than options silently ignored).
+    group(
+        ArgGroup::new("search_options")
+            .args(["debugger", "beam", "debugger_beam", "max_ops", "trace_steps", "merge"])
+            .multiple(true)
+            .conflicts_with("data")
+    )
 )]
 pub(crate) struct SynthesizeArgs {
     /// A file holding the task (any dataset format; see --index).
@@ -52,7 +60,7 @@ pub(crate) struct SynthesizeArgs {
     #[arg(long, value_enum, default_value_t = SearchChoice::BEST_FIRST, conflicts_with = "data")]
     search: SearchChoice,
     /// Debugger calls allowed (K), 0 to 100000.
-    #[arg(long, default_value_t = 100, value_parser = call_budget, conflicts_with = "data")]
+    #[arg(long, default_value_t = 100, value_parser = values::call_budget, conflicts_with = "data")]
     steps: usize,
     /// Print each edit step: the program, its edits and the examples it passes.
     #[arg(long, conflicts_with = "data")]
@@ -60,8 +68,8 @@ pub(crate) struct SynthesizeArgs {
     /// Write the result as JSON here.
     #[arg(long, value_name = "FILE", conflicts_with = "data")]
     json: Option<PathBuf>,
-    /// Decode every task of this split (greedy, with the synthesizer alone: no search, so no
-    /// debugger options) instead of one task.
+    /// Decode every task of this split (greedy, with the synthesizer alone: no search, so
+    /// neither --beam nor any debugger option) instead of one task.
     #[arg(long)]
     data: Option<PathBuf>,
     /// With --data: write the synthesizer's wrong programs here (JSON lines).
@@ -243,9 +251,6 @@ fn synthesize_split<B: Backend>(
     args: &SynthesizeArgs,
     data: &Path,
 ) -> Result<ExitCode> {
-    if args.models.debugger.is_some() {
-        super::usage!("--data decodes with the synthesizer alone: --debugger does not apply");
-    }
     let model = args.models.load_synthesizer(backend)?;
     let (tasks, _) = read_all(data, None, false)?;
     if tasks.is_empty() {

@@ -102,6 +102,30 @@ pub(crate) fn mutation_weights(text: &str) -> Result<Vec<f64>, String> {
     Ok(weights)
 }
 
+/// Debugger calls: 0 to 100,000.
+pub(crate) fn call_budget(text: &str) -> Result<usize, String> {
+    bounded(text, 0, 100_000)
+}
+
+/// A shard `i/n` (`0 ≤ i < n`).
+pub(crate) fn shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not of the form i/n"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard index `{i}`"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count `{n}`"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ i < n"));
+    }
+    Ok((i, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +148,10 @@ mod tests {
         assert_eq!(mutation_weights("1, 2,0"), Ok(vec![1.0, 2.0, 0.0]));
         for bad in ["", "0,0", "1,-1", "1,nan", "a", &"1,".repeat(17)] {
             assert!(mutation_weights(bad).is_err(), "{bad}");
+        }
+        assert_eq!(shard("1/4"), Ok((1, 4)));
+        for bad in ["4/4", "0/0", "1", "a/2", "-1/2"] {
+            assert!(shard(bad).is_err(), "{bad}");
         }
     }
 }

@@ -383,6 +383,21 @@ fn option_cases() -> Vec<Case> {
             Usage,
         ),
         Case::new(
+            "mutate --radius 4",
+            &["mutate", "good.karel", "--radius", "4"],
+            Usage,
+        ),
+        Case::new(
+            "mutate --radius with --limit 0",
+            &["mutate", "good.karel", "--radius", "1", "--limit", "0"],
+            Usage,
+        ),
+        Case::new(
+            "mutate --radius with --count",
+            &["mutate", "good.karel", "--radius", "1", "--count", "5"],
+            Usage,
+        ),
+        Case::new(
             "gen with --count and --splits",
             &["gen", "--count", "1", "--splits", "a=1", "-o", "x"],
             Usage,
@@ -510,7 +525,16 @@ fn option_cases() -> Vec<Case> {
             .mentioning(flag),
         );
     }
-    for flag in ["--search", "--decode", "--steps"] {
+    // Options `synthesize --data` would otherwise ignore: the search's and the beam's.
+    for flag in [
+        "--search",
+        "--decode",
+        "--steps",
+        "--beam",
+        "--debugger-beam",
+        "--max-ops",
+        "--trace-steps",
+    ] {
         let value = match flag {
             "--search" => "greedy",
             "--decode" => "beam",
@@ -538,6 +562,14 @@ fn option_cases() -> Vec<Case> {
             Usage,
         )
         .mentioning("--debugger"),
+    );
+    cases.push(
+        Case::new(
+            "synthesize --data with --merge",
+            &["synthesize", "--data", "good.jsonl", "--merge"],
+            Usage,
+        )
+        .mentioning("--merge"),
     );
     // Generator settings that are impossible or would never finish.
     for (name, config) in [

@@ -7,9 +7,7 @@
 //! Sites: every insertion point `0..=n` of every body of `n` statements. The original's sites
 //! are positions 0–3 of every body whatever its length (a position past the end appends).
 
-use rand::Rng;
-
-use super::{bodies, body_of, body_of_mut, random_action, MutationOperator, MutatorConfig};
+use super::{bodies, body_of, body_of_mut, random_action, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 /// Insertion points of a body of `len` statements.
@@ -36,13 +34,19 @@ impl MutationOperator for AddAction {
             .sum()
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        config: &MutatorConfig,
+    ) {
         let mut site = site as usize;
         for path in bodies(program) {
             let len = body_of(program, &path).len();
             let count = points(len, config);
             if site < count {
-                let action = random_action(rng);
+                let action = random_action(choose);
                 body_of_mut(program, &path).insert(site.min(len), Stmt::Action(action));
                 return;
             }

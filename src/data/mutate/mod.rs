@@ -22,8 +22,14 @@
 //! count); and a single mutation is not checked for change. Both versions accept the conditions
 //! the original does not know (`not c( markersPresent c)`, `not c( noMarkersPresent c)`): they are
 //! replaced by one of the eight conditions.
+//!
+//! An operator draws its other choices (an action, a condition, a count, a block kind) through
+//! [`Choose`]: from the random stream when mutating, and every sequence of them in turn when
+//! [`Operator::rewrites`] lists all its outcomes at a site, which is what [`neighbourhood`]
+//! enumerates.
 
 mod add_action;
+mod neighbourhood;
 mod remove_action;
 mod replace_action;
 mod replace_cond;
@@ -31,6 +37,8 @@ mod switch_if_while;
 mod unwrap_block;
 mod wrap_block;
 mod wrap_ifelse;
+
+pub use neighbourhood::{neighbourhood, Neighbourhood, MAX_NEIGHBOURS};
 
 use std::fmt;
 
@@ -53,9 +61,82 @@ pub trait MutationOperator: Sync {
     /// Number of sites of the operator in `program`.
     fn sites(&self, program: &Program, config: &MutatorConfig) -> u64;
 
-    /// Rewrites `program` at `site` (in `0..sites`), drawing the operator's other choices (an
-    /// action, a condition, a count) from `rng`.
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig);
+    /// Rewrites `program` at `site` (in `0..sites`), taking the operator's other choices (an
+    /// action, a condition, a count) from `choose`, and nothing else.
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        config: &MutatorConfig,
+    );
+}
+
+/// Where an operator's choices come from.
+pub trait Choose {
+    /// One of `0..n` (`n` ≥ 1).
+    fn pick(&mut self, n: usize) -> usize;
+}
+
+/// Choices drawn from a random stream, uniformly.
+struct Random<'a, R: Rng + ?Sized>(&'a mut R);
+
+impl<R: Rng + ?Sized> Choose for Random<'_, R> {
+    fn pick(&mut self, n: usize) -> usize {
+        self.0.random_range(0..n)
+    }
+}
+
+/// Choices replayed from `prefix`, then the first option of every further choice; records each
+/// choice made and how many options it had.
+struct Replay<'a> {
+    prefix: &'a [usize],
+    made: Vec<(usize, usize)>,
+}
+
+impl Choose for Replay<'_> {
+    fn pick(&mut self, n: usize) -> usize {
+        let choice = self
+            .prefix
+            .get(self.made.len())
+            .map_or(0, |&c| c.min(n - 1));
+        self.made.push((choice, n));
+        choice
+    }
+}
+
+/// Every outcome of `op` at `site`: one per sequence of its choices, in lexicographic order of
+/// the sequences (an operator without choices has one outcome).
+fn rewrites_of(
+    op: &dyn MutationOperator,
+    program: &Program,
+    site: u64,
+    config: &MutatorConfig,
+) -> Vec<Program> {
+    let mut outcomes = Vec::new();
+    let mut prefix: Vec<usize> = Vec::new();
+    loop {
+        let mut replay = Replay {
+            prefix: &prefix,
+            made: Vec::new(),
+        };
+        let mut mutant = program.clone();
+        op.rewrite(&mut mutant, site, &mut replay, config);
+        outcomes.push(mutant);
+        // The next sequence: the last choice that has an option left, taken one further.
+        let mut made = replay.made;
+        loop {
+            match made.pop() {
+                None => return outcomes,
+                Some((choice, options)) if choice + 1 < options => {
+                    made.push((choice + 1, options));
+                    break;
+                }
+                Some(_) => {}
+            }
+        }
+        prefix = made.into_iter().map(|(choice, _)| choice).collect();
+    }
 }
 
 /// Every operator, in the original's order (the order of the weighted draw). Adding an operator
@@ -108,9 +189,14 @@ impl Operator {
         config: &MutatorConfig,
     ) -> Program {
         let mut mutant = program.clone();
-        let mut rng = rng;
-        self.0.rewrite(&mut mutant, site, &mut rng, config);
+        self.0.rewrite(&mut mutant, site, &mut Random(rng), config);
         mutant
+    }
+
+    /// Every program the operator makes at `site` (in `0..sites`), with each of its choices:
+    /// every action, condition, count and block kind it could draw there.
+    pub fn rewrites(self, program: &Program, site: u64, config: &MutatorConfig) -> Vec<Program> {
+        rewrites_of(self.0, program, site, config)
     }
 }
 
@@ -232,14 +318,14 @@ pub const CONDITIONS: [Cond; 8] = [
     Cond::not(Atom::RightIsClear),
 ];
 
-/// A uniformly random condition among the eight.
-fn random_cond<R: Rng + ?Sized>(rng: &mut R) -> Cond {
-    CONDITIONS[rng.random_range(0..CONDITIONS.len())]
+/// A condition among the eight (uniformly, when drawn).
+fn random_cond(choose: &mut dyn Choose) -> Cond {
+    CONDITIONS[choose.pick(CONDITIONS.len())]
 }
 
-/// A uniformly random action.
-fn random_action<R: Rng + ?Sized>(rng: &mut R) -> Action {
-    Action::ALL[rng.random_range(0..Action::ALL.len())]
+/// An action (uniformly, when drawn).
+fn random_action(choose: &mut dyn Choose) -> Action {
+    Action::ALL[choose.pick(Action::ALL.len())]
 }
 
 /// The path to a statement list: the (statement index, body index) steps from the run body.
@@ -331,10 +417,7 @@ fn nth_statement_mut(
 /// Helpers of the operators' tests.
 #[cfg(test)]
 mod testing {
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    use super::{MutationOperator, MutatorConfig};
+    use super::{rewrites_of, MutationOperator, MutatorConfig};
     use crate::lang::{parse, Program};
 
     fn program(text: &str) -> Program {
@@ -346,21 +429,14 @@ mod testing {
         op.sites(&program(text), &MutatorConfig::default())
     }
 
-    /// Whether `op` turns `before` into `after` at some site with one of 256 seeds (default
+    /// Whether `op` turns `before` into `after` at some site with some choices (default
     /// settings); every outcome must parse back to itself.
     pub fn outcomes_include(op: &dyn MutationOperator, before: &str, after: &str) -> bool {
         let (before, after) = (program(before), program(after));
         let config = MutatorConfig::default();
         let mut found = false;
         for site in 0..op.sites(&before, &config) {
-            for seed in 0..256 {
-                let mut mutant = before.clone();
-                op.rewrite(
-                    &mut mutant,
-                    site,
-                    &mut ChaCha8Rng::seed_from_u64(seed),
-                    &config,
-                );
+            for mutant in rewrites_of(op, &before, site, &config) {
                 assert_eq!(parse(&mutant.to_string()).as_ref(), Ok(&mutant));
                 found |= mutant == after;
             }

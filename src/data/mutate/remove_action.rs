@@ -6,9 +6,7 @@
 //!
 //! Sites: every action in a body of more than one statement.
 
-use rand::Rng;
-
-use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
+use super::{nth_statement_mut, statements_where, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn removable(body: &[Stmt], stmt: &Stmt) -> bool {
@@ -27,7 +25,7 @@ impl MutationOperator for RemoveAction {
         statements_where(program, removable).len() as u64
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Choose, _: &MutatorConfig) {
         if let Some((body, index)) = nth_statement_mut(program, site, removable) {
             body.remove(index);
         }

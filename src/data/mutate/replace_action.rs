@@ -6,9 +6,7 @@
 //!
 //! Sites: every action.
 
-use rand::{Rng, RngExt};
-
-use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
+use super::{nth_statement_mut, statements_where, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Action, Program, Stmt};
 
 fn is_action(_: &[Stmt], stmt: &Stmt) -> bool {
@@ -27,11 +25,17 @@ impl MutationOperator for ReplaceAction {
         statements_where(program, is_action).len() as u64
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        _: &MutatorConfig,
+    ) {
         if let Some((body, index)) = nth_statement_mut(program, site, is_action) {
             if let Stmt::Action(action) = &mut body[index] {
                 let others: Vec<Action> = Action::ALL.into_iter().filter(|a| a != action).collect();
-                *action = others[rng.random_range(0..others.len())];
+                *action = others[choose.pick(others.len())];
             }
         }
     }

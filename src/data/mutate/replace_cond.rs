@@ -8,9 +8,9 @@
 //! seven of [`super::CONDITIONS`] (by any of the eight if it is not one of them); a count by one of
 //! the eight other counts. The original leaves a `REPEAT` unchanged (it tests for the wrong key).
 
-use rand::{Rng, RngExt};
-
-use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig, CONDITIONS};
+use super::{
+    nth_statement_mut, statements_where, Choose, MutationOperator, MutatorConfig, CONDITIONS,
+};
 use crate::lang::{Program, RepeatCount, Stmt};
 
 fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
@@ -29,18 +29,24 @@ impl MutationOperator for ReplaceCond {
         statements_where(program, is_block).len() as u64
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, config: &MutatorConfig) {
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        config: &MutatorConfig,
+    ) {
         let Some((body, index)) = nth_statement_mut(program, site, is_block) else {
             return;
         };
         match &mut body[index] {
             Stmt::If { cond, .. } | Stmt::IfElse { cond, .. } | Stmt::While { cond, .. } => {
                 let others: Vec<_> = CONDITIONS.iter().filter(|c| *c != cond).copied().collect();
-                *cond = others[rng.random_range(0..others.len())];
+                *cond = others[choose.pick(others.len())];
             }
             Stmt::Repeat { count, .. } if !config.compat_original => {
                 let others: Vec<RepeatCount> = RepeatCount::all().filter(|c| c != count).collect();
-                *count = others[rng.random_range(0..others.len())];
+                *count = others[choose.pick(others.len())];
             }
             Stmt::Repeat { .. } | Stmt::Action(_) => {}
         }

@@ -6,9 +6,7 @@
 //!
 //! Sites: every `IF` and `WHILE`.
 
-use rand::Rng;
-
-use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
+use super::{nth_statement_mut, statements_where, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn is_if_or_while(_: &[Stmt], stmt: &Stmt) -> bool {
@@ -27,7 +25,7 @@ impl MutationOperator for SwitchIfWhile {
         statements_where(program, is_if_or_while).len() as u64
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Choose, _: &MutatorConfig) {
         if let Some((body, index)) = nth_statement_mut(program, site, is_if_or_while) {
             let stmt = &mut body[index];
             *stmt = match std::mem::replace(stmt, Stmt::Action(crate::lang::Action::Move)) {

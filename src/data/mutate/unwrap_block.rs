@@ -7,9 +7,7 @@
 //!
 //! Sites: every `IF`, `IFELSE`, `WHILE` and `REPEAT`.
 
-use rand::Rng;
-
-use super::{nth_statement_mut, statements_where, MutationOperator, MutatorConfig};
+use super::{nth_statement_mut, statements_where, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn is_block(_: &[Stmt], stmt: &Stmt) -> bool {
@@ -28,7 +26,7 @@ impl MutationOperator for UnwrapBlock {
         statements_where(program, is_block).len() as u64
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(&self, program: &mut Program, site: u64, _: &mut dyn Choose, _: &MutatorConfig) {
         if let Some((body, index)) = nth_statement_mut(program, site, is_block) {
             let block = body.remove(index);
             let inner: Vec<Stmt> = block.bodies().flatten().cloned().collect();

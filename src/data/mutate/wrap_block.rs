@@ -8,9 +8,7 @@
 //! statements. The block kind is uniform over the three; a repeat count is uniform over 2–10 and
 //! a condition uniform over the eight of [`super::CONDITIONS`].
 
-use rand::{Rng, RngExt};
-
-use super::{bodies, body_of, body_of_mut, random_cond, MutationOperator, MutatorConfig};
+use super::{bodies, body_of, body_of_mut, random_cond, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, RepeatCount, Stmt};
 
 fn spans(len: usize) -> u64 {
@@ -48,7 +46,13 @@ impl MutationOperator for WrapBlock {
             .sum()
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        _: &MutatorConfig,
+    ) {
         let mut site = site;
         for path in bodies(program) {
             let len = body_of(program, &path).len();
@@ -57,19 +61,19 @@ impl MutationOperator for WrapBlock {
                 let (left, right) = span(len, site);
                 let body = body_of_mut(program, &path);
                 let inner: Vec<Stmt> = body.drain(left..right).collect();
-                let block = match rng.random_range(0..3) {
+                let block = match choose.pick(3) {
                     0 => Stmt::If {
-                        cond: random_cond(rng),
+                        cond: random_cond(choose),
                         body: inner,
                     },
                     1 => Stmt::While {
-                        cond: random_cond(rng),
+                        cond: random_cond(choose),
                         body: inner,
                     },
                     _ => {
                         let counts: Vec<RepeatCount> = RepeatCount::all().collect();
                         Stmt::Repeat {
-                            count: counts[rng.random_range(0..counts.len())],
+                            count: counts[choose.pick(counts.len())],
                             body: inner,
                         }
                     }

@@ -8,9 +8,7 @@
 //! then-branch is `left..mid`, the else-branch `mid..right`, the condition uniform over the eight
 //! of [`super::CONDITIONS`].
 
-use rand::Rng;
-
-use super::{bodies, body_of, body_of_mut, random_cond, MutationOperator, MutatorConfig};
+use super::{bodies, body_of, body_of_mut, random_cond, Choose, MutationOperator, MutatorConfig};
 use crate::lang::{Program, Stmt};
 
 fn splits(len: usize) -> u64 {
@@ -55,7 +53,13 @@ impl MutationOperator for WrapIfElse {
             .sum()
     }
 
-    fn rewrite(&self, program: &mut Program, site: u64, rng: &mut dyn Rng, _: &MutatorConfig) {
+    fn rewrite(
+        &self,
+        program: &mut Program,
+        site: u64,
+        choose: &mut dyn Choose,
+        _: &MutatorConfig,
+    ) {
         let mut site = site;
         for path in bodies(program) {
             let len = body_of(program, &path).len();
@@ -68,7 +72,7 @@ impl MutationOperator for WrapIfElse {
                 body.insert(
                     left,
                     Stmt::IfElse {
-                        cond: random_cond(rng),
+                        cond: random_cond(choose),
                         then_body: taken,
                         else_body,
                     },

@@ -18,6 +18,7 @@ use crate::model::synthesizer::Synthesizer;
 use crate::nn::Backend;
 use crate::search::{SearchConfig, Strategy, SynthesisConfig};
 
+/// A progress bar over `len` units of work named `what`.
 pub(super) fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(

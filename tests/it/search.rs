@@ -169,10 +169,10 @@ fn small_debugger(trace: bool) -> DebuggerConfig {
     config
 }
 
-/// A beam of width 1 keeps one hypothesis, greedy decoding's program (`synthesis::greedy`; that it
-/// takes the most likely token at every step is `models::synthesizer_greedy_decoding_matches_
-/// teacher_forcing`); a grammar-constrained beam only finishes programs that parse, within the
-/// length limit, best first.
+/// A beam of width 1 keeps one hypothesis: greedy decoding's program (that it takes the most
+/// likely token at every step is `models::synthesizer_greedy_decoding_matches_teacher_forcing`),
+/// the same whatever tasks share its batch; a grammar-constrained beam only finishes programs
+/// that parse, within the length limit, best first.
 #[test]
 fn synthesizer_beam_search() {
     let b = CpuBackend::<f64>::new();
@@ -190,9 +190,12 @@ fn synthesizer_beam_search() {
     };
     let beams = synthesis::beam_search(&b, &model, &inputs, &outputs, &config);
     assert!(beams.iter().all(|b| b.len() == 1));
-    let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
-    assert_eq!(top, greedy);
     assert!(greedy.iter().all(|p| p.len() <= max_len));
+    // A task's greedy program does not depend on the tasks decoded beside it.
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let in_pairs = synthesis::decode_tasks(&b, &model, &refs, &config, 2, |_| {});
+    let in_pairs: Vec<Vec<Token>> = in_pairs.into_iter().map(|c| c[0].clone()).collect();
+    assert_eq!(in_pairs, greedy);
 
     let config = SynthesisConfig {
         beam: 5,
@@ -211,8 +214,9 @@ fn synthesizer_beam_search() {
     }
 }
 
-/// The debugger's beam of width 1 keeps one hypothesis, its greedy repair, and every hypothesis of
-/// a wider beam is a valid op sequence (scores sorted when the beam filled up).
+/// The debugger's beam of width 1 keeps one hypothesis, and its greedy repair is the same
+/// whatever programs share its batch; every hypothesis of a wider beam is a valid op sequence
+/// (scores sorted when the beam filled up).
 #[test]
 fn debugger_beam_search() {
     let b = CpuBackend::<f64>::new();
@@ -234,11 +238,12 @@ fn debugger_beam_search() {
             })
             .collect();
         let batch = DebuggerBatch::new(&b, &items, 5, trace);
-        let greedy = repair::greedy(&b, &model, &batch, 20);
         let beams = repair::beam_search(&b, &model, &batch, 1, 20);
         assert!(beams.iter().all(|b| b.len() == 1));
-        let top: Vec<Vec<Token>> = beams.iter().map(|b| b[0].hypothesis.clone()).collect();
-        assert_eq!(top, greedy);
+        // A program's greedy repair does not depend on the programs repaired beside it.
+        let greedy = repair::greedy(&b, &model, &batch, repair::MAX_EDIT_OPS);
+        let in_pairs = repair::repair_programs(&b, &model, &items, 2, 1);
+        assert_eq!(in_pairs, greedy);
         let beams = repair::beam_search(&b, &model, &batch, 8, 20);
         for beam in &beams {
             assert_eq!(beam.len(), 8);

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use super::{MutatorConfig, Operator};
 use crate::lang::Program;
 
-/// The most programs a neighbourhood lists (with the seen set, about 3 GB at this size).
+/// The most programs a neighbourhood lists (each held twice: in the list and the seen set).
 pub const MAX_NEIGHBOURS: usize = 2_000_000;
 
 /// The programs near a program.

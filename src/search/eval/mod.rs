@@ -18,7 +18,7 @@ pub mod resume;
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::report::{ConfigReport, Report, TaskRecord};
 use super::sed::{run_searches, NeuralRepairer, SearchConfig, SearchResult};
@@ -312,9 +312,9 @@ pub fn evaluate<B: Backend>(
             report.configs[slots[0]].put(records);
             monitor.advance(chunk.len());
             for (&strategy, &slot) in plan.strategies.iter().zip(&slots[1..]) {
-                let debugger = models
-                    .debugger
-                    .expect("a plan with searches has a debugger");
+                let Some(debugger) = models.debugger else {
+                    bail!("the plan has searches but no debugger was given");
+                };
                 let config = SearchConfig {
                     strategy,
                     ..plan.search

@@ -26,7 +26,7 @@ use crate::search::eval::mutation::mutation_bench;
 use crate::search::eval::resume::open_report;
 use crate::search::eval::{evaluate, shard_of, Decoding, Models, Monitor, Plan};
 use crate::search::report::{ConfigReport, Report};
-use crate::search::Strategy;
+use crate::search::{SearchMethod, Strategy};
 
 #[derive(Debug, Args)]
 #[command(
@@ -54,9 +54,16 @@ pub(crate) struct EvalArgs {
     /// Synthesizer decodings to evaluate.
     #[arg(long, value_enum, default_value_t = Decode::Both)]
     decode: Decode,
-    /// Searches to evaluate after each decoding, a comma-separated list (e.g. best-first,greedy;
-    /// `none`: the synthesizer alone). The synthesizer alone is always reported too.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "best-first")]
+    /// Searches to evaluate after each decoding, a comma-separated list (e.g.
+    /// best-first,best-first+rewrite; `+rewrite`: with the rewrite stage; `rewrite`: the rewrite
+    /// stage alone, without the debugger; `none`: the synthesizer alone). The synthesizer alone
+    /// is always reported too.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "best-first+rewrite"
+    )]
     search: Vec<SearchChoice>,
     /// Debugger-call budgets: the search runs with the largest, and the report gives the error
     /// at each (e.g. 1,5,10,25,50,100).
@@ -191,28 +198,31 @@ fn eval_on<B: Backend>(backend: &B, args: EvalArgs) -> Result<ExitCode> {
         Decode::Beam => vec![args.models.beam],
         Decode::Both => vec![1, args.models.beam],
     };
-    let strategies = SearchChoice::all_strategies(&args.search);
+    let searches = SearchChoice::all_methods(&args.search);
     let plan = Plan {
         decodings: widths.into_iter().map(Decoding::of_width).collect(),
         synthesis: args.models.synthesis(1),
-        search: args.models.search(Strategy::BestFirst, budget),
-        strategies,
+        search: args
+            .models
+            .search(SearchMethod::sed(Strategy::BestFirst), budget),
+        rewrite: args.models.rewrite(),
+        searches,
         compare_beam: args.compare_beam,
         batch: args.models.batch,
         save_every: args.save_every,
     };
     let started = Instant::now();
     let synthesizer = args.models.load_synthesizer(backend)?;
-    let debugger = match plan.strategies.is_empty() {
-        true => None,
-        false => Some(args.models.load_debugger(backend)?),
+    let debugger = match plan.searches.iter().any(|m| m.uses_debugger()) {
+        true => Some(args.models.load_debugger(backend)?),
+        false => None,
     };
     let fresh = Report {
         data: data.display().to_string(),
         split_tasks: tasks.len(),
         shards: vec![[shard, shards]],
         settings: args.models.settings(args.decode, &args.search, budget),
-        curve_steps: if plan.strategies.is_empty() {
+        curve_steps: if plan.searches.is_empty() {
             vec![]
         } else {
             steps

@@ -16,7 +16,9 @@ use crate::model::debugger::Debugger;
 use crate::model::load::{load_debugger, load_synthesizer, ModelSource};
 use crate::model::synthesizer::Synthesizer;
 use crate::nn::Backend;
-use crate::search::{SearchConfig, Strategy, SynthesisConfig};
+use crate::search::{
+    Ranking, RewriteConfig, SearchConfig, SearchMethod, Strategy, SynthesisConfig,
+};
 
 /// A progress bar over `len` units of work named `what`.
 pub(super) fn progress(len: usize, what: &str) -> ProgressBar {
@@ -41,11 +43,12 @@ pub(crate) enum Decode {
     Both,
 }
 
-/// Which search follows the synthesizer: any registered strategy by its name, `both` (every
-/// strategy, as separate configurations) or `none`.
+/// Which search follows the synthesizer: any search method by its name (each strategy, each
+/// with `+rewrite`, `rewrite` alone), `both` (SED's strategies, as separate configurations) or
+/// `none`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SearchChoice {
-    Strategy(Strategy),
+    Method(SearchMethod),
     /// Every strategy, as separate configurations (eval only).
     Both,
     /// The synthesizer alone.
@@ -56,8 +59,8 @@ impl ValueEnum for SearchChoice {
     fn value_variants<'a>() -> &'a [Self] {
         static CHOICES: OnceLock<Vec<SearchChoice>> = OnceLock::new();
         CHOICES.get_or_init(|| {
-            let strategies = Strategy::ALL.iter().map(|&s| SearchChoice::Strategy(s));
-            strategies
+            let methods = SearchMethod::all().iter().map(|&m| SearchChoice::Method(m));
+            methods
                 .chain([SearchChoice::Both, SearchChoice::None])
                 .collect()
         })
@@ -65,7 +68,7 @@ impl ValueEnum for SearchChoice {
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(match self {
-            SearchChoice::Strategy(strategy) => PossibleValue::new(strategy.name()),
+            SearchChoice::Method(method) => PossibleValue::new(method.name()),
             SearchChoice::Both => {
                 PossibleValue::new("both").help("Every strategy, as separate configurations")
             }
@@ -75,34 +78,70 @@ impl ValueEnum for SearchChoice {
 }
 
 impl SearchChoice {
-    /// SED's default: best-first search.
-    pub(super) const BEST_FIRST: SearchChoice = SearchChoice::Strategy(Strategy::BestFirst);
+    /// The default: best-first search with the rewrite stage.
+    pub(super) const DEFAULT: SearchChoice =
+        SearchChoice::Method(SearchMethod::with_rewrite(Strategy::BestFirst));
 
-    pub(super) fn strategies(self) -> Vec<Strategy> {
+    pub(super) fn methods(self) -> Vec<SearchMethod> {
         match self {
-            SearchChoice::Strategy(strategy) => vec![strategy],
-            SearchChoice::Both => Strategy::ALL.to_vec(),
+            SearchChoice::Method(method) => vec![method],
+            SearchChoice::Both => Strategy::ALL
+                .iter()
+                .map(|&s| SearchMethod::sed(s))
+                .collect(),
             SearchChoice::None => vec![],
         }
     }
 
-    /// Its name in a report's settings (`bestfirst`, `greedy`, `both`, `none`).
+    /// Its name in a report's settings (`bestfirst`, `greedy+rewrite`, `rewrite`, `both`,
+    /// `none`).
     fn setting(self) -> String {
         match self {
-            SearchChoice::Strategy(strategy) => format!("{strategy:?}").to_lowercase(),
+            SearchChoice::Method(SearchMethod {
+                strategy: Some(strategy),
+                rewrite,
+            }) => {
+                let name = format!("{strategy:?}").to_lowercase();
+                if rewrite {
+                    format!("{name}+rewrite")
+                } else {
+                    name
+                }
+            }
+            SearchChoice::Method(_) => "rewrite".to_string(),
             other => format!("{other:?}").to_lowercase(),
         }
     }
 
-    /// The strategies of a list of choices, each once, in the order first named.
-    pub(super) fn all_strategies(choices: &[SearchChoice]) -> Vec<Strategy> {
-        let mut out: Vec<Strategy> = Vec::new();
-        for strategy in choices.iter().flat_map(|c| c.strategies()) {
-            if !out.contains(&strategy) {
-                out.push(strategy);
+    /// The methods of a list of choices, each once, in the order first named.
+    pub(super) fn all_methods(choices: &[SearchChoice]) -> Vec<SearchMethod> {
+        let mut out: Vec<SearchMethod> = Vec::new();
+        for method in choices.iter().flat_map(|c| c.methods()) {
+            if !out.contains(&method) {
+                out.push(method);
             }
         }
         out
+    }
+}
+
+/// A ranking of the rewrite stage's programs, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RankChoice(Ranking);
+
+impl ValueEnum for RankChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        static CHOICES: OnceLock<Vec<RankChoice>> = OnceLock::new();
+        CHOICES.get_or_init(|| Ranking::ALL.iter().map(|&r| RankChoice(r)).collect())
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self.0 {
+            Ranking::Likelihood => "The synthesizer's log-likelihood given the examples",
+            Ranking::Nearest => "Fewest rewrites from the candidate",
+            Ranking::Shortest => "Fewest tokens",
+        };
+        Some(PossibleValue::new(self.0.name()).help(help))
     }
 }
 
@@ -138,6 +177,19 @@ pub(crate) struct ModelArgs {
     /// original).
     #[arg(long)]
     pub(super) merge: bool,
+    /// Rewrite stage: the most AST rewrites from a candidate (1 to 3).
+    #[arg(long, default_value_t = RewriteConfig::default().radius, value_parser = values::rewrite_radius)]
+    rewrite_radius: usize,
+    /// Rewrite stage: the most programs one candidate's expansion executes, 1 to 10000000.
+    #[arg(long, default_value_t = RewriteConfig::default().limit, value_parser = values::rewrite_budget)]
+    rewrite_limit: usize,
+    /// Rewrite stage: the most programs it executes per task, 1 to 10000000.
+    #[arg(long, default_value_t = RewriteConfig::default().budget, value_parser = values::rewrite_budget)]
+    rewrite_budget: usize,
+    /// Rewrite stage: how the programs that pass the given examples are ranked (the first is
+    /// the answer).
+    #[arg(long, value_enum, default_value_t = RankChoice(RewriteConfig::default().ranking))]
+    rank: RankChoice,
     /// Programs (tasks) per network batch, 1 to 1024.
     #[arg(long, default_value_t = 16, value_parser = values::width)]
     pub(super) batch: usize,
@@ -159,14 +211,27 @@ impl ModelArgs {
         }
     }
 
-    pub(super) fn search(&self, strategy: Strategy, steps: usize) -> SearchConfig {
-        SearchConfig {
-            strategy,
+    /// The search settings of `method` with a budget of `steps` calls.
+    pub(super) fn search(&self, method: SearchMethod, steps: usize) -> SearchConfig {
+        let base = SearchConfig {
+            strategy: Strategy::BestFirst,
             steps,
             debugger_beam: self.debugger_beam,
             max_ops: self.max_ops,
             trace_steps: self.trace_steps,
             merge: self.merge,
+            rewrite: None,
+        };
+        method.config(&base, self.rewrite())
+    }
+
+    /// The rewrite stage's settings.
+    pub(super) fn rewrite(&self) -> RewriteConfig {
+        RewriteConfig {
+            radius: self.rewrite_radius,
+            limit: self.rewrite_limit,
+            budget: self.rewrite_budget,
+            ranking: self.rank.0,
         }
     }
 
@@ -188,12 +253,13 @@ impl ModelArgs {
         search: &[SearchChoice],
         steps: usize,
     ) -> serde_json::Value {
+        let rewriting = search.iter().flat_map(|c| c.methods()).any(|m| m.rewrite);
         let search: Vec<String> = search.iter().map(|c| c.setting()).collect();
         let name = |p: &Option<PathBuf>| {
             p.as_ref()
                 .map_or("built-in".to_string(), |p| p.display().to_string())
         };
-        json!({
+        let mut settings = json!({
             "synthesizer": name(&self.synthesizer),
             "debugger": name(&self.debugger),
             "decode": format!("{decode:?}").to_lowercase(),
@@ -206,7 +272,18 @@ impl ModelArgs {
             "max_ops": self.max_ops,
             "trace_steps": self.trace_steps,
             "merge": self.merge,
-        })
+        });
+        // Only with the rewrite stage, so that reports of searches without it keep their
+        // settings.
+        if rewriting {
+            settings["rewrite"] = json!({
+                "radius": self.rewrite_radius,
+                "limit": self.rewrite_limit,
+                "budget": self.rewrite_budget,
+                "rank": self.rank.0.name(),
+            });
+        }
+        settings
     }
 }
 

@@ -24,7 +24,7 @@ use crate::nn::Cpu;
 use crate::search::eval::{record, Decoding};
 use crate::search::sed::{Ending, SearchResult};
 use crate::search::synthesis::decode_tasks;
-use crate::search::{run_searches, NeuralRepairer};
+use crate::search::{run_searches, LikelihoodRanker, Networks, NeuralRepairer};
 
 #[derive(Debug, Args)]
 #[command(
@@ -57,7 +57,7 @@ pub(crate) struct SynthesizeArgs {
     #[arg(long, value_enum, default_value_t = Decode::Beam, conflicts_with = "data")]
     decode: Decode,
     /// The search after the synthesizer.
-    #[arg(long, value_enum, default_value_t = SearchChoice::BEST_FIRST, conflicts_with = "data")]
+    #[arg(long, value_enum, default_value_t = SearchChoice::DEFAULT, conflicts_with = "data")]
     search: SearchChoice,
     /// Debugger calls allowed (K), 0 to 100000.
     #[arg(long, default_value_t = 100, value_parser = values::call_budget, conflicts_with = "data")]
@@ -105,7 +105,7 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
     };
     check_examples([task], path)?;
     if matches!(args.decode, Decode::Both) || matches!(args.search, SearchChoice::Both) {
-        bail!("synthesize runs one configuration: choose --decode greedy|beam and --search best-first|greedy|none");
+        bail!("synthesize runs one configuration: choose --decode greedy|beam and one --search method (e.g. best-first+rewrite) or none");
     }
     let started = Instant::now();
     let synthesizer = args.models.load_synthesizer(backend)?;
@@ -138,14 +138,28 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
         candidates.len(),
         best_passed.map_or("none (no candidate parses)".into(), |p| p.to_string()),
     );
-    let (program, search) = match args.search.strategies().first() {
+    let (program, search) = match args.search.methods().first() {
         None => (decoding.answer(task, &candidates), None),
-        Some(&strategy) => {
-            let debugger = args.models.load_debugger(backend)?;
-            let config = args.models.search(strategy, args.steps);
-            let repairer = NeuralRepairer::new(backend, &debugger, &config, 1);
+        Some(&method) => {
+            let debugger = match method.uses_debugger() {
+                true => Some(args.models.load_debugger(backend)?),
+                false => None,
+            };
+            let config = args.models.search(method, args.steps);
+            let repairer = debugger
+                .as_ref()
+                .map(|d| NeuralRepairer::new(backend, d, &config, 1));
+            let ranker = LikelihoodRanker {
+                backend,
+                synthesizer: &synthesizer,
+                batch: 64,
+            };
+            let networks = Networks {
+                repairer: repairer.as_ref().map(|r| r as _),
+                ranker: Some(&ranker),
+            };
             let (mut results, _) = run_searches(
-                &repairer,
+                networks,
                 &[task],
                 std::slice::from_ref(&candidates),
                 &config,
@@ -153,21 +167,28 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
                 |_| {},
             );
             let result = results.remove(0);
+            let mut extras = Vec::new();
+            if args.models.merge {
+                extras.push(format!("{} merged", result.merged));
+            }
+            if method.rewrite {
+                extras.push(format!("{} by the rewrite stage", result.rewritten));
+            }
             println!(
                 "search ({}, K = {}): {} after {} debugger call(s), {} programs executed{}",
-                strategy.name(),
-                args.steps,
+                method.name(),
+                config.steps,
                 match result.ending {
                     Ending::Solved => "solved",
                     Ending::StepLimit => "budget spent",
                     Ending::Exhausted => "nothing left to try",
                 },
                 result.calls,
-                result.executed,
-                if args.models.merge {
-                    format!(", {} merged", result.merged)
-                } else {
+                result.executed + result.rewritten,
+                if extras.is_empty() {
                     String::new()
+                } else {
+                    format!(" ({})", extras.join(", "))
                 }
             );
             (result.program.clone(), Some(result))
@@ -205,7 +226,7 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
                 .iter()
                 .map(|&i| {
                     let c = &result.candidates[i];
-                    json!({"program": tokens_to_string(&c.tokens), "passed": c.passed, "call": c.call})
+                    json!({"program": tokens_to_string(&c.tokens), "passed": c.passed, "call": c.call, "rewrites": c.rewrites})
                 })
                 .collect();
             fields.insert("steps".into(), json!(steps));
@@ -232,10 +253,17 @@ fn explain(task: &Task, result: &SearchResult) {
                 c.passed
             ),
             Some(parent) => {
-                println!(
-                    "step {n}: debugger call {}; passes {}/{given}",
-                    c.call, c.passed
-                );
+                if c.rewrites > 0 {
+                    println!(
+                        "step {n}: rewrite stage, {} rewrite(s) after {} debugger call(s); passes {}/{given}",
+                        c.rewrites, c.call, c.passed
+                    );
+                } else {
+                    println!(
+                        "step {n}: debugger call {}; passes {}/{given}",
+                        c.call, c.passed
+                    );
+                }
                 let source = &result.candidates[parent].tokens;
                 let edits = describe_edits(source, &c.tokens);
                 println!("  edits: {}", edits.join(", "));

@@ -2,6 +2,8 @@
 //! through one of these, so that a value out of range is a usage error (exit status 2) naming
 //! the option before any work starts. `docs/limits.md` lists the bounds.
 
+use crate::search::rewrite;
+
 /// Most worker threads a command accepts (`--threads`, `-j`).
 pub(crate) const MAX_THREADS: usize = 256;
 
@@ -51,6 +53,16 @@ pub(crate) fn mutation_count(text: &str) -> Result<usize, String> {
 /// The step limit of the traces given to the debugger: 1 to 10,000.
 pub(crate) fn trace_step_limit(text: &str) -> Result<u32, String> {
     bounded(text, 1, 10_000).map(|n| n as u32)
+}
+
+/// The rewrite stage's radius: 1 to [`rewrite::MAX_RADIUS`].
+pub(crate) fn rewrite_radius(text: &str) -> Result<usize, String> {
+    bounded(text, 1, rewrite::MAX_RADIUS)
+}
+
+/// Programs the rewrite stage may execute: 1 to [`rewrite::MAX_BUDGET`].
+pub(crate) fn rewrite_budget(text: &str) -> Result<usize, String> {
+    bounded(text, 1, rewrite::MAX_BUDGET)
 }
 
 /// A beam width or a network batch of inference: 1 to 1,024.

@@ -8,7 +8,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::lang::{Action, BlockKind, Program};
-use crate::vm::{self, AfterAction, EventValue, Origin, Outcome, RunConfig, Tracer, Vm};
+use crate::vm::{self, AfterAction, Chunk, EventValue, Origin, Outcome, RunConfig, Tracer, Vm};
 use crate::world::World;
 
 /// Examples per task.
@@ -21,6 +21,16 @@ pub const GIVEN_EXAMPLES: usize = 5;
 pub struct Example {
     pub input: World,
     pub output: World,
+}
+
+impl Example {
+    /// Whether the compiled program turns the input into the output (strict mode, 1000 steps: a
+    /// crash or a timeout fails), run on `machine`.
+    pub fn is_solved_by(&self, chunk: &Chunk, machine: &mut Vm) -> bool {
+        let mut world = self.input.clone();
+        let run = machine.run(chunk, &mut world, &RunConfig::default());
+        matches!(run.outcome(), Outcome::Ok) && world == self.output
+    }
 }
 
 /// A synthesis task.
@@ -59,12 +69,15 @@ impl Task {
         let mut machine = Vm::new();
         examples
             .iter()
-            .map(|example| {
-                let mut world = example.input.clone();
-                let run = machine.run(&chunk, &mut world, &RunConfig::default());
-                matches!(run.outcome(), Outcome::Ok) && world == example.output
-            })
+            .map(|example| example.is_solved_by(&chunk, &mut machine))
             .collect()
+    }
+
+    /// Whether the compiled program passes every given example, stopping at the first it fails.
+    pub fn solves_given(&self, chunk: &Chunk, machine: &mut Vm) -> bool {
+        self.given()
+            .iter()
+            .all(|example| example.is_solved_by(chunk, machine))
     }
 
     /// Parses `tokens` and counts the given examples it passes and whether it passes all

@@ -90,6 +90,18 @@ pub struct TrainForward<B: Backend> {
     cache: Cache<B>,
 }
 
+/// A teacher-forced decoder pass ([`Synthesizer::teacher_forced`]).
+struct TeacherForced<B: Backend> {
+    /// `[T · N, classes]`, step-major.
+    logits: B::Tensor,
+    targets: Vec<u32>,
+    step_ids: Vec<Vec<u32>>,
+    head: PooledCache<B>,
+}
+
+/// The target of the steps past a program's end.
+const IGNORE: u32 = u32::MAX;
+
 struct Cache<B: Backend> {
     io: IoEncoderCache<B>,
     /// Per step: the token of every stream.
@@ -126,10 +138,60 @@ impl<B: Backend> Synthesizer<B> {
 
     /// Forward pass of a training step with teacher forcing; keeps what backward needs.
     pub fn forward_train(&self, backend: &B, batch: &SynthesizerBatch<B>) -> TrainForward<B> {
-        let pairs = self.config.pairs;
         let (io_embedding, io) = self.encoder.forward(backend, &batch.inputs, &batch.outputs);
-        // Input `<S> t₁ … tₙ`, target `t₁ … tₙ </S>`: n + 1 steps per task.
-        let lengths: Vec<usize> = batch.programs.iter().map(|p| p.len() + 1).collect();
+        let forced = self.teacher_forced(backend, &io_embedding, &batch.programs);
+        let (loss, d_logits, tokens) =
+            backend.cross_entropy(&forced.logits, &forced.targets, IGNORE, None);
+        let correct = count_correct(
+            &backend.to_f32(&forced.logits),
+            &forced.targets,
+            VOCAB_SIZE,
+            IGNORE,
+        );
+        TrainForward {
+            loss,
+            tokens,
+            correct,
+            cache: Cache {
+                io,
+                step_ids: forced.step_ids,
+                head: forced.head,
+                d_logits,
+            },
+        }
+    }
+
+    /// The log-likelihood of each program (its tokens and the end) given its task's IO
+    /// embedding: `io_embedding` is `[N · pairs, ·]` for `N` programs, each program's pairs in
+    /// consecutive rows. The sum of the token log-probabilities, as the beam search scores.
+    pub fn log_likelihoods(
+        &self,
+        backend: &B,
+        io_embedding: &B::Tensor,
+        programs: &[Vec<Token>],
+    ) -> Vec<f64> {
+        let forced = self.teacher_forced(backend, io_embedding, programs);
+        let log_probs = backend.to_f32(&backend.log_softmax(&forced.logits));
+        let n = programs.len();
+        let mut sums = vec![0.0f64; n];
+        for (row, &target) in forced.targets.iter().enumerate() {
+            if target != IGNORE {
+                sums[row % n] += f64::from(log_probs[row * VOCAB_SIZE + target as usize]);
+            }
+        }
+        sums
+    }
+
+    /// The decoder run with teacher forcing: input `<S> t₁ … tₙ`, target `t₁ … tₙ </S>`
+    /// (n + 1 steps per program; [`IGNORE`] past a program's end), logits step-major.
+    fn teacher_forced(
+        &self,
+        backend: &B,
+        io_embedding: &B::Tensor,
+        programs: &[Vec<Token>],
+    ) -> TeacherForced<B> {
+        let pairs = self.config.pairs;
+        let lengths: Vec<usize> = programs.iter().map(|p| p.len() + 1).collect();
         let steps = lengths.iter().copied().max().unwrap_or(1);
         let token_at = |p: &Vec<Token>, t: usize| -> Option<Token> {
             match t {
@@ -139,8 +201,7 @@ impl<B: Backend> Synthesizer<B> {
         };
         let step_ids: Vec<Vec<u32>> = (0..steps)
             .map(|t| {
-                batch
-                    .programs
+                programs
                     .iter()
                     .flat_map(|p| {
                         let id = token_at(p, t).unwrap_or(Token::End).id() as u32;
@@ -163,32 +224,24 @@ impl<B: Backend> Synthesizer<B> {
             &self.decoder,
             &self.output,
             &inputs,
-            &io_embedding,
+            io_embedding,
             &stream_lengths,
             pairs,
         );
-        const IGNORE: u32 = u32::MAX;
         let targets: Vec<u32> = (0..steps)
             .flat_map(|t| {
-                batch.programs.iter().map(move |p| match t.cmp(&p.len()) {
+                programs.iter().map(move |p| match t.cmp(&p.len()) {
                     std::cmp::Ordering::Less => p[t].id() as u32,
                     std::cmp::Ordering::Equal => Token::End.id() as u32,
                     std::cmp::Ordering::Greater => IGNORE,
                 })
             })
             .collect();
-        let (loss, d_logits, tokens) = backend.cross_entropy(&logits, &targets, IGNORE, None);
-        let correct = count_correct(&backend.to_f32(&logits), &targets, VOCAB_SIZE, IGNORE);
-        TrainForward {
-            loss,
-            tokens,
-            correct,
-            cache: Cache {
-                io,
-                step_ids,
-                head,
-                d_logits,
-            },
+        TeacherForced {
+            logits,
+            targets,
+            step_ids,
+            head,
         }
     }
 

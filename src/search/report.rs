@@ -15,6 +15,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::sed::SearchMethod;
+
 /// One task under one configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
@@ -38,6 +40,9 @@ pub struct TaskRecord {
     pub executed: usize,
     /// Candidates dropped by observational merging.
     pub merged: usize,
+    /// Programs the rewrite stage executed (absent in reports of builds without it).
+    #[serde(default)]
+    pub rewritten: usize,
 }
 
 /// The records of one configuration.
@@ -67,6 +72,9 @@ pub struct Summary {
     pub mean_calls: f64,
     pub mean_executed: f64,
     pub merged: usize,
+    /// Mean programs the rewrite stage executed per task.
+    #[serde(default)]
+    pub mean_rewritten: f64,
 }
 
 fn share(count: usize, total: usize) -> f64 {
@@ -119,6 +127,7 @@ impl ConfigReport {
             mean_calls: share(sum(&|r| r.calls), n),
             mean_executed: share(sum(&|r| r.executed), n),
             merged: sum(&|r| r.merged),
+            mean_rewritten: share(sum(&|r| r.rewritten), n),
         }
     }
 
@@ -295,10 +304,13 @@ impl Report {
         let _ = writeln!(out, "| | {} |", decodings.join(" | "));
         let _ = writeln!(out, "|---|{}", "---|".repeat(decodings.len()));
         for (search, steps) in &searches {
-            let label = if *search == ConfigReport::NO_SEARCH {
-                "synthesizer alone".to_string()
-            } else {
-                format!("+ debugger, {search}, K = {steps}")
+            let label = match search.strip_suffix("+rewrite") {
+                _ if *search == ConfigReport::NO_SEARCH => "synthesizer alone".to_string(),
+                _ if *search == SearchMethod::REWRITE.name() => {
+                    "+ rewrite stage (no debugger)".to_string()
+                }
+                Some(strategy) => format!("+ debugger, {strategy}, K = {steps}, + rewrite stage"),
+                None => format!("+ debugger, {search}, K = {steps}"),
             };
             let cells: Vec<String> = decodings
                 .iter()
@@ -338,16 +350,20 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "\nMean debugger calls and programs executed per task.\n"
+                "\nMean debugger calls and programs executed per task (candidates of the search; \
+                 programs the rewrite stage ran).\n"
             );
-            let _ = writeln!(out, "| | calls | programs executed | merged |");
-            let _ = writeln!(out, "|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "| | calls | programs executed | merged | rewrite stage |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|");
             for c in &searched {
                 let s = c.summary();
                 let _ = writeln!(
                     out,
-                    "| {} | {:.1} | {:.1} | {} |",
-                    c.name, s.mean_calls, s.mean_executed, s.merged
+                    "| {} | {:.1} | {:.1} | {} | {:.0} |",
+                    c.name, s.mean_calls, s.mean_executed, s.merged, s.mean_rewritten
                 );
             }
         }

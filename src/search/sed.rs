@@ -11,20 +11,30 @@
 //!   or already debugged (greedy) is dropped, so that no debugger call is spent twice on one
 //!   behaviour. Programs that pass every given example are never merged.
 //! - Each candidate is parsed once; its `Program` is kept for the traces the debugger reads.
+//! - **The rewrite stage** (optional, [`super::rewrite`]): every failing candidate picked is
+//!   first expanded by the programs within a few AST rewrites of it, executed on the VM; if some
+//!   pass, the search ends with the best of them under the configured ranking, without a
+//!   debugger call. Once the calls are spent, the strategy's next candidates are expanded the
+//!   same way until the stage's budget of programs is spent or nothing is left; if none of them
+//!   leads to a passing program, the search returns what it would have returned without the
+//!   stage. With a budget of K = 0 calls it is a search without the debugger.
 //!
 //! A [`TaskSearch`] is a state machine that asks for one debugger call at a time, so that
 //! [`run_searches`] can batch the calls of many tasks into full network batches. The debugger is
 //! reached through the [`Repairer`] trait ([`NeuralRepairer`]: the SED debugger's beam search),
-//! so that tests can script it.
+//! so that tests can script it, and the ranking by the synthesizer's likelihood through the
+//! [`Ranker`] trait.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::repair;
+use super::rewrite::{self, Passing, Ranking, RewriteConfig};
 use super::strategy::{Frontier, Marking, Pool, Strategy};
 use crate::data::repair::given_traces;
 use crate::data::task::Task;
@@ -47,6 +57,8 @@ pub struct SearchConfig {
     pub trace_steps: u32,
     /// Merge observationally equal failing programs.
     pub merge: bool,
+    /// The rewrite stage (`None`: off).
+    pub rewrite: Option<RewriteConfig>,
 }
 
 impl Default for SearchConfig {
@@ -59,6 +71,93 @@ impl Default for SearchConfig {
             max_ops: 100,
             trace_steps: 250,
             merge: false,
+            rewrite: None,
+        }
+    }
+}
+
+/// A search after the synthesizer: a strategy with the debugger, with or without the rewrite
+/// stage, or the rewrite stage alone (over the synthesizer's candidates, no debugger calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SearchMethod {
+    /// The strategy (`None`: the rewrite stage alone, down best-first's order).
+    pub strategy: Option<Strategy>,
+    pub rewrite: bool,
+}
+
+impl SearchMethod {
+    /// SED's search with `strategy`.
+    pub const fn sed(strategy: Strategy) -> SearchMethod {
+        SearchMethod {
+            strategy: Some(strategy),
+            rewrite: false,
+        }
+    }
+
+    /// `strategy` with the rewrite stage.
+    pub const fn with_rewrite(strategy: Strategy) -> SearchMethod {
+        SearchMethod {
+            strategy: Some(strategy),
+            rewrite: true,
+        }
+    }
+
+    /// The rewrite stage alone.
+    pub const REWRITE: SearchMethod = SearchMethod {
+        strategy: None,
+        rewrite: true,
+    };
+
+    /// Every method, in the order the command line lists them: each strategy, each with the
+    /// rewrite stage, the rewrite stage alone.
+    pub fn all() -> &'static [SearchMethod] {
+        static ALL: OnceLock<Vec<SearchMethod>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let plain = Strategy::ALL.iter().map(|&s| SearchMethod::sed(s));
+            let rewriting = Strategy::ALL.iter().map(|&s| SearchMethod::with_rewrite(s));
+            plain
+                .chain(rewriting)
+                .chain([SearchMethod::REWRITE])
+                .collect()
+        })
+    }
+
+    /// Its name in reports and on the command line: `best-first`, `best-first+rewrite`,
+    /// `rewrite`.
+    pub fn name(self) -> &'static str {
+        static NAMES: OnceLock<Vec<(SearchMethod, String)>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            SearchMethod::all()
+                .iter()
+                .map(|&m| {
+                    let name = match (m.strategy, m.rewrite) {
+                        (Some(s), false) => s.name().to_string(),
+                        (Some(s), true) => format!("{}+rewrite", s.name()),
+                        (None, _) => "rewrite".to_string(),
+                    };
+                    (m, name)
+                })
+                .collect()
+        });
+        names
+            .iter()
+            .find(|(m, _)| *m == self)
+            .map_or("rewrite", |(_, n)| n.as_str())
+    }
+
+    /// Whether it calls the debugger.
+    pub fn uses_debugger(self) -> bool {
+        self.strategy.is_some()
+    }
+
+    /// The search settings of this method: `base` with its strategy, the budget of calls
+    /// (none without the debugger) and `rewrite` if it has the rewrite stage.
+    pub fn config(self, base: &SearchConfig, rewrite: RewriteConfig) -> SearchConfig {
+        SearchConfig {
+            strategy: self.strategy.unwrap_or(Strategy::BestFirst),
+            steps: if self.uses_debugger() { base.steps } else { 0 },
+            rewrite: self.rewrite.then_some(rewrite),
+            ..*base
         }
     }
 }
@@ -71,8 +170,11 @@ pub struct Candidate {
     pub passed: usize,
     /// The candidate the debugger edited to produce it (`None`: from the synthesizer).
     pub parent: Option<usize>,
-    /// The debugger call that produced it (0: the synthesizer).
+    /// The debugger call that produced it (0: the synthesizer), or the calls made before the
+    /// rewrite stage found it.
     pub call: usize,
+    /// Rewrites from its parent when the rewrite stage found it (0: not found by it).
+    pub rewrites: usize,
 }
 
 /// How a search ended.
@@ -100,6 +202,8 @@ pub struct SearchResult {
     pub executed: usize,
     /// Candidates dropped as observationally equal to an earlier one.
     pub merged: usize,
+    /// Programs the rewrite stage executed.
+    pub rewritten: usize,
     /// The returned program's ancestry, from a synthesizer candidate to it (indices into
     /// `candidates`).
     pub path: Vec<usize>,
@@ -149,6 +253,21 @@ pub struct TaskSearch<'a> {
     ending: Option<Ending>,
     executed: usize,
     merged: usize,
+    /// The rewrite stage's state.
+    rewriting: Rewriting,
+}
+
+/// What the rewrite stage keeps of one task's search.
+#[derive(Default)]
+struct Rewriting {
+    /// Fingerprints of the programs it has executed.
+    executed: HashSet<u128>,
+    /// Programs executed, against the budget.
+    count: usize,
+    /// The candidate the search returns if the stage finds nothing once the calls are spent.
+    fallback: Option<usize>,
+    /// The passing candidates it found, to rank with the likelihood (ids, nearest first).
+    to_rank: Vec<usize>,
 }
 
 /// Given examples passed by a program and the fingerprint of its behaviour (outcome and final
@@ -190,6 +309,7 @@ impl<'a> TaskSearch<'a> {
             ending: None,
             executed: 0,
             merged: 0,
+            rewriting: Rewriting::default(),
         };
         search.add_all(initial, None);
         search
@@ -234,6 +354,7 @@ impl<'a> TaskSearch<'a> {
                 passed,
                 parent,
                 call: self.calls,
+                rewrites: 0,
             });
             pool.programs.push(program);
             pool.fingerprints.push(fingerprint);
@@ -249,26 +370,128 @@ impl<'a> TaskSearch<'a> {
             return None;
         }
         debug_assert!(self.pending.is_none(), "a request is already out");
-        let Some(id) = self.frontier.pick(&self.pool) else {
-            self.ending = Some(Ending::Exhausted);
-            self.last = self.frontier.exhausted(&self.pool, self.last);
-            return None;
+        loop {
+            let Some(id) = self.frontier.pick(&self.pool) else {
+                return self.end(Ending::Exhausted);
+            };
+            if self.rewriting.fallback.is_none() || self.pool.list[id].passed == self.pool.given() {
+                self.last = Some(id);
+            }
+            if self.pool.list[id].passed == self.pool.given() {
+                self.ending = Some(Ending::Solved);
+                return None;
+            }
+            if self.frontier.marking() == Marking::WhenExpanded {
+                self.pool.seen.insert(self.pool.list[id].tokens.clone());
+                self.pool.behaviours.insert(self.pool.fingerprints[id]);
+            }
+            if self.rewrite(id) {
+                return None;
+            }
+            if self.calls < self.config.steps {
+                self.pending = Some(id);
+                return Some(&self.pool.list[id].tokens);
+            }
+            // The calls are spent: the rewrite stage goes on down the frontier while it can.
+            self.rewriting.fallback.get_or_insert(id);
+            if !self.can_rewrite() {
+                return self.end(Ending::StepLimit);
+            }
+        }
+    }
+
+    /// Ends the search with nothing passing found: `ending`, or the step limit if the calls
+    /// were spent before the rewrite stage went on; the answer is the fallback, if any.
+    fn end(&mut self, ending: Ending) -> Option<&[Token]> {
+        match self.rewriting.fallback {
+            Some(fallback) => {
+                self.ending = Some(Ending::StepLimit);
+                self.last = Some(fallback);
+            }
+            None => {
+                self.ending = Some(ending);
+                if ending == Ending::Exhausted {
+                    self.last = self.frontier.exhausted(&self.pool, self.last);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether the rewrite stage is on and has budget left.
+    fn can_rewrite(&self) -> bool {
+        self.config
+            .rewrite
+            .is_some_and(|r| self.rewriting.count < r.budget)
+    }
+
+    /// Expands candidate `id` with the rewrite stage, if it is on and has budget left. If a
+    /// program passes, the search ends solved (with the nearest, or best ranked, of them).
+    fn rewrite(&mut self, id: usize) -> bool {
+        let Some(config) = self.config.rewrite else {
+            return false;
         };
-        self.last = Some(id);
-        if self.pool.list[id].passed == self.pool.given() {
-            self.ending = Some(Ending::Solved);
-            return None;
+        let left = config.budget.saturating_sub(self.rewriting.count);
+        if left == 0 {
+            return false;
         }
-        if self.frontier.marking() == Marking::WhenExpanded {
-            self.pool.seen.insert(self.pool.list[id].tokens.clone());
-            self.pool.behaviours.insert(self.pool.fingerprints[id]);
+        let task = self.pool.task;
+        let found = rewrite::expand(
+            &self.pool.programs[id],
+            task,
+            config.radius,
+            config.limit.min(left),
+            &mut self.rewriting.executed,
+        );
+        self.rewriting.count += found.executed;
+        if found.passing.is_empty() {
+            return false;
         }
-        if self.calls >= self.config.steps {
-            self.ending = Some(Ending::StepLimit);
-            return None;
+        let best = match config.ranking {
+            Ranking::Likelihood => 0,
+            ranking => rewrite::rank(&found.passing, ranking, &[])[0],
+        };
+        let mut ids = Vec::with_capacity(found.passing.len());
+        for Passing { program, distance } in found.passing {
+            let (passed, fingerprint) = evaluate(&program, task);
+            debug_assert_eq!(passed, self.pool.given());
+            let pool = &mut self.pool;
+            pool.list.push(Candidate {
+                tokens: program.tokens(),
+                passed,
+                parent: Some(id),
+                call: self.calls,
+                rewrites: distance,
+            });
+            pool.programs.push(program);
+            pool.fingerprints.push(fingerprint);
+            ids.push(pool.list.len() - 1);
         }
-        self.pending = Some(id);
-        Some(&self.pool.list[id].tokens)
+        self.ending = Some(Ending::Solved);
+        self.last = Some(ids[best]);
+        if config.ranking == Ranking::Likelihood && ids.len() > 1 {
+            self.rewriting.to_rank = ids;
+        }
+        true
+    }
+
+    /// The passing programs the rewrite stage found that wait to be ranked by likelihood.
+    pub fn to_rank(&self) -> Vec<&[Token]> {
+        let list = &self.pool.list;
+        self.rewriting
+            .to_rank
+            .iter()
+            .map(|&id| list[id].tokens.as_slice())
+            .collect()
+    }
+
+    /// Takes the scores of [`TaskSearch::to_rank`]'s programs: the best is returned (the first
+    /// of equals).
+    pub fn rank(&mut self, scores: &[f64]) {
+        let ids = std::mem::take(&mut self.rewriting.to_rank);
+        if let Some(&best) = rewrite::by_score(scores).first() {
+            self.last = Some(ids[best]);
+        }
     }
 
     /// Takes the debugger's candidates for the program of the last request.
@@ -321,6 +544,7 @@ impl<'a> TaskSearch<'a> {
             calls: self.calls,
             executed: self.executed,
             merged: self.merged,
+            rewritten: self.rewriting.count,
             path,
             candidates,
         }
@@ -338,6 +562,28 @@ pub struct RepairRequest<'a> {
 pub trait Repairer {
     /// Each request's candidate repairs, best first.
     fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>>;
+}
+
+/// Programs of one task to score for the rewrite stage's ranking.
+pub struct RankRequest<'a> {
+    pub task: &'a Task,
+    pub programs: Vec<&'a [Token]>,
+}
+
+/// The ranking of passing programs by a network ([`Ranking::Likelihood`]).
+pub trait Ranker {
+    /// Each request's score for each of its programs (higher is better).
+    fn scores(&self, requests: &[RankRequest]) -> Vec<Vec<f64>>;
+}
+
+/// What the searches call: the debugger, and the ranker of the rewrite stage's programs.
+#[derive(Clone, Copy, Default)]
+pub struct Networks<'a> {
+    /// Without a debugger the searches make no calls (a budget of K = 0).
+    pub repairer: Option<&'a dyn Repairer>,
+    /// Without a ranker the rewrite stage's passing programs stay in enumeration order
+    /// (nearest first).
+    pub ranker: Option<&'a dyn Ranker>,
 }
 
 /// The SED debugger's beam search ([`repair::beam_search`]), in network batches.
@@ -407,15 +653,19 @@ impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
 pub struct SearchTiming {
     /// The debugger's calls (for the network: building its batches and its beam search).
     pub network: f64,
-    /// Executing candidates and recording the traces the debugger reads.
+    /// Executing candidates (the rewrite stage included) and recording the traces the
+    /// debugger reads.
     pub execution: f64,
+    /// Ranking the rewrite stage's passing programs.
+    pub ranking: f64,
 }
 
 /// Runs the searches of `tasks` (each from its initial candidates), four network batches of
-/// `batch` tasks in flight at a time, handing the debugger the requests of all of them at once.
+/// `batch` tasks in flight at a time, handing the debugger the requests of all of them at once
+/// and the ranker the programs of all searches that end in the same round.
 /// `progress` is called with the number of searches finished by each round.
 pub fn run_searches(
-    repairer: &dyn Repairer,
+    networks: Networks,
     tasks: &[&Task],
     initial: &[Vec<Vec<Token>>],
     config: &SearchConfig,
@@ -423,6 +673,10 @@ pub fn run_searches(
     mut progress: impl FnMut(usize),
 ) -> (Vec<SearchResult>, SearchTiming) {
     assert_eq!(tasks.len(), initial.len(), "one candidate list per task");
+    let config = SearchConfig {
+        steps: networks.repairer.map_or(0, |_| config.steps),
+        ..*config
+    };
     let window = batch.max(1) * 4;
     let mut results: Vec<Option<SearchResult>> = vec![None; tasks.len()];
     let mut waiting = (0..tasks.len()).rev().collect::<Vec<_>>();
@@ -432,7 +686,7 @@ pub fn run_searches(
         let started = std::time::Instant::now();
         while active.len() < window {
             let Some(i) = waiting.pop() else { break };
-            active.push((i, TaskSearch::new(tasks[i], *config, &initial[i])));
+            active.push((i, TaskSearch::new(tasks[i], config, &initial[i])));
         }
         if active.is_empty() {
             break;
@@ -446,25 +700,30 @@ pub fn run_searches(
                 Some(given_traces(program, search.task(), config.trace_steps))
             })
             .collect();
-        let mut finished = 0;
+        let mut finished = Vec::new();
         let mut traces = Vec::new();
         let mut kept = Vec::new();
         for ((i, search), request) in active.drain(..).zip(requests) {
             match request {
-                None => {
-                    results[i] = Some(search.result());
-                    finished += 1;
-                }
+                None => finished.push((i, search)),
                 Some(t) => {
                     traces.push(t);
                     kept.push((i, search));
                 }
             }
         }
-        if finished > 0 {
-            progress(finished);
-        }
         timing.execution += started.elapsed().as_secs_f64();
+        if !finished.is_empty() {
+            let started = std::time::Instant::now();
+            if let Some(ranker) = networks.ranker {
+                rank_finished(ranker, &mut finished);
+            }
+            timing.ranking += started.elapsed().as_secs_f64();
+            progress(finished.len());
+            for (i, search) in finished {
+                results[i] = Some(search.result());
+            }
+        }
         let started = std::time::Instant::now();
         let asking: Vec<RepairRequest> = kept
             .iter()
@@ -475,10 +734,9 @@ pub fn run_searches(
                 traces,
             })
             .collect();
-        let answers = if asking.is_empty() {
-            Vec::new()
-        } else {
-            repairer.repair(&asking)
+        let answers = match networks.repairer {
+            Some(repairer) if !asking.is_empty() => repairer.repair(&asking),
+            _ => Vec::new(),
         };
         assert_eq!(answers.len(), asking.len(), "one answer per request");
         drop(asking);
@@ -495,4 +753,28 @@ pub fn run_searches(
         .map(|r| r.expect("every search ran"))
         .collect();
     (results, timing)
+}
+
+/// Ranks, in one call, the passing programs of the finished searches whose rewrite stage found
+/// several.
+fn rank_finished(ranker: &dyn Ranker, finished: &mut [(usize, TaskSearch)]) {
+    let waiting: Vec<usize> = (0..finished.len())
+        .filter(|&k| !finished[k].1.rewriting.to_rank.is_empty())
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let requests: Vec<RankRequest> = waiting
+        .iter()
+        .map(|&k| RankRequest {
+            task: finished[k].1.task(),
+            programs: finished[k].1.to_rank(),
+        })
+        .collect();
+    let scores = ranker.scores(&requests);
+    assert_eq!(scores.len(), requests.len(), "one score list per request");
+    drop(requests);
+    for (&k, scores) in waiting.iter().zip(&scores) {
+        finished[k].1.rank(scores);
+    }
 }

@@ -5,9 +5,11 @@
 //! length limit get probability zero ([`ProgramPda::allowed`]). The scores stay the model's own
 //! log-probabilities (the mask is not renormalised), so constrained and plain beams compare.
 //!
-//! [`decode_tasks`] decodes a list of tasks in network batches, greedily or by beam search.
+//! [`decode_tasks`] decodes a list of tasks in network batches, greedily or by beam search;
+//! [`LikelihoodRanker`] scores whole programs for the rewrite stage.
 
 use super::beam::{self, BeamProblem, PooledDecoder, Scored};
+use super::sed::{RankRequest, Ranker};
 use crate::data::task::Task;
 use crate::lang::{ProgramPda, Token, VOCAB_SIZE};
 use crate::model::grids::grid_tensor;
@@ -185,4 +187,46 @@ pub fn decode_tasks<B: Backend>(
         progress(chunk.len());
     }
     out
+}
+
+/// The rewrite stage's ranking by the synthesizer's log-likelihood of each program given its
+/// task's given examples. Each task's IO embedding is computed once, whatever the number of its
+/// programs; programs are scored `batch` at a time.
+pub struct LikelihoodRanker<'a, B: Backend> {
+    pub backend: &'a B,
+    pub synthesizer: &'a Synthesizer<B>,
+    /// Programs per network batch.
+    pub batch: usize,
+}
+
+impl<B: Backend> Ranker for LikelihoodRanker<'_, B> {
+    fn scores(&self, requests: &[RankRequest]) -> Vec<Vec<f64>> {
+        let (backend, model) = (self.backend, self.synthesizer);
+        let pairs = model.config.pairs;
+        let given = || requests.iter().flat_map(|r| r.task.given()[..pairs].iter());
+        let inputs = grid_tensor(backend, given().map(|e| &e.input));
+        let outputs = grid_tensor(backend, given().map(|e| &e.output));
+        let (io_embedding, _) = model.encoder.forward(backend, &inputs, &outputs);
+        // Every program with its task's position.
+        let programs: Vec<(usize, Vec<Token>)> = requests
+            .iter()
+            .enumerate()
+            .flat_map(|(r, request)| request.programs.iter().map(move |p| (r, p.to_vec())))
+            .collect();
+        let mut flat = Vec::with_capacity(programs.len());
+        for chunk in programs.chunks(self.batch.max(1)) {
+            let rows: Vec<u32> = chunk
+                .iter()
+                .flat_map(|&(r, _)| (0..pairs).map(move |j| (r * pairs + j) as u32))
+                .collect();
+            let io = backend.gather_rows(&io_embedding, &rows);
+            let tokens: Vec<Vec<Token>> = chunk.iter().map(|(_, p)| p.clone()).collect();
+            flat.extend(model.log_likelihoods(backend, &io, &tokens));
+        }
+        let mut flat = flat.into_iter();
+        requests
+            .iter()
+            .map(|r| flat.by_ref().take(r.programs.len()).collect())
+            .collect()
+    }
 }

@@ -134,8 +134,9 @@ use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use karel::nn::CpuBackend;
 use karel::search::sed::{Ending, SearchResult};
 use karel::search::{
-    repair, run_searches, synthesis, RepairRequest, Repairer, SearchConfig, Strategy,
-    SynthesisConfig, TaskSearch,
+    repair, run_searches, synthesis, LikelihoodRanker, Networks, RankRequest, Ranker, Ranking,
+    RepairRequest, Repairer, RewriteConfig, SearchConfig, SearchMethod, Strategy, SynthesisConfig,
+    TaskSearch,
 };
 
 /// Generated tasks (deterministic).
@@ -355,7 +356,11 @@ fn run_searches_batches_a_scripted_repairer() {
         };
         let config = config(strategy, 10, false);
         let mut finished = 0;
-        let (results, _) = run_searches(&script, &refs, &initial, &config, 8, |n| finished += n);
+        let networks = Networks {
+            repairer: Some(&script),
+            ranker: None,
+        };
+        let (results, _) = run_searches(networks, &refs, &initial, &config, 8, |n| finished += n);
         assert_eq!(finished, tasks.len());
         assert_eq!(
             script.calls.get(),
@@ -853,4 +858,245 @@ fn synthesize_one_task_explains_its_steps() {
     let out = karel(&["synthesize", "examples/task.json", "--index", "7"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no task 7"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rewrite stage.
+
+use karel::data::mutate::{neighbourhood, MutatorConfig};
+use karel::lang::Program;
+
+/// The rewrite stage alone (no debugger calls) at `radius`, ranked by `ranking`.
+fn rewrite_only(radius: usize, ranking: Ranking) -> SearchConfig {
+    let rewrite = RewriteConfig {
+        radius,
+        limit: 1_000_000,
+        budget: 1_000_000,
+        ranking,
+    };
+    SearchMethod::REWRITE.config(&SearchConfig::default(), rewrite)
+}
+
+/// Every candidate of a result that passes the given examples, and whether the returned
+/// program does.
+fn check_never_returns_a_failing_program(task: &Task, result: &SearchResult) {
+    let given = task.given().len();
+    if result.candidates.iter().any(|c| c.passed == given) {
+        assert!(
+            result.passes_given,
+            "a passing program was found but not returned"
+        );
+        assert_eq!(task.score(&result.program).map(|s| s.0), Some(given));
+    }
+}
+
+/// Every single mutation of a task's program (its whole radius-1 neighbourhood) is repaired by
+/// the rewrite stage alone at radius 1 to a program that passes the given examples.
+#[test]
+fn the_rewrite_stage_repairs_every_single_mutation() {
+    let mutator = MutatorConfig::default();
+    let mut mutants = 0;
+    for task in tasks(3) {
+        let near = neighbourhood(&task.program, 1, &mutator, usize::MAX);
+        assert!(near.complete);
+        for (mutant, _) in near.programs.iter().step_by(3) {
+            let start = vec![mutant.tokens()];
+            let search = TaskSearch::new(&task, rewrite_only(1, Ranking::Nearest), &start);
+            let (result, requests) = drive(search, |_| unreachable!("no debugger calls"));
+            assert!(requests.is_empty());
+            assert!(result.passes_given, "{mutant} is not repaired");
+            assert_eq!(result.ending, Ending::Solved);
+            assert_eq!(result.calls, 0);
+            check_never_returns_a_failing_program(&task, &result);
+            mutants += 1;
+        }
+    }
+    assert!(mutants > 100, "{mutants} mutants");
+}
+
+/// A ranker that scores each program by a fixed rule, counting its calls.
+struct ScriptedRanker<F: Fn(&[Token]) -> f64> {
+    score: F,
+    calls: std::cell::Cell<usize>,
+}
+
+impl<F: Fn(&[Token]) -> f64> Ranker for ScriptedRanker<F> {
+    fn scores(&self, requests: &[RankRequest]) -> Vec<Vec<f64>> {
+        self.calls.set(self.calls.get() + 1);
+        requests
+            .iter()
+            .map(|r| r.programs.iter().map(|p| (self.score)(p)).collect())
+            .collect()
+    }
+}
+
+/// The passing programs the rewrite stage finds from `start`, in enumeration order.
+fn passing_rewrites(task: &Task, start: &Program) -> Vec<Vec<Token>> {
+    let given = task.given().len();
+    neighbourhood(start, 1, &MutatorConfig::default(), usize::MAX)
+        .programs
+        .iter()
+        .map(|(p, _)| p.tokens())
+        .filter(|t| task.score(t).map(|s| s.0) == Some(given))
+        .collect()
+}
+
+/// With the likelihood ranking the ranker's best program is returned; equal scores keep the
+/// enumeration order, so that the first found is returned; the other rankings do not call the
+/// ranker; results repeat exactly.
+#[test]
+fn rewrite_rankings_are_deterministic() {
+    let task = tasks(1).remove(0);
+    // A mutant whose repairs are several: the gold program with one more action at the end.
+    let start = parse_tokens(&broken(&task), &ParseOptions::default()).unwrap();
+    let passing = passing_rewrites(&task, &start);
+    assert!(passing.len() > 1, "{} repairs", passing.len());
+    let initial = vec![vec![start.tokens()]];
+    let refs = [&task];
+    let run = |ranking: Ranking, ranker: &dyn Ranker| {
+        let networks = Networks {
+            repairer: None,
+            ranker: Some(ranker),
+        };
+        let config = rewrite_only(1, ranking);
+        run_searches(networks, &refs, &initial, &config, 4, |_| {})
+            .0
+            .remove(0)
+    };
+    let flat = ScriptedRanker {
+        score: |_: &[Token]| 0.0,
+        calls: Default::default(),
+    };
+    let result = run(Ranking::Likelihood, &flat);
+    assert_eq!(flat.calls.get(), 1);
+    assert_eq!(result.program, passing[0], "ties keep the first found");
+    assert_eq!(result, run(Ranking::Likelihood, &flat));
+    let last = passing.last().unwrap().clone();
+    let prefers_last = ScriptedRanker {
+        score: |p: &[Token]| if p == last.as_slice() { 1.0 } else { 0.0 },
+        calls: Default::default(),
+    };
+    assert_eq!(run(Ranking::Likelihood, &prefers_last).program, last);
+    let nearest = run(Ranking::Nearest, &prefers_last);
+    assert_eq!(nearest.program, passing[0]);
+    let shortest = run(Ranking::Shortest, &prefers_last);
+    let min_len = passing.iter().map(|p| p.len()).min().unwrap();
+    assert_eq!(shortest.program.len(), min_len);
+    assert_eq!(
+        prefers_last.calls.get(),
+        1,
+        "only the likelihood ranking calls the ranker"
+    );
+    for result in [nearest, shortest] {
+        check_never_returns_a_failing_program(&task, &result);
+        assert!(result.passes_given);
+    }
+}
+
+/// With the debugger and the rewrite stage: a debugger that never helps, a program two
+/// rewrites away from a passing one. The stage finds it before the first call at radius 2; at
+/// radius 1 it finds nothing, the calls are spent, and the search returns what best-first
+/// returns without the stage; the stage's work stays within its budget.
+#[test]
+fn the_rewrite_stage_inside_best_first() {
+    let task = tasks(1).remove(0);
+    // The first program two rewrites from the gold one that fails and has no passing program
+    // one rewrite away.
+    let given = task.given().len();
+    let wrong = neighbourhood(&task.program, 2, &MutatorConfig::default(), usize::MAX)
+        .programs
+        .into_iter()
+        .filter(|(_, d)| *d == 2)
+        .map(|(p, _)| p)
+        .find(|p| {
+            task.score(&p.tokens()).unwrap().0 < given && passing_rewrites(&task, p).is_empty()
+        })
+        .expect("a program two rewrites away")
+        .tokens();
+    let useless = |_: &[Token]| -> Vec<Vec<Token>> { vec![] };
+    let with = |radius: usize, budget: usize| {
+        let rewrite = RewriteConfig {
+            radius,
+            limit: budget,
+            budget,
+            ranking: Ranking::Nearest,
+        };
+        let config = SearchMethod::with_rewrite(Strategy::BestFirst)
+            .config(&config(Strategy::BestFirst, 3, false), rewrite);
+        drive(
+            TaskSearch::new(&task, config, std::slice::from_ref(&wrong)),
+            useless,
+        )
+    };
+    let (two, requests) = with(2, 10_000_000);
+    assert!(requests.is_empty());
+    assert!(two.passes_given);
+    assert_eq!(two.ending, Ending::Solved);
+    assert_eq!(two.candidates[two.path[1]].rewrites, 2);
+    check_never_returns_a_failing_program(&task, &two);
+    let plain = drive(
+        TaskSearch::new(
+            &task,
+            config(Strategy::BestFirst, 3, false),
+            std::slice::from_ref(&wrong),
+        ),
+        useless,
+    )
+    .0;
+    let (one, _) = with(1, 10_000_000);
+    assert!(!one.passes_given);
+    assert_eq!(one.program, plain.program);
+    assert_eq!(one.ending, plain.ending);
+    let (cut, _) = with(2, 50);
+    assert_eq!(cut.rewritten, 50);
+}
+
+/// The likelihood ranker scores a program as the synthesizer's beam search does: the sum of
+/// its tokens' log-probabilities and the end's, whatever the other programs scored with it.
+#[test]
+fn likelihood_ranker_matches_the_beam_scores() {
+    let b = CpuBackend::<f64>::new();
+    let model = small_synthesizer();
+    let tasks = tasks(3);
+    let config = SynthesisConfig {
+        beam: 4,
+        max_len: 20,
+        grammar: false,
+    };
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let given = || tasks.iter().flat_map(|t| t.given().iter());
+    let inputs = grid_tensor(&b, given().map(|e| &e.input));
+    let outputs = grid_tensor(&b, given().map(|e| &e.output));
+    let beams = synthesis::beam_search(&b, &model, &inputs, &outputs, &config);
+    let finished: Vec<Vec<_>> = beams
+        .iter()
+        .map(|beam| beam.iter().filter(|h| h.finished).collect())
+        .collect();
+    assert!(finished.iter().any(|f| !f.is_empty()));
+    let requests: Vec<RankRequest> = refs
+        .iter()
+        .zip(&finished)
+        .map(|(task, hs)| RankRequest {
+            task,
+            programs: hs.iter().map(|h| h.hypothesis.as_slice()).collect(),
+        })
+        .collect();
+    for batch in [1, 3, 64] {
+        let ranker = LikelihoodRanker {
+            backend: &b,
+            synthesizer: &model,
+            batch,
+        };
+        let scores = ranker.scores(&requests);
+        for (hs, scores) in finished.iter().zip(&scores) {
+            assert_eq!(hs.len(), scores.len());
+            for (h, &score) in hs.iter().zip(scores) {
+                assert!(
+                    (score - f64::from(h.log_prob)).abs() < 1e-4,
+                    "{score} vs {}",
+                    h.log_prob
+                );
+            }
+        }
+    }
 }

@@ -38,7 +38,7 @@ mod unwrap_block;
 mod wrap_block;
 mod wrap_ifelse;
 
-pub use neighbourhood::{neighbourhood, Neighbourhood, MAX_NEIGHBOURS};
+pub use neighbourhood::{neighbourhood, single_rewrites, Neighbourhood, MAX_NEIGHBOURS};
 
 use std::fmt;
 

@@ -25,6 +25,17 @@ pub struct Neighbourhood {
     pub complete: bool,
 }
 
+/// Every outcome of one rewrite of `program`, in the order of [`Operator::all`], sites and
+/// choice sequences: repeats (and the program itself) included.
+pub fn single_rewrites<'a>(
+    program: &'a Program,
+    config: &'a MutatorConfig,
+) -> impl Iterator<Item = Program> + 'a {
+    Operator::all().flat_map(move |op| {
+        (0..op.sites(program, config)).flat_map(move |site| op.rewrites(program, site, config))
+    })
+}
+
 /// The programs within `radius` rewrites of `program`, at most `limit` of them (and never more
 /// than [`MAX_NEIGHBOURS`]).
 pub fn neighbourhood(
@@ -45,28 +56,25 @@ pub fn neighbourhood(
             programs[frontier.clone()].iter().map(|(p, _)| p).collect()
         };
         let mut found = Vec::new();
-        for start in starts {
-            for op in Operator::all() {
-                for site in 0..op.sites(start, config) {
-                    for mutant in op.rewrites(start, site, config) {
-                        if seen.contains(&mutant) {
-                            continue;
-                        }
-                        if programs.len() + found.len() >= limit {
-                            programs.extend(found.into_iter().map(|p| (p, distance)));
-                            return Neighbourhood {
-                                programs,
-                                complete: false,
-                            };
-                        }
-                        seen.insert(mutant.clone());
-                        found.push(mutant);
-                    }
+        let mut complete = true;
+        'starts: for start in starts {
+            for mutant in single_rewrites(start, config) {
+                if seen.contains(&mutant) {
+                    continue;
                 }
+                if programs.len() + found.len() >= limit {
+                    complete = false;
+                    break 'starts;
+                }
+                seen.insert(mutant.clone());
+                found.push(mutant);
             }
         }
         let first = programs.len();
         programs.extend(found.into_iter().map(|p| (p, distance)));
+        if !complete {
+            return Neighbourhood { programs, complete };
+        }
         frontier = first..programs.len();
     }
     Neighbourhood {

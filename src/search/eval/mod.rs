@@ -1,7 +1,8 @@
 //! The evaluation engine: SED on a split, under a plan of configurations, into a [`Report`].
 //!
 //! A [`Configuration`] is a [`Decoding`] of the synthesizer followed by nothing (the synthesizer
-//! alone) or by a search [`Strategy`] with a budget of K debugger calls. [`evaluate`] runs a
+//! alone) or by a [`SearchMethod`] (a strategy with a budget of K debugger calls, with or without
+//! the rewrite stage, or the rewrite stage alone). [`evaluate`] runs a
 //! [`Plan`] a chunk of tasks at a time (whole network batches, so a resumed run batches as an
 //! uninterrupted one does), skipping the chunks the report already covers and handing the report
 //! to a save hook after each chunk; then, optionally, plain beam search as wide as each search's
@@ -21,9 +22,11 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::report::{ConfigReport, Report, TaskRecord};
-use super::sed::{run_searches, NeuralRepairer, SearchConfig, SearchResult};
-use super::strategy::Strategy;
-use super::synthesis::{decode_tasks, SynthesisConfig};
+use super::rewrite::RewriteConfig;
+use super::sed::{
+    run_searches, Networks, NeuralRepairer, SearchConfig, SearchMethod, SearchResult,
+};
+use super::synthesis::{decode_tasks, LikelihoodRanker, SynthesisConfig};
 use crate::data::task::Task;
 use crate::lang::token::tokens_to_string;
 use crate::lang::Token;
@@ -85,7 +88,7 @@ impl Decoding {
 pub struct Configuration {
     pub decoding: Decoding,
     /// The search after the synthesizer (`None`: the synthesizer alone).
-    pub search: Option<Strategy>,
+    pub search: Option<SearchMethod>,
     /// Debugger-call budget K (0 without search).
     pub steps: usize,
 }
@@ -95,7 +98,7 @@ impl Configuration {
     pub fn name(&self) -> String {
         match self.search {
             None => self.decoding.name(),
-            Some(strategy) => format!("{} + {}", self.decoding.name(), strategy.name()),
+            Some(method) => format!("{} + {}", self.decoding.name(), method.name()),
         }
     }
 
@@ -106,7 +109,7 @@ impl Configuration {
             decoding: self.decoding.name(),
             search: self
                 .search
-                .map_or(ConfigReport::NO_SEARCH, Strategy::name)
+                .map_or(ConfigReport::NO_SEARCH, SearchMethod::name)
                 .to_string(),
             steps: self.steps,
             records: Vec::new(),
@@ -120,11 +123,13 @@ pub struct Plan {
     /// The synthesizer's decodings, each a column of Table 1.
     pub decodings: Vec<Decoding>,
     /// The searches after each decoding (none: the synthesizer alone only).
-    pub strategies: Vec<Strategy>,
+    pub searches: Vec<SearchMethod>,
     /// Decoding settings (the width comes from each decoding).
     pub synthesis: SynthesisConfig,
     /// Search settings (the strategy comes from each configuration; `steps` is the budget K).
     pub search: SearchConfig,
+    /// The rewrite stage's settings, for the searches that have it.
+    pub rewrite: RewriteConfig,
     /// Add plain beam search as wide as each search's mean number of programs executed.
     pub compare_beam: bool,
     /// Tasks per network batch.
@@ -198,6 +203,7 @@ pub fn record(index: usize, task: &Task, program: &[Token], exact_of: &[Token]) 
         solved_at: passes_given.then_some(0),
         executed: 0,
         merged: 0,
+        rewritten: 0,
     }
 }
 
@@ -207,6 +213,7 @@ pub fn search_record(index: usize, task: &Task, result: &SearchResult) -> TaskRe
     r.calls = result.calls;
     r.executed = result.executed;
     r.merged = result.merged;
+    r.rewritten = result.rewritten;
     r.solved_at = r.passes_given.then_some(result.calls);
     r
 }
@@ -278,11 +285,11 @@ pub fn evaluate<B: Backend>(
                 steps: 0,
             };
             let mut slots = vec![slot(report, alone.name(), &alone)];
-            for &strategy in &plan.strategies {
+            for &method in &plan.searches {
                 let searched = Configuration {
                     decoding,
-                    search: Some(strategy),
-                    steps: budget,
+                    search: Some(method),
+                    steps: if method.uses_debugger() { budget } else { 0 },
                 };
                 slots.push(slot(report, searched.name(), &searched));
             }
@@ -311,17 +318,26 @@ pub fn evaluate<B: Backend>(
                 .collect();
             report.configs[slots[0]].put(records);
             monitor.advance(chunk.len());
-            for (&strategy, &slot) in plan.strategies.iter().zip(&slots[1..]) {
-                let Some(debugger) = models.debugger else {
-                    bail!("the plan has searches but no debugger was given");
+            for (&method, &slot) in plan.searches.iter().zip(&slots[1..]) {
+                let config = method.config(&plan.search, plan.rewrite);
+                let repairer = match models.debugger {
+                    Some(debugger) => Some(NeuralRepairer::new(backend, debugger, &config, batch)),
+                    None if method.uses_debugger() => {
+                        bail!("the plan has debugger searches but no debugger was given")
+                    }
+                    None => None,
                 };
-                let config = SearchConfig {
-                    strategy,
-                    ..plan.search
+                let ranker = LikelihoodRanker {
+                    backend,
+                    synthesizer: models.synthesizer,
+                    batch: batch * 8,
                 };
-                let repairer = NeuralRepairer::new(backend, debugger, &config, batch);
+                let networks = Networks {
+                    repairer: repairer.as_ref().map(|r| r as _),
+                    ranker: Some(&ranker),
+                };
                 let (results, timing) = run_searches(
-                    &repairer,
+                    networks,
                     &chunk_tasks,
                     &candidates,
                     &config,
@@ -330,6 +346,9 @@ pub fn evaluate<B: Backend>(
                 );
                 add_time(report, "debugger network", timing.network);
                 add_time(report, "execution (VM, traces)", timing.execution);
+                if method.rewrite {
+                    add_time(report, "ranking (synthesizer)", timing.ranking);
+                }
                 let records = chunk
                     .iter()
                     .zip(&results)

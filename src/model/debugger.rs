@@ -487,6 +487,12 @@ impl<B: Backend> Debugger<B> {
         let (io_embedding, _) = self
             .io_encoder
             .forward(backend, &batch.inputs, &batch.outputs);
+        (self.encode_program(backend, batch), io_embedding)
+    }
+
+    /// The program encoder's memory `[T · N, 2 · hidden]` for `batch` (evaluation mode): what
+    /// [`Debugger::encode`] computes besides the IO embedding, which depends on the task alone.
+    pub fn encode_program(&self, backend: &B, batch: &DebuggerBatch<B>) -> B::Tensor {
         let features = match (&self.trace_embed, &batch.trace) {
             (Some(embed), Some(tb)) => {
                 let io_grids = backend.concat(&[&batch.inputs, &batch.outputs], 1);
@@ -499,8 +505,7 @@ impl<B: Backend> Debugger<B> {
         let (_, inputs) = self.encoder_inputs(backend, batch, features.as_ref());
         let lengths: Vec<usize> = batch.sources.iter().map(|s| s.len() + 1).collect();
         let (out, _) = self.encoder.forward(backend, &inputs, &lengths);
-        let memory = backend.concat(&out.outputs.iter().collect::<Vec<_>>(), 0);
-        (memory, io_embedding)
+        backend.concat(&out.outputs.iter().collect::<Vec<_>>(), 0)
     }
 }
 

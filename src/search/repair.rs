@@ -95,15 +95,32 @@ pub fn beam_search<B: Backend>(
     width: usize,
     max_ops: usize,
 ) -> Vec<Vec<Scored<Vec<Token>>>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let (memory, io_embedding) = model.encode(backend, batch);
+    beam_search_encoded(backend, model, batch, memory, &io_embedding, width, max_ops)
+}
+
+/// [`beam_search`] from the program encoder's memory ([`Debugger::encode_program`]) and the IO
+/// embedding `[N · pairs, ·]` of the batch's tasks, computed beforehand (once per task).
+pub fn beam_search_encoded<B: Backend>(
+    backend: &B,
+    model: &Debugger<B>,
+    batch: &DebuggerBatch<B>,
+    memory: B::Tensor,
+    io_embedding: &B::Tensor,
+    width: usize,
+    max_ops: usize,
+) -> Vec<Vec<Scored<Vec<Token>>>> {
     let n = batch.len();
     if n == 0 {
         return Vec::new();
     }
-    let (memory, io_embedding) = model.encode(backend, batch);
     let decoder = PooledDecoder {
         lstm: &model.decoder,
         output: &model.output,
-        stepper: model.decoder.stepper(backend, Some(&io_embedding)),
+        stepper: model.decoder.stepper(backend, Some(io_embedding)),
         pairs: model.config.pairs,
     };
     let problem = Repairs {

@@ -25,8 +25,9 @@
 //! so that tests can script it, and the ranking by the synthesizer's likelihood through the
 //! [`Ranker`] trait.
 
+use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
@@ -40,6 +41,7 @@ use crate::data::repair::given_traces;
 use crate::data::task::Task;
 use crate::lang::{parse_tokens, Program, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
+use crate::model::grids::grid_tensor;
 use crate::nn::Backend;
 use crate::vm::{self, Outcome, RunConfig, Trace, Vm};
 
@@ -554,6 +556,9 @@ impl<'a> TaskSearch<'a> {
 /// One program for the debugger: the task, the program and its traces on the given inputs.
 pub struct RepairRequest<'a> {
     pub task: &'a Task,
+    /// Identifies the task among those searched together: the same for each of its requests,
+    /// until [`Repairer::release`] is called with it.
+    pub task_id: usize,
     pub tokens: &'a [Token],
     pub traces: &'a [Trace],
 }
@@ -562,6 +567,10 @@ pub struct RepairRequest<'a> {
 pub trait Repairer {
     /// Each request's candidate repairs, best first.
     fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>>;
+
+    /// The search of task `task_id` has ended: what was kept for it may go (and the id may
+    /// name another task afterwards).
+    fn release(&self, _task_id: usize) {}
 }
 
 /// Programs of one task to score for the rewrite stage's ranking.
@@ -586,7 +595,8 @@ pub struct Networks<'a> {
     pub ranker: Option<&'a dyn Ranker>,
 }
 
-/// The SED debugger's beam search ([`repair::beam_search`]), in network batches.
+/// The SED debugger's beam search ([`repair::beam_search`]), in network batches. Each task's IO
+/// embedding is computed at its first request and kept until it is released.
 pub struct NeuralRepairer<'a, B: Backend> {
     pub backend: &'a B,
     pub debugger: &'a Debugger<B>,
@@ -596,6 +606,8 @@ pub struct NeuralRepairer<'a, B: Backend> {
     pub max_ops: usize,
     /// Programs per network batch.
     pub batch: usize,
+    /// The IO embedding `[pairs, ·]` of each task with requests, by task id.
+    io_embeddings: RefCell<HashMap<usize, B::Tensor>>,
 }
 
 impl<'a, B: Backend> NeuralRepairer<'a, B> {
@@ -612,7 +624,34 @@ impl<'a, B: Backend> NeuralRepairer<'a, B> {
             beam: config.debugger_beam,
             max_ops: config.max_ops,
             batch,
+            io_embeddings: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The IO embedding `[N · pairs, ·]` of the requests' tasks, computing (in one pass) those
+    /// not kept yet.
+    fn io_embedding(&self, requests: &[RepairRequest]) -> B::Tensor {
+        let backend = self.backend;
+        let pairs = self.debugger.config.pairs;
+        let mut kept = self.io_embeddings.borrow_mut();
+        let mut missing: Vec<&RepairRequest> = Vec::new();
+        for r in requests {
+            if !kept.contains_key(&r.task_id) && !missing.iter().any(|m| m.task_id == r.task_id) {
+                missing.push(r);
+            }
+        }
+        if !missing.is_empty() {
+            let given = || missing.iter().flat_map(|r| r.task.given()[..pairs].iter());
+            let inputs = grid_tensor(backend, given().map(|e| &e.input));
+            let outputs = grid_tensor(backend, given().map(|e| &e.output));
+            let (embedding, _) = self.debugger.io_encoder.forward(backend, &inputs, &outputs);
+            for (k, r) in missing.iter().enumerate() {
+                let rows = backend.slice(&embedding, 0, k * pairs, pairs);
+                kept.insert(r.task_id, rows);
+            }
+        }
+        let parts: Vec<&B::Tensor> = requests.iter().map(|r| &kept[&r.task_id]).collect();
+        backend.concat(&parts, 0)
     }
 }
 
@@ -631,10 +670,14 @@ impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
                 .collect();
             let programs =
                 DebuggerBatch::new(self.backend, &items, self.debugger.config.pairs, with_trace);
-            let beams = repair::beam_search(
+            let memory = self.debugger.encode_program(self.backend, &programs);
+            let io_embedding = self.io_embedding(chunk);
+            let beams = repair::beam_search_encoded(
                 self.backend,
                 self.debugger,
                 &programs,
+                memory,
+                &io_embedding,
                 self.beam,
                 self.max_ops,
             );
@@ -645,6 +688,10 @@ impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
             );
         }
         answers
+    }
+
+    fn release(&self, task_id: usize) {
+        self.io_embeddings.borrow_mut().remove(&task_id);
     }
 }
 
@@ -721,6 +768,9 @@ pub fn run_searches(
             timing.ranking += started.elapsed().as_secs_f64();
             progress(finished.len());
             for (i, search) in finished {
+                if let Some(repairer) = networks.repairer {
+                    repairer.release(i);
+                }
                 results[i] = Some(search.result());
             }
         }
@@ -728,8 +778,9 @@ pub fn run_searches(
         let asking: Vec<RepairRequest> = kept
             .iter()
             .zip(&traces)
-            .map(|((_, search), traces)| RepairRequest {
+            .map(|((i, search), traces)| RepairRequest {
                 task: search.task(),
+                task_id: *i,
                 tokens: search.pending_tokens().expect("a request is out"),
                 traces,
             })

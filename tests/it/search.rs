@@ -134,9 +134,9 @@ use karel::model::synthesizer::{Synthesizer, SynthesizerConfig};
 use karel::nn::CpuBackend;
 use karel::search::sed::{Ending, SearchResult};
 use karel::search::{
-    repair, run_searches, synthesis, LikelihoodRanker, Networks, RankRequest, Ranker, Ranking,
-    RepairRequest, Repairer, RewriteConfig, SearchConfig, SearchMethod, Strategy, SynthesisConfig,
-    TaskSearch,
+    repair, run_searches, synthesis, LikelihoodRanker, Networks, NeuralRepairer, RankRequest,
+    Ranker, Ranking, RepairRequest, Repairer, RewriteConfig, SearchConfig, SearchMethod, Strategy,
+    SynthesisConfig, TaskSearch,
 };
 
 /// Generated tasks (deterministic).
@@ -251,6 +251,70 @@ fn debugger_beam_search() {
             if beam.iter().all(|h| h.finished) {
                 assert!(beam.windows(2).all(|w| w[0].log_prob >= w[1].log_prob));
             }
+        }
+    }
+}
+
+/// The search's debugger keeps each task's IO embedding from its first request: its answers
+/// over several rounds, with tasks joining and leaving, equal the beam search of each round's
+/// batch computed whole.
+#[test]
+fn neural_repairer_keeps_io_embeddings_per_task() {
+    let b = CpuBackend::<f64>::new();
+    let tasks = tasks(4);
+    for trace in [false, true] {
+        let model = Debugger::new(&b, small_debugger(trace), &mut ChaCha8Rng::seed_from_u64(6));
+        let config = SearchConfig {
+            debugger_beam: 4,
+            max_ops: 20,
+            ..SearchConfig::default()
+        };
+        let repairer = NeuralRepairer::new(&b, &model, &config, 3);
+        // Round r asks for tasks r.. with the gold program plus r putMarkers.
+        for round in 0..3 {
+            let sources: Vec<Vec<Token>> = tasks[round..]
+                .iter()
+                .map(|t| with_suffix(&t.program.tokens(), &vec![Token::PutMarker; round]))
+                .collect();
+            let programs: Vec<_> = sources
+                .iter()
+                .map(|s| parse_tokens(s, &ParseOptions::default()).unwrap())
+                .collect();
+            let traces: Vec<_> = tasks[round..]
+                .iter()
+                .zip(&programs)
+                .map(|(t, p)| karel::data::repair::given_traces(p, t, 250))
+                .collect();
+            let requests: Vec<RepairRequest> = tasks[round..]
+                .iter()
+                .enumerate()
+                .map(|(k, task)| RepairRequest {
+                    task,
+                    task_id: round + k,
+                    tokens: &sources[k],
+                    traces: &traces[k],
+                })
+                .collect();
+            let answers = repairer.repair(&requests);
+            repairer.release(round);
+            let mut whole = Vec::new();
+            for chunk in requests.chunks(3) {
+                let items: Vec<DebugItem> = chunk
+                    .iter()
+                    .map(|r| DebugItem {
+                        source: r.tokens,
+                        examples: r.task.given(),
+                        traces: r.traces,
+                    })
+                    .collect();
+                let batch = DebuggerBatch::new(&b, &items, 5, trace);
+                whole.extend(
+                    repair::beam_search(&b, &model, &batch, 4, 20)
+                        .into_iter()
+                        .map(|beam| beam.into_iter().map(|h| h.hypothesis).collect::<Vec<_>>()),
+                );
+            }
+            assert_eq!(answers, whole, "round {round}, trace {trace}");
         }
     }
 }

@@ -33,7 +33,10 @@ use crate::search::{SearchMethod, Strategy};
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     long_about = "Evaluate SED on a split: decode every task with the synthesizer (greedy and/or \
-beam search), then search with the debugger (best-first and/or greedy, K debugger calls). Prints \
+beam search), then search with the debugger (best-first and/or greedy, K debugger calls), with or \
+without the rewrite stage (every program within a few AST rewrites of each candidate picked, run \
+on the VM before the debugger is called; by default best-first+rewrite), or with the rewrite \
+stage alone. Prints \
 a Markdown report in the shape of the paper's Table 1 (generalization error, exact-match error in \
 parentheses), the error against K, and the programs executed per task; --json writes every \
 per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \

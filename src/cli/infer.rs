@@ -180,10 +180,10 @@ pub(crate) struct ModelArgs {
     /// Rewrite stage: the most AST rewrites from a candidate (1 to 3).
     #[arg(long, default_value_t = RewriteConfig::default().radius, value_parser = values::rewrite_radius)]
     rewrite_radius: usize,
-    /// Rewrite stage: the most programs one candidate's expansion executes, 1 to 10000000.
+    /// Rewrite stage: the most programs one candidate's expansion executes, 1 to 2000000.
     #[arg(long, default_value_t = RewriteConfig::default().limit, value_parser = values::rewrite_budget)]
     rewrite_limit: usize,
-    /// Rewrite stage: the most programs it executes per task, 1 to 10000000.
+    /// Rewrite stage: the most programs it executes per task, 1 to 2000000.
     #[arg(long, default_value_t = RewriteConfig::default().budget, value_parser = values::rewrite_budget)]
     rewrite_budget: usize,
     /// Rewrite stage: how the programs that pass the given examples are ranked (the first is

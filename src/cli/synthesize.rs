@@ -29,7 +29,10 @@ use crate::search::{run_searches, LikelihoodRanker, Networks, NeuralRepairer};
 #[derive(Debug, Args)]
 #[command(
     long_about = "Synthesize a program for a task from its 5 given input/output examples, execute \
-it, and debug it until it passes them (SED). Prints the program and whether it passes the given \
+it, and debug it until it passes them (SED). By default the synthesizer decodes greedily and the \
+search is best-first with the rewrite stage: before the debugger is called on a candidate, every \
+program within --rewrite-radius AST rewrites of it is run on the VM, and the passing ones are \
+ranked by the synthesizer's likelihood. Prints the program and whether it passes the given \
 and the held-out examples; --explain shows every edit step. Without checkpoints the built-in tiny \
 models are used. Exit status 3 when no program passing the given examples was found.\n\n\
 With --data instead of a task: decode a whole split greedily and report exact match and \
@@ -39,7 +42,18 @@ fine-tuning data for `karel train debugger --stage finetune` (SED's filter).",
     // do not apply (usage errors rather than options silently ignored).
     group(
         ArgGroup::new("search_options")
-            .args(["debugger", "beam", "debugger_beam", "max_ops", "trace_steps", "merge"])
+            .args([
+                "debugger",
+                "beam",
+                "debugger_beam",
+                "max_ops",
+                "trace_steps",
+                "merge",
+                "rewrite_radius",
+                "rewrite_limit",
+                "rewrite_budget",
+                "rank",
+            ])
             .multiple(true)
             .conflicts_with("data")
     )
@@ -54,7 +68,7 @@ pub(crate) struct SynthesizeArgs {
     #[command(flatten)]
     models: ModelArgs,
     /// Synthesizer decoding.
-    #[arg(long, value_enum, default_value_t = Decode::Beam, conflicts_with = "data")]
+    #[arg(long, value_enum, default_value_t = Decode::Greedy, conflicts_with = "data")]
     decode: Decode,
     /// The search after the synthesizer.
     #[arg(long, value_enum, default_value_t = SearchChoice::DEFAULT, conflicts_with = "data")]
@@ -69,7 +83,7 @@ pub(crate) struct SynthesizeArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "data")]
     json: Option<PathBuf>,
     /// Decode every task of this split (greedy, with the synthesizer alone: no search, so
-    /// neither --beam nor any debugger option) instead of one task.
+    /// neither --beam nor any debugger or rewrite-stage option) instead of one task.
     #[arg(long)]
     data: Option<PathBuf>,
     /// With --data: write the synthesizer's wrong programs here (JSON lines).

@@ -71,12 +71,12 @@ impl Default for ProgramConfig {
             max_depth: 4,
             min_tokens: 6,
             max_tokens: 60,
-            run_continue: 0.72,
+            run_continue: 0.74,
             body_continue: 0.45,
-            block_prob: 0.28,
+            block_prob: 0.20,
             block_decay: 0.6,
-            block_weights: [0.13, 0.10, 0.27, 0.50],
-            action_weights: [0.40, 0.10, 0.09, 0.22, 0.19],
+            block_weights: [0.12, 0.08, 0.32, 0.48],
+            action_weights: [0.42, 0.07, 0.06, 0.22, 0.15],
             not_prob: 0.1,
             repeat_weights: [36.0, 57.0, 66.0, 83.0, 40.0, 40.0, 18.0, 14.0, 9.0],
         }
@@ -103,8 +103,8 @@ impl Default for WorldConfig {
             min_size: 2,
             max_size: MAX_SIZE,
             max_wall_ratio: 0.25,
-            max_marker_ratio: 0.6,
-            marker_continue: 0.25,
+            max_marker_ratio: 0.55,
+            marker_continue: 0.55,
         }
     }
 }

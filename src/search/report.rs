@@ -368,7 +368,12 @@ impl Report {
             }
         }
         if !self.timing.is_empty() {
-            let _ = writeln!(out, "\nTime: {:.1} s in all.", self.seconds);
+            let _ = writeln!(
+                out,
+                "\nTime: {:.1} s in all, {:.2} s per task (all configurations).",
+                self.seconds,
+                self.seconds / covered.max(1) as f64
+            );
             for (k, v) in &self.timing {
                 let _ = writeln!(out, "- {k}: {v:.1} s");
             }

@@ -32,9 +32,10 @@ use crate::vm::{self, Vm};
 /// The largest radius the rewrite stage accepts (radius 3 of a ten-statement program is
 /// already about 10⁸ programs).
 pub const MAX_RADIUS: usize = 3;
-/// The most programs one task's rewrite stage may execute (its set of executed programs takes
-/// about 32 bytes a program).
-pub const MAX_BUDGET: usize = 10_000_000;
+/// The most programs one task's rewrite stage may execute. Its set of executed programs takes
+/// about 40 bytes a program until the budget is spent, and an evaluation runs up to four network
+/// batches of searches at a time (64 with the default batch of 16): at most about 5 GB.
+pub const MAX_BUDGET: usize = 2_000_000;
 /// The most programs of one distance kept to expand at the next (about a kilobyte each).
 pub const MAX_LEVEL: usize = 2_000_000;
 /// The most passing programs one expansion keeps for ranking (the first found, nearest first).
@@ -81,8 +82,8 @@ impl Default for RewriteConfig {
     fn default() -> Self {
         RewriteConfig {
             radius: 2,
-            limit: 50_000,
-            budget: 200_000,
+            limit: 200_000,
+            budget: 1_000_000,
             ranking: Ranking::Likelihood,
         }
     }

@@ -446,6 +446,10 @@ impl<'a> TaskSearch<'a> {
             &mut self.rewriting.executed,
         );
         self.rewriting.count += found.executed;
+        if self.rewriting.count >= config.budget {
+            // Spent: the set of executed programs is no longer needed.
+            self.rewriting.executed = HashSet::new();
+        }
         if found.passing.is_empty() {
             return false;
         }

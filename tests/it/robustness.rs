@@ -499,6 +499,12 @@ fn option_cases() -> Vec<Case> {
         ("--trace-steps", "100000000"),
         ("--batch", "0"),
         ("--steps", "1000000000"),
+        ("--rewrite-radius", "0"),
+        ("--rewrite-radius", "4"),
+        ("--rewrite-limit", "0"),
+        ("--rewrite-budget", "0"),
+        ("--rewrite-budget", "2000001"),
+        ("--rank", "longest"),
     ] {
         cases.push(
             Case::new(
@@ -534,10 +540,16 @@ fn option_cases() -> Vec<Case> {
         "--debugger-beam",
         "--max-ops",
         "--trace-steps",
+        "--rewrite-radius",
+        "--rewrite-limit",
+        "--rewrite-budget",
+        "--rank",
     ] {
         let value = match flag {
             "--search" => "greedy",
             "--decode" => "beam",
+            "--rank" => "nearest",
+            "--rewrite-radius" => "1",
             _ => "5",
         };
         cases.push(

@@ -567,6 +567,17 @@ pub struct RepairRequest<'a> {
     pub traces: &'a [Trace],
 }
 
+impl<'a> RepairRequest<'a> {
+    /// The request as an item of a debugger batch: the program, the given examples and traces.
+    pub fn item(&self) -> DebugItem<'a> {
+        DebugItem {
+            source: self.tokens,
+            examples: self.task.given(),
+            traces: self.traces,
+        }
+    }
+}
+
 /// The debugger as the search sees it: candidate repairs for a batch of programs.
 pub trait Repairer {
     /// Each request's candidate repairs, best first.
@@ -664,14 +675,7 @@ impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
         let with_trace = self.debugger.trace_embed.is_some();
         let mut answers = Vec::with_capacity(requests.len());
         for chunk in requests.chunks(self.batch.max(1)) {
-            let items: Vec<DebugItem> = chunk
-                .iter()
-                .map(|r| DebugItem {
-                    source: r.tokens,
-                    examples: r.task.given(),
-                    traces: r.traces,
-                })
-                .collect();
+            let items: Vec<DebugItem> = chunk.iter().map(RepairRequest::item).collect();
             let programs =
                 DebuggerBatch::new(self.backend, &items, self.debugger.config.pairs, with_trace);
             let memory = self.debugger.encode_program(self.backend, &programs);

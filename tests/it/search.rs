@@ -299,14 +299,7 @@ fn neural_repairer_keeps_io_embeddings_per_task() {
             repairer.release(round);
             let mut whole = Vec::new();
             for chunk in requests.chunks(3) {
-                let items: Vec<DebugItem> = chunk
-                    .iter()
-                    .map(|r| DebugItem {
-                        source: r.tokens,
-                        examples: r.task.given(),
-                        traces: r.traces,
-                    })
-                    .collect();
+                let items: Vec<DebugItem> = chunk.iter().map(RepairRequest::item).collect();
                 let batch = DebuggerBatch::new(&b, &items, 5, trace);
                 whole.extend(
                     repair::beam_search(&b, &model, &batch, 4, 20)
@@ -963,7 +956,7 @@ fn the_rewrite_stage_repairs_every_single_mutation() {
     for task in tasks(3) {
         let near = neighbourhood(&task.program, 1, &mutator, usize::MAX);
         assert!(near.complete);
-        for (mutant, _) in near.programs.iter().step_by(3) {
+        for (mutant, _) in &near.programs {
             let start = vec![mutant.tokens()];
             let search = TaskSearch::new(&task, rewrite_only(1, Ranking::Nearest), &start);
             let (result, requests) = drive(search, |_| unreachable!("no debugger calls"));
@@ -975,7 +968,7 @@ fn the_rewrite_stage_repairs_every_single_mutation() {
             mutants += 1;
         }
     }
-    assert!(mutants > 100, "{mutants} mutants");
+    assert!(mutants > 300, "{mutants} mutants");
 }
 
 /// A ranker that scores each program by a fixed rule, counting its calls.

@@ -320,12 +320,14 @@ pub fn evaluate<B: Backend>(
             monitor.advance(chunk.len());
             for (&method, &slot) in plan.searches.iter().zip(&slots[1..]) {
                 let config = method.config(&plan.search, plan.rewrite);
-                let repairer = match models.debugger {
-                    Some(debugger) => Some(NeuralRepairer::new(backend, debugger, &config, batch)),
-                    None if method.uses_debugger() => {
+                let repairer = match (models.debugger, method.uses_debugger()) {
+                    (Some(debugger), true) => {
+                        Some(NeuralRepairer::new(backend, debugger, &config, batch))
+                    }
+                    (None, true) => {
                         bail!("the plan has debugger searches but no debugger was given")
                     }
-                    None => None,
+                    (_, false) => None,
                 };
                 let ranker = LikelihoodRanker {
                     backend,
@@ -344,10 +346,19 @@ pub fn evaluate<B: Backend>(
                     batch,
                     |done| monitor.advance(done),
                 );
-                add_time(report, "debugger network", timing.network);
-                add_time(report, "execution (VM, traces)", timing.execution);
-                if method.rewrite {
-                    add_time(report, "ranking (synthesizer)", timing.ranking);
+                let name = &report.configs[slot].name;
+                let keys = [
+                    (format!("{name}: debugger network"), timing.network),
+                    (
+                        format!("{name}: execution (VM, rewrite stage, traces)"),
+                        timing.execution,
+                    ),
+                    (format!("{name}: ranking (synthesizer)"), timing.ranking),
+                ];
+                for (key, seconds) in keys {
+                    if seconds > 0.0 {
+                        add_time(report, &key, seconds);
+                    }
                 }
                 let records = chunk
                     .iter()

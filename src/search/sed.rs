@@ -495,6 +495,7 @@ impl<'a> TaskSearch<'a> {
     /// of equals).
     pub fn rank(&mut self, scores: &[f64]) {
         let ids = std::mem::take(&mut self.rewriting.to_rank);
+        assert_eq!(scores.len(), ids.len(), "one score per program to rank");
         if let Some(&best) = rewrite::by_score(scores).first() {
             self.last = Some(ids[best]);
         }

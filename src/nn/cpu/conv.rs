@@ -1,6 +1,7 @@
-//! 3×3 convolution (padding 1, stride 1), parallel over the images of a batch: by Winograd's
-//! F(2×2, 3×3) ([`super::winograd`]) where input and output have enough channels, otherwise as
-//! im2col + GEMM, described here. The weight gradient is always im2col + GEMM.
+//! 3×3 convolution (padding 1, stride 1), parallel over the images of a batch: directly
+//! ([`super::direct`]) where input and output have few channels, by Winograd's F(2×2, 3×3)
+//! ([`super::winograd`]) where they have many, otherwise as im2col + GEMM, described here. The
+//! weight gradient is direct for narrow layers, otherwise im2col + GEMM.
 //!
 //! Forward, per image: `cols [C·9, H·W]` gathers each output position's 3×3 neighbourhoods, and
 //! `y = W [O, C·9] · cols + b`. Backward: `dW += dY · colsᵀ` (accumulated per chunk of images,
@@ -14,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use super::direct::{self, Sources};
 use super::gemm::{gemm, MatRef};
 use super::winograd;
 use super::{relu_grad, relu_value, zeroed, Elem};
@@ -81,6 +83,8 @@ pub fn forward<T: Elem>(
 
 /// A kernel `[O, C, 3, 3]` prepared for the path its channel counts take.
 enum Kernel<T> {
+    /// As given, for the direct convolution of narrow layers.
+    Narrow { weight: Vec<T> },
     /// Winograd-transformed ([`winograd::transform_kernel`]).
     Winograd { u: Vec<T>, out_channels: usize },
     /// As given, for im2col + GEMM.
@@ -92,11 +96,16 @@ enum Kernel<T> {
 struct Scratch<T> {
     cols: Vec<T>,
     winograd: winograd::Scratch<T>,
+    sources: Sources<T>,
 }
 
 impl<T: Elem> Kernel<T> {
     fn new(weight: &[T], out_channels: usize, channels: usize) -> Kernel<T> {
-        if winograd::applies(channels, out_channels) {
+        if direct::applies(channels, out_channels) {
+            Kernel::Narrow {
+                weight: direct::transpose_kernel(weight, out_channels, channels),
+            }
+        } else if winograd::applies(channels, out_channels) {
             Kernel::Winograd {
                 u: winograd::transform_kernel(weight, out_channels, channels),
                 out_channels,
@@ -121,6 +130,10 @@ impl<T: Elem> Kernel<T> {
         scratch: &mut Scratch<T>,
     ) {
         match self {
+            Kernel::Narrow { weight } => {
+                scratch.sources.fill(x_img, c, h, w);
+                direct::forward_image(&scratch.sources, weight, bias, relu, y_img);
+            }
             Kernel::Winograd { u, out_channels } => winograd::convolve_image(
                 x_img,
                 c,
@@ -190,6 +203,9 @@ pub fn backward<T: Elem>(
     input_grad: bool,
 ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
     let [n, c, h, w] = dims;
+    if direct::applies(c, out_channels) {
+        return backward_narrow(x, dims, weight, out_channels, dy, relu_output, input_grad);
+    }
     let hw = h * w;
     let k = c * 9;
     // The input gradient is the convolution of the output gradient with the flipped kernel.
@@ -201,27 +217,11 @@ pub fn backward<T: Elem>(
         let mut dw = vec![T::zero(); out_channels * k];
         let mut db = vec![T::zero(); out_channels];
         let mut cols = vec![T::zero(); k * hw];
-        let mut masked = vec![
-            T::zero();
-            if relu_output.is_some() {
-                out_channels * hw
-            } else {
-                0
-            }
-        ];
+        let mut masked = Vec::new();
         let mut scratch = Scratch::default();
         for i in first..first + count {
             let x_img = &x[i * c * hw..(i + 1) * c * hw];
-            let image = i * out_channels * hw..(i + 1) * out_channels * hw;
-            let dy_img = match relu_output {
-                Some(y) => {
-                    for ((m, &d), &y) in masked.iter_mut().zip(&dy[image.clone()]).zip(&y[image]) {
-                        *m = relu_grad(y, d);
-                    }
-                    &masked[..]
-                }
-                None => &dy[image],
-            };
+            let dy_img = image_grad(dy, relu_output, i, out_channels * hw, &mut masked);
             im2col(x_img, c, h, w, &mut cols);
             gemm(
                 &mut dw,
@@ -248,20 +248,76 @@ pub fn backward<T: Elem>(
         }
         (dw, db)
     };
-    let mut dx = input_grad.then(|| zeroed(n * c * hw));
+    by_chunks(n, c * hw, input_grad, chunk_grads)
+}
+
+/// [`backward`] of a narrow layer, by the direct kernels: per image, the (masked) output
+/// gradient and the input are laid out once as [`Sources`] and serve the weight gradient, the bias
+/// gradient and the input gradient (the convolution of the output gradient with the flipped
+/// kernel). Chunks of [`CHUNK`] images keep their weight gradient as lane sums, reduced at the end
+/// of the chunk, and the chunks' gradients are summed in order.
+fn backward_narrow<T: Elem>(
+    x: &[T],
+    dims: [usize; 4],
+    weight: &[T],
+    out_channels: usize,
+    dy: &[T],
+    relu_output: Option<&[T]>,
+    input_grad: bool,
+) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
+    let [n, c, h, w] = dims;
+    let hw = h * w;
+    let k = c * 9;
+    let flipped = input_grad.then(|| {
+        direct::transpose_kernel(&flipped_kernel(weight, out_channels, c), c, out_channels)
+    });
+    let chunk_grads = |first: usize, count: usize, mut dx: Option<&mut [T]>| {
+        let mut lanes = vec![T::zero(); out_channels * k * direct::LANES];
+        let mut db = vec![T::zero(); out_channels];
+        let mut masked = Vec::new();
+        let (mut x_src, mut dy_src) = (Sources::default(), Sources::default());
+        for i in first..first + count {
+            let dy_img = image_grad(dy, relu_output, i, out_channels * hw, &mut masked);
+            x_src.fill(&x[i * c * hw..(i + 1) * c * hw], c, h, w);
+            dy_src.fill(dy_img, out_channels, h, w);
+            direct::weight_grad_image(&x_src, &dy_src, &mut lanes);
+            direct::bias_grad_image(&dy_src, &mut db);
+            if let (Some(dx), Some(flipped)) = (dx.as_deref_mut(), &flipped) {
+                let local = i - first;
+                let dx_img = &mut dx[local * c * hw..(local + 1) * c * hw];
+                direct::forward_image(&dy_src, flipped, None, false, dx_img);
+            }
+        }
+        let mut dw = vec![T::zero(); out_channels * k];
+        direct::reduce_lanes(&lanes, &mut dw);
+        (dw, db)
+    };
+    by_chunks(n, c * hw, input_grad, chunk_grads)
+}
+
+/// Runs `chunk_grads(first, count, dx)` on the chunks of [`CHUNK`] images of a batch of `n`, in
+/// parallel, each writing its images' input gradients (of `image` elements each) into its part of
+/// `dx` when `input_grad`, and sums the chunks' `(dW, db)` in chunk order.
+fn by_chunks<T: Elem>(
+    n: usize,
+    image: usize,
+    input_grad: bool,
+    chunk_grads: impl Fn(usize, usize, Option<&mut [T]>) -> (Vec<T>, Vec<T>) + Sync,
+) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
+    let mut dx = input_grad.then(|| zeroed(n * image));
     let partials: Vec<(Vec<T>, Vec<T>)> = match dx.as_mut() {
-        Some(dx) => dx
-            .par_chunks_mut(CHUNK * c * hw)
+        Some(dx) if image > 0 => dx
+            .par_chunks_mut(CHUNK * image)
             .enumerate()
-            .map(|(ci, part)| chunk_grads(ci * CHUNK, part.len() / (c * hw), Some(part)))
+            .map(|(ci, part)| chunk_grads(ci * CHUNK, part.len() / image, Some(part)))
             .collect(),
-        None => (0..n.div_ceil(CHUNK))
+        _ => (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|ci| chunk_grads(ci * CHUNK, CHUNK.min(n - ci * CHUNK), None))
             .collect(),
     };
-    let mut dw = vec![T::zero(); out_channels * k];
-    let mut db = vec![T::zero(); out_channels];
+    let mut partials = partials.into_iter();
+    let (mut dw, mut db) = partials.next().unwrap_or_default();
     for (pw, pb) in partials {
         for (a, b) in dw.iter_mut().zip(pw) {
             *a += b;
@@ -271,6 +327,26 @@ pub fn backward<T: Elem>(
         }
     }
     (dx, dw, db)
+}
+
+/// The output gradient of image `i` (`image` elements), through the ReLU whose output is
+/// `relu_output` if there was one: written into `masked`, or borrowed from `dy`.
+fn image_grad<'a, T: Elem>(
+    dy: &'a [T],
+    relu_output: Option<&[T]>,
+    i: usize,
+    image: usize,
+    masked: &'a mut Vec<T>,
+) -> &'a [T] {
+    let range = i * image..(i + 1) * image;
+    match relu_output {
+        Some(y) => {
+            masked.clear();
+            masked.extend(dy[range.clone()].iter().zip(&y[range]).map(|(&d, &y)| relu_grad(y, d)));
+            &masked[..]
+        }
+        None => &dy[range],
+    }
 }
 
 #[cfg(test)]

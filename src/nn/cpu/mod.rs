@@ -6,6 +6,7 @@
 //! done in a fixed order, so a computation gives the same bits on any number of threads.
 
 mod conv;
+mod direct;
 pub mod gemm;
 mod lstm;
 mod winograd;

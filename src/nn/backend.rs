@@ -63,6 +63,21 @@ pub struct BatchNormSaved<T> {
     pub inv_std: T,
 }
 
+/// One direction of an LSTM layer run over all steps ([`Backend::lstm_run`]): its outputs and
+/// what its backward pass needs.
+#[derive(Clone, Debug)]
+pub struct LstmRun<T> {
+    /// `[T·B, H]`, step-major (row `t·B + b` is sequence `b` at step `t`): each step's hidden
+    /// state, zero past a sequence's end.
+    pub outputs: T,
+    /// `[B, H]`: the final states, each sequence's at its end.
+    pub h_n: T,
+    pub c_n: T,
+    /// What [`Backend::lstm_run_backward`] needs (the states each step started from, the cell
+    /// states and the activated gates), in a layout of the backend's own.
+    pub saved: Vec<T>,
+}
+
 /// Hyper-parameters of one Adam(W) step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
@@ -237,6 +252,106 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// Keeps row `i` of `new` where `keep[i]`, else row `i` of `old` (variable-length batches).
     fn select_rows(&self, keep: &[bool], new: &Self::Tensor, old: &Self::Tensor) -> Self::Tensor;
 
+    /// The recurrence of one LSTM direction over all steps, from zero states: `gates_in`
+    /// `[T·B, 4H]` holds each step's input projection with both biases, `offset` (`[B, 4H]`, if
+    /// any) is added at every step, `w_hh` is `[4H, H]`. Sequence `b` runs `lengths[b]` steps
+    /// (forward from step 0, or backward from its last step if `reverse`); past its end its output
+    /// is zero and its state frozen. This default runs step by step on the other operations;
+    /// a backend may run the whole recurrence at once.
+    fn lstm_run(
+        &self,
+        gates_in: &Self::Tensor,
+        offset: Option<&Self::Tensor>,
+        w_hh: &Self::Tensor,
+        lengths: &[usize],
+        reverse: bool,
+    ) -> LstmRun<Self::Tensor> {
+        let batch = lengths.len();
+        let steps = self.shape(gates_in)[0] / batch.max(1);
+        let hidden = self.shape(w_hh)[1];
+        let zero = self.zeros(&[batch, hidden]);
+        let (mut h_state, mut c_state) = (zero.clone(), zero.clone());
+        let mut outputs = vec![zero.clone(); steps];
+        let mut saved: Vec<Option<[Self::Tensor; 4]>> = vec![None; steps];
+        for t in step_order(steps, reverse) {
+            let keep: Vec<bool> = lengths.iter().map(|&l| t < l).collect();
+            let mut gates = self.slice(gates_in, 0, t * batch, batch);
+            if let Some(offset) = offset {
+                self.add_assign(&mut gates, offset);
+            }
+            self.matmul_acc(&mut gates, &h_state, w_hh, false, true);
+            let (h_new, c_new, activated) = self.lstm_cell(&gates, &c_state);
+            outputs[t] = self.select_rows(&keep, &h_new, &zero);
+            let h_next = self.select_rows(&keep, &h_new, &h_state);
+            let c_next = self.select_rows(&keep, &c_new, &c_state);
+            saved[t] = Some([
+                std::mem::replace(&mut h_state, h_next),
+                std::mem::replace(&mut c_state, c_next),
+                c_new,
+                activated,
+            ]);
+        }
+        let saved: Vec<[Self::Tensor; 4]> = saved.into_iter().map(|s| s.expect("ran")).collect();
+        let stack = |i: usize| self.concat(&saved.iter().map(|s| &s[i]).collect::<Vec<_>>(), 0);
+        LstmRun {
+            outputs: self.concat(&outputs.iter().collect::<Vec<_>>(), 0),
+            h_n: h_state,
+            c_n: c_state,
+            // Step-major, as the outputs: h_prev, c_prev, c, activated.
+            saved: (0..4).map(stack).collect(),
+        }
+    }
+
+    /// The backward pass of an [`Backend::lstm_run`], from the gradients of its outputs
+    /// `[T·B, H]` and, if given, of its final states `[B, H]`: the gradient of the gates'
+    /// pre-activations `[T·B, 4H]` (zero past each sequence's end) and of `w_hh`.
+    fn lstm_run_backward(
+        &self,
+        run: &LstmRun<Self::Tensor>,
+        w_hh: &Self::Tensor,
+        d_outputs: &Self::Tensor,
+        d_h_n: Option<&Self::Tensor>,
+        d_c_n: Option<&Self::Tensor>,
+        lengths: &[usize],
+        reverse: bool,
+    ) -> (Self::Tensor, Self::Tensor) {
+        let batch = lengths.len();
+        let steps = self.shape(d_outputs)[0] / batch.max(1);
+        let hidden = self.shape(w_hh)[1];
+        let zero = self.zeros(&[batch, hidden]);
+        let mut dh_next = d_h_n.cloned().unwrap_or_else(|| zero.clone());
+        let mut dc_next = d_c_n.cloned().unwrap_or_else(|| zero.clone());
+        let mut d_gates: Vec<Option<Self::Tensor>> = vec![None; steps];
+        let rows = |x: &Self::Tensor, t: usize| self.slice(x, 0, t * batch, batch);
+        let [h_prev, c_prev, c, activated] = &run.saved[..] else {
+            panic!("lstm_run_backward: not a run of this backend");
+        };
+        for t in step_order(steps, !reverse) {
+            let keep: Vec<bool> = lengths.iter().map(|&l| t < l).collect();
+            let dh_total = self.add(&rows(d_outputs, t), &dh_next);
+            let dh = self.select_rows(&keep, &dh_total, &zero);
+            let dc = self.select_rows(&keep, &dc_next, &zero);
+            let (d_gate, dc_prev) = self.lstm_cell_backward(
+                &rows(activated, t),
+                &rows(c_prev, t),
+                &rows(c, t),
+                &dh,
+                &dc,
+            );
+            // Past a sequence's end its state passes through unchanged: only the state's
+            // gradient flows on.
+            let dh_prev = self.matmul(&d_gate, w_hh, false, false);
+            dh_next = self.select_rows(&keep, &dh_prev, &dh_next);
+            dc_next = self.select_rows(&keep, &dc_prev, &dc_next);
+            d_gates[t] = Some(d_gate);
+        }
+        let d_gates: Vec<Self::Tensor> = d_gates.into_iter().map(|d| d.expect("ran")).collect();
+        let d_gates = self.concat(&d_gates.iter().collect::<Vec<_>>(), 0);
+        // The recurrent weights' gradient of all steps in one product: Σ_t dG_tᵀ · h_{t-1}.
+        let d_w_hh = self.matmul(&d_gates, h_prev, true, false);
+        (d_gates, d_w_hh)
+    }
+
     // Element-wise maximum over groups of rows (the IO examples of a task).
     /// `x` is `[groups · size, D]`; returns `[groups, D]` and the winning row of each element.
     fn max_groups(&self, x: &Self::Tensor, size: usize) -> (Self::Tensor, Self::Index);
@@ -285,4 +400,14 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         v: &mut Self::Tensor,
         hyper: &AdamStep,
     );
+}
+
+/// The steps of a recurrence in the order it runs them. A sequence of `l` steps is inside its
+/// sequence at steps `t < l`, in either direction: the reverse one starts at its own last step.
+pub fn step_order(steps: usize, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
+    if reverse {
+        Box::new((0..steps).rev())
+    } else {
+        Box::new(0..steps)
+    }
 }

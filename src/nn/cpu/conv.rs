@@ -342,7 +342,12 @@ fn image_grad<'a, T: Elem>(
     match relu_output {
         Some(y) => {
             masked.clear();
-            masked.extend(dy[range.clone()].iter().zip(&y[range]).map(|(&d, &y)| relu_grad(y, d)));
+            masked.extend(
+                dy[range.clone()]
+                    .iter()
+                    .zip(&y[range])
+                    .map(|(&d, &y)| relu_grad(y, d)),
+            );
             &masked[..]
         }
         None => &dy[range],

@@ -571,11 +571,7 @@ mod x86 {
 
 /// The AVX2 path, for tests on CPUs that also have AVX-512.
 #[cfg(all(test, target_arch = "x86_64"))]
-fn forward_avx2_for_tests(
-    src: &Sources<f32>,
-    weight: &[f32],
-    y_img: &mut [f32],
-) -> bool {
+fn forward_avx2_for_tests(src: &Sources<f32>, weight: &[f32], y_img: &mut [f32]) -> bool {
     if !x86::has_avx2() {
         return false;
     }
@@ -642,11 +638,15 @@ mod tests {
     fn matches_the_definition_on_every_shape() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for &(c_n, o_n, h, w) in &[(1, 1, 1, 1), (3, 5, 2, 3), (15, 8, 18, 18), (16, 16, 7, 9)] {
-            let mut x: Vec<f64> = (0..c_n * h * w).map(|_| rng.random::<f64>() - 0.5).collect();
+            let mut x: Vec<f64> = (0..c_n * h * w)
+                .map(|_| rng.random::<f64>() - 0.5)
+                .collect();
             if c_n > 2 {
                 x[h * w..2 * h * w].fill(0.0);
             }
-            let weight: Vec<f64> = (0..o_n * c_n * 9).map(|_| rng.random::<f64>() - 0.5).collect();
+            let weight: Vec<f64> = (0..o_n * c_n * 9)
+                .map(|_| rng.random::<f64>() - 0.5)
+                .collect();
             let expected = reference(&x, [c_n, h, w], &weight, o_n);
             let mut src = Sources::default();
             src.fill(&x, c_n, h, w);
@@ -654,10 +654,15 @@ mod tests {
             let kernel = transpose_kernel(&weight, o_n, c_n);
             forward_image(&src, &kernel, None, false, &mut y);
             for (i, (a, b)) in y.iter().zip(&expected).enumerate() {
-                assert!((a - b).abs() < 1e-12, "{c_n}→{o_n} {h}×{w}: {i}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "{c_n}→{o_n} {h}×{w}: {i}: {a} vs {b}"
+                );
             }
             // dW[o, c, tap] = Σ_p dy[o, p] · x[c, p + offset(tap)]: the derivative of ⟨y, dy⟩.
-            let dy: Vec<f64> = (0..o_n * h * w).map(|_| rng.random::<f64>() - 0.5).collect();
+            let dy: Vec<f64> = (0..o_n * h * w)
+                .map(|_| rng.random::<f64>() - 0.5)
+                .collect();
             let mut dy_src = Sources::default();
             dy_src.fill(&dy, o_n, h, w);
             let mut lanes = vec![0.0; o_n * c_n * 9 * LANES];

@@ -20,7 +20,7 @@ use num_traits::{Float, FromPrimitive, ToPrimitive};
 use rayon::prelude::*;
 
 use self::gemm::{gemm as gemm_into, MatRef};
-use super::backend::{AdamStep, Backend, BatchNormSaved, SparseRows};
+use super::backend::{AdamStep, Backend, BatchNormSaved, LstmRun, SparseRows};
 
 /// Element types of the CPU backend.
 pub trait Elem:
@@ -731,6 +731,99 @@ impl<T: Elem> Backend for CpuBackend<T> {
                 });
         }
         (tensor(&[b, 4 * h], dgates), tensor(&[b, h], dc_prev))
+    }
+
+    fn lstm_run(
+        &self,
+        gates_in: &Self::Tensor,
+        offset: Option<&Self::Tensor>,
+        w_hh: &Self::Tensor,
+        lengths: &[usize],
+        reverse: bool,
+    ) -> LstmRun<Self::Tensor> {
+        let (batch, hidden) = (lengths.len(), w_hh.shape()[1]);
+        assert_eq!(w_hh.shape(), [4 * hidden, hidden], "lstm_run: w_hh shape");
+        let rows = gates_in.shape()[0];
+        assert!(
+            gates_in.shape() == [rows, 4 * hidden] && batch > 0 && rows % batch == 0,
+            "lstm_run: gates shape"
+        );
+        if let Some(offset) = offset {
+            assert_eq!(
+                offset.shape(),
+                [batch, 4 * hidden],
+                "lstm_run: offset shape"
+            );
+        }
+        let run = lstm::run(
+            data(gates_in),
+            offset.map(data),
+            data(w_hh),
+            lengths,
+            hidden,
+            reverse,
+        );
+        let saved_rows = run.saved.h_prev.len() / hidden.max(1);
+        let state = |values: Vec<T>| tensor(&[saved_rows, hidden], values);
+        LstmRun {
+            outputs: tensor(&[rows, hidden], run.outputs),
+            h_n: tensor(&[batch, hidden], run.h_n),
+            c_n: tensor(&[batch, hidden], run.c_n),
+            // Block by block (`lstm::Saved`): h_prev, c_prev, c, activated.
+            saved: vec![
+                state(run.saved.h_prev),
+                state(run.saved.c_prev),
+                state(run.saved.c),
+                tensor(&[saved_rows, 4 * hidden], run.saved.activated),
+            ],
+        }
+    }
+
+    fn lstm_run_backward(
+        &self,
+        run: &LstmRun<Self::Tensor>,
+        w_hh: &Self::Tensor,
+        d_outputs: &Self::Tensor,
+        d_h_n: Option<&Self::Tensor>,
+        d_c_n: Option<&Self::Tensor>,
+        lengths: &[usize],
+        reverse: bool,
+    ) -> (Self::Tensor, Self::Tensor) {
+        let hidden = w_hh.shape()[1];
+        assert_eq!(
+            d_outputs.shape(),
+            run.outputs.shape(),
+            "lstm_run_backward: shapes"
+        );
+        for d in [d_h_n, d_c_n].into_iter().flatten() {
+            assert_eq!(
+                d.shape(),
+                run.h_n.shape(),
+                "lstm_run_backward: final state shape"
+            );
+        }
+        let [h_prev, c_prev, c, activated] = &run.saved[..] else {
+            panic!("lstm_run_backward: not a run of this backend");
+        };
+        let saved = lstm::Saved {
+            h_prev: data(h_prev),
+            c_prev: data(c_prev),
+            c: data(c),
+            activated: data(activated),
+        };
+        let (d_gates, d_w_hh) = lstm::run_backward(
+            &saved,
+            data(w_hh),
+            data(d_outputs),
+            [d_h_n.map(data), d_c_n.map(data)],
+            lengths,
+            hidden,
+            reverse,
+        );
+        (
+            tensor(&[d_outputs.shape()[0], 4 * hidden], d_gates),
+            tensor(&[4 * hidden, hidden], d_w_hh),
+        )
     }
 
     fn select_rows(&self, keep: &[bool], new: &Self::Tensor, old: &Self::Tensor) -> Self::Tensor {

@@ -10,7 +10,7 @@
 
 use rand::Rng;
 
-use crate::nn::backend::Backend;
+use crate::nn::backend::{Backend, LstmRun};
 use crate::nn::param::{join, uniform, Module, Param};
 
 /// The weights of one layer and direction.
@@ -32,27 +32,14 @@ pub struct Lstm<B: Backend> {
     pub cells: Vec<LstmDirection<B>>,
 }
 
-/// What one step of one direction saved.
-#[derive(Clone, Debug)]
-struct StepCache<B: Backend> {
-    h_prev: B::Tensor,
-    c_prev: B::Tensor,
-    c: B::Tensor,
-    activated: B::Tensor,
-}
-
 /// What the forward pass saved for the backward pass.
 #[derive(Clone, Debug)]
 pub struct LstmCache<B: Backend> {
     lengths: Vec<usize>,
     /// The input of every layer, stacked over time: `[T·B, in]`.
     layer_inputs: Vec<B::Tensor>,
-    /// `steps[layer * directions + direction][t]`.
-    steps: Vec<Vec<StepCache<B>>>,
-    /// Which rows are inside their sequence at step `t`.
-    keep: Vec<Vec<bool>>,
-    /// Whether every row is inside its sequence at step `t` (no row selection needed).
-    full: Vec<bool>,
+    /// `runs[layer * directions + direction]`.
+    runs: Vec<LstmRun<B::Tensor>>,
     /// The static part of the first layer's input, if any.
     static_input: Option<B::Tensor>,
 }
@@ -140,27 +127,17 @@ impl<B: Backend> Lstm<B> {
         let steps = inputs.len();
         let batch = lengths.len();
         let h = self.hidden;
-        let keep: Vec<Vec<bool>> = (0..steps)
-            .map(|t| lengths.iter().map(|&l| t < l).collect())
-            .collect();
+        let directions = self.directions();
         let mut cache = LstmCache {
             lengths: lengths.to_vec(),
             layer_inputs: Vec::with_capacity(self.layers),
-            steps: Vec::with_capacity(self.cells.len()),
-            keep: keep.clone(),
-            full: keep.iter().map(|k| k.iter().all(|&x| x)).collect(),
+            runs: Vec::with_capacity(self.cells.len()),
             static_input: static_input.cloned(),
         };
-        let full = cache.full.clone();
-        let zero_state = backend.zeros(&[batch, h]);
-        let mut layer_input: Vec<B::Tensor> = inputs.to_vec();
-        let mut finals_h = Vec::with_capacity(self.cells.len());
-        let mut finals_c = Vec::with_capacity(self.cells.len());
+        let mut stacked = backend.concat(&inputs.iter().collect::<Vec<_>>(), 0);
         for layer in 0..self.layers {
-            let stacked = backend.concat(&layer_input.iter().collect::<Vec<_>>(), 0);
-            let mut direction_outputs: Vec<Vec<B::Tensor>> = Vec::with_capacity(self.directions());
-            for direction in 0..self.directions() {
-                let cell = &self.cells[layer * self.directions() + direction];
+            for direction in 0..directions {
+                let cell = &self.cells[layer * directions + direction];
                 // Input projections of all steps at once: [T·B, 4H]; a static part of the
                 // first layer's input is projected once, [B, 4H], and added at every step.
                 let (dynamic_weight, static_projection) = match (layer, static_input) {
@@ -178,72 +155,38 @@ impl<B: Backend> Lstm<B> {
                 );
                 backend.add_bias(&mut projected, &cell.bias_ih.value);
                 backend.add_bias(&mut projected, &cell.bias_hh.value);
-                let mut h_state = zero_state.clone();
-                let mut c_state = zero_state.clone();
-                let mut outputs = vec![zero_state.clone(); steps];
-                let mut step_caches: Vec<Option<StepCache<B>>> = vec![None; steps];
-                let order: Vec<usize> = if direction == 0 {
-                    (0..steps).collect()
-                } else {
-                    (0..steps).rev().collect()
-                };
-                for t in order {
-                    let mut gates = backend.slice(&projected, 0, t * batch, batch);
-                    if let Some(fixed) = &static_projection {
-                        backend.add_assign(&mut gates, fixed);
-                    }
-                    backend.matmul_acc(&mut gates, &h_state, &cell.weight_hh.value, false, true);
-                    let (h_new, c_new, activated) = backend.lstm_cell(&gates, &c_state);
-                    let (h_next, c_next) = if full[t] {
-                        outputs[t] = h_new.clone();
-                        (h_new, c_new.clone())
-                    } else {
-                        outputs[t] = backend.select_rows(&keep[t], &h_new, &zero_state);
-                        (
-                            backend.select_rows(&keep[t], &h_new, &h_state),
-                            backend.select_rows(&keep[t], &c_new, &c_state),
-                        )
-                    };
-                    step_caches[t] = Some(StepCache {
-                        h_prev: std::mem::replace(&mut h_state, h_next),
-                        c_prev: std::mem::replace(&mut c_state, c_next),
-                        c: c_new,
-                        activated,
-                    });
-                }
-                finals_h.push(h_state);
-                finals_c.push(c_state);
-                cache.steps.push(
-                    step_caches
-                        .into_iter()
-                        .map(|s| s.expect("every step ran"))
-                        .collect(),
-                );
-                direction_outputs.push(outputs);
+                cache.runs.push(backend.lstm_run(
+                    &projected,
+                    static_projection.as_ref(),
+                    &cell.weight_hh.value,
+                    lengths,
+                    direction == 1,
+                ));
             }
-            cache.layer_inputs.push(stacked);
-            layer_input = (0..steps)
-                .map(|t| {
-                    let parts: Vec<&B::Tensor> = direction_outputs.iter().map(|o| &o[t]).collect();
-                    if parts.len() == 1 {
-                        parts[0].clone()
-                    } else {
-                        backend.concat(&parts, 1)
-                    }
-                })
-                .collect();
+            let runs: &[LstmRun<B::Tensor>] = &cache.runs[layer * directions..];
+            let next = if directions == 1 {
+                runs[0].outputs.clone()
+            } else {
+                backend.concat(&[&runs[0].outputs, &runs[1].outputs], 1)
+            };
+            cache
+                .layer_inputs
+                .push(std::mem::replace(&mut stacked, next));
         }
-        let stack = |states: &[B::Tensor]| {
-            let reshaped: Vec<B::Tensor> = states
+        let stack = |state: &dyn Fn(&LstmRun<B::Tensor>) -> &B::Tensor| {
+            let reshaped: Vec<B::Tensor> = cache
+                .runs
                 .iter()
-                .map(|s| backend.reshape(s, &[1, batch, h]))
+                .map(|run| backend.reshape(state(run), &[1, batch, h]))
                 .collect();
             backend.concat(&reshaped.iter().collect::<Vec<_>>(), 0)
         };
         let output = LstmOutput {
-            outputs: layer_input,
-            h_n: stack(&finals_h),
-            c_n: stack(&finals_c),
+            outputs: (0..steps)
+                .map(|t| backend.slice(&stacked, 0, t * batch, batch))
+                .collect(),
+            h_n: stack(&|run| &run.h_n),
+            c_n: stack(&|run| &run.c_n),
         };
         (output, cache)
     }
@@ -281,75 +224,37 @@ impl<B: Backend> Lstm<B> {
         let batch = cache.lengths.len();
         let h = self.hidden;
         let directions = self.directions();
-        let zero_state = backend.zeros(&[batch, h]);
-        let mut d_layer_out: Vec<B::Tensor> = d_outputs.to_vec();
+        // The gradient of the current layer's outputs, stacked over time: [T·B, directions·H].
+        let mut d_stacked = backend.concat(&d_outputs.iter().collect::<Vec<_>>(), 0);
         for layer in (0..self.layers).rev() {
             let stacked = &cache.layer_inputs[layer];
             let inputs = backend.shape(stacked)[1];
-            let mut d_input = if layer > 0 || input_grad {
-                backend.zeros(&[steps * batch, inputs])
-            } else {
-                backend.zeros(&[0, inputs])
-            };
+            let wants_input = layer > 0 || input_grad;
+            let mut d_input = backend.zeros(&[if wants_input { steps * batch } else { 0 }, inputs]);
             for direction in 0..directions {
                 let index = layer * directions + direction;
                 let cell = &mut self.cells[index];
-                let step_caches = &cache.steps[index];
-                let final_grad = |d: Option<&B::Tensor>| match d {
-                    Some(d) => backend.reshape(&backend.slice(d, 0, index, 1), &[batch, h]),
-                    None => zero_state.clone(),
+                let run = &cache.runs[index];
+                let final_grad = |d: Option<&B::Tensor>| {
+                    d.map(|d| backend.reshape(&backend.slice(d, 0, index, 1), &[batch, h]))
                 };
-                let mut dh_next = final_grad(d_h_n);
-                let mut dc_next = final_grad(d_c_n);
-                let mut d_gates_all: Vec<B::Tensor> = vec![backend.zeros(&[batch, 4 * h]); steps];
-                // Reverse of the processing order.
-                let order: Vec<usize> = if direction == 0 {
-                    (0..steps).rev().collect()
+                let own_part;
+                let d_out = if directions == 1 {
+                    &d_stacked
                 } else {
-                    (0..steps).collect()
+                    own_part = backend.slice(&d_stacked, 1, direction * h, h);
+                    &own_part
                 };
-                for t in order {
-                    let step = &step_caches[t];
-                    let keep = &cache.keep[t];
-                    let d_out = if directions == 1 {
-                        d_layer_out[t].clone()
-                    } else {
-                        backend.slice(&d_layer_out[t], 1, direction * h, h)
-                    };
-                    let dh_total = backend.add(&d_out, &dh_next);
-                    let (dh, dc) = if cache.full[t] {
-                        (dh_total, dc_next.clone())
-                    } else {
-                        (
-                            backend.select_rows(keep, &dh_total, &zero_state),
-                            backend.select_rows(keep, &dc_next, &zero_state),
-                        )
-                    };
-                    let (d_gates, dc_prev) = backend.lstm_cell_backward(
-                        &step.activated,
-                        &step.c_prev,
-                        &step.c,
-                        &dh,
-                        &dc,
-                    );
-                    let dh_prev = backend.matmul(&d_gates, &cell.weight_hh.value, false, false);
-                    // Past a sequence's end its output is a constant zero and its state passes
-                    // through unchanged: only the state's gradient flows on.
-                    if cache.full[t] {
-                        dh_next = dh_prev;
-                        dc_next = dc_prev;
-                    } else {
-                        dh_next = backend.select_rows(keep, &dh_prev, &dh_next);
-                        dc_next = backend.select_rows(keep, &dc_prev, &dc_next);
-                    }
-                    d_gates_all[t] = d_gates;
-                }
-                let d_gates = backend.concat(&d_gates_all.iter().collect::<Vec<_>>(), 0);
-                // The recurrent weights' gradient of all steps in one product:
-                // Σ_t dG_tᵀ · h_{t-1} = dGᵀ · H_prev.
-                let h_prev: Vec<&B::Tensor> = step_caches.iter().map(|s| &s.h_prev).collect();
-                let h_prev = backend.concat(&h_prev, 0);
-                backend.matmul_acc(&mut cell.weight_hh.grad, &d_gates, &h_prev, true, false);
+                let (d_gates, d_w_hh) = backend.lstm_run_backward(
+                    run,
+                    &cell.weight_hh.value,
+                    d_out,
+                    final_grad(d_h_n).as_ref(),
+                    final_grad(d_c_n).as_ref(),
+                    &cache.lengths,
+                    direction == 1,
+                );
+                backend.add_assign(&mut cell.weight_hh.grad, &d_w_hh);
                 let static_part = if layer == 0 {
                     cache.static_input.as_ref()
                 } else {
@@ -395,19 +300,20 @@ impl<B: Backend> Lstm<B> {
                 let db = backend.sum_rows(&d_gates);
                 backend.add_assign(&mut cell.bias_ih.grad, &db);
                 backend.add_assign(&mut cell.bias_hh.grad, &db);
-                if layer > 0 || input_grad {
+                if wants_input {
                     backend.matmul_acc(&mut d_input, &d_gates, &input_weight, false, false);
                 }
             }
-            d_layer_out = if layer > 0 || input_grad {
-                (0..steps)
-                    .map(|t| backend.slice(&d_input, 0, t * batch, batch))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            d_stacked = d_input;
         }
-        (d_layer_out, d_static)
+        let d_inputs = if input_grad {
+            (0..steps)
+                .map(|t| backend.slice(&d_stacked, 0, t * batch, batch))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (d_inputs, d_static)
     }
 }
 

@@ -180,7 +180,7 @@ impl EditOp {
             3 => EditOp::Delete,
             _ if (id as usize) < NUM_OPS => {
                 let token = Token::from_id((id - 4) / 2)?;
-                if id % 2 == 0 {
+                if id.is_multiple_of(2) {
                     EditOp::Insert(token)
                 } else {
                     EditOp::Replace(token)

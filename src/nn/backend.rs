@@ -303,15 +303,14 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     }
 
     /// The backward pass of an [`Backend::lstm_run`], from the gradients of its outputs
-    /// `[T·B, H]` and, if given, of its final states `[B, H]`: the gradient of the gates'
-    /// pre-activations `[T·B, 4H]` (zero past each sequence's end) and of `w_hh`.
+    /// `[T·B, H]` and, if given, of its final states `[h_n, c_n]` (`[B, H]` each): the gradient
+    /// of the gates' pre-activations `[T·B, 4H]` (zero past each sequence's end) and of `w_hh`.
     fn lstm_run_backward(
         &self,
         run: &LstmRun<Self::Tensor>,
         w_hh: &Self::Tensor,
         d_outputs: &Self::Tensor,
-        d_h_n: Option<&Self::Tensor>,
-        d_c_n: Option<&Self::Tensor>,
+        [d_h_n, d_c_n]: [Option<&Self::Tensor>; 2],
         lengths: &[usize],
         reverse: bool,
     ) -> (Self::Tensor, Self::Tensor) {

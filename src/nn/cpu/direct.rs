@@ -329,6 +329,7 @@ unsafe fn weight_grad_body<T: Elem, V: Vector<T>, const OB: usize>(
 /// # Safety
 /// The CPU has the instruction set of `V`.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // the indices are the formula's: output channel, tap
 unsafe fn weight_grad_block<T: Elem, V: Vector<T>, const OB: usize>(
     x: &Sources<T>,
     dy: &Sources<T>,
@@ -410,8 +411,8 @@ impl<T: Elem> Vector<T> for Portable<T> {
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
         let mut out = acc.0;
-        for l in 0..LANES {
-            out[l] = self.0[l].mul_add(b.0[l], acc.0[l]);
+        for ((out, &a), &b) in out.iter_mut().zip(&self.0).zip(&b.0) {
+            *out = a.mul_add(b, *out);
         }
         Portable(out)
     }

@@ -314,7 +314,7 @@ pub(super) fn run_backward<'a, T: Elem>(
             gemm(
                 &mut d_w_hh,
                 MatRef::new(&d_gates, g, longest * rows, true),
-                MatRef::new(&h_prev, longest * rows, hidden, false),
+                MatRef::new(h_prev, longest * rows, hidden, false),
                 false,
                 1,
             );

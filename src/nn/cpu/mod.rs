@@ -784,8 +784,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         run: &LstmRun<Self::Tensor>,
         w_hh: &Self::Tensor,
         d_outputs: &Self::Tensor,
-        d_h_n: Option<&Self::Tensor>,
-        d_c_n: Option<&Self::Tensor>,
+        [d_h_n, d_c_n]: [Option<&Self::Tensor>; 2],
         lengths: &[usize],
         reverse: bool,
     ) -> (Self::Tensor, Self::Tensor) {

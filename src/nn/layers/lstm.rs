@@ -249,8 +249,7 @@ impl<B: Backend> Lstm<B> {
                     run,
                     &cell.weight_hh.value,
                     d_out,
-                    final_grad(d_h_n).as_ref(),
-                    final_grad(d_c_n).as_ref(),
+                    [final_grad(d_h_n).as_ref(), final_grad(d_c_n).as_ref()],
                     &cache.lengths,
                     direction == 1,
                 );

@@ -28,8 +28,9 @@ use super::Elem;
 pub const LANES: usize = 16;
 
 /// Channels up to which a convolution takes the direct path, on both sides: measured faster than
-/// im2col + GEMM and than Winograd on the models' layers of 8 to 32 channels (BENCHMARKS.md).
-pub const MAX_CHANNELS: usize = 32;
+/// im2col + GEMM on the `tiny` models' layers (15 → 8, 16 → 16, 8 → 8; BENCHMARKS.md), slower at
+/// 32 (15 → 32 and 32 → 32, where im2col + GEMM and Winograd keep them).
+pub const MAX_CHANNELS: usize = 16;
 
 /// Whether a convolution of `channels` inputs to `out_channels` outputs takes this path.
 pub fn applies(channels: usize, out_channels: usize) -> bool {

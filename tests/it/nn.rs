@@ -684,3 +684,74 @@ fn lstm_static_input_equals_concatenated_input() {
         }
     }
 }
+
+/// The CPU's whole-recurrence LSTM (blocks of sequences, longest first, finished sequences
+/// skipped) gives, step by step, what the cell op gives: sequences of unsorted lengths (zero
+/// included) in more rows than one block holds, in both directions, with a per-sequence offset;
+/// outputs zero past each end, final states each sequence's own.
+#[test]
+fn lstm_run_equals_the_cell_step_by_step() {
+    let b = B64::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (batch, hidden, steps) = (70, 3, 6);
+    let lengths: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % (steps + 1)).collect();
+    let gates_in = b.tensor_f64(
+        &[steps * batch, 4 * hidden],
+        &random(steps * batch * 4 * hidden, &mut rng),
+    );
+    let offset = b.tensor_f64(&[batch, 4 * hidden], &random(batch * 4 * hidden, &mut rng));
+    let w_hh = b.tensor_f64(
+        &[4 * hidden, hidden],
+        &random(4 * hidden * hidden, &mut rng),
+    );
+    for reverse in [false, true] {
+        let run = b.lstm_run(&gates_in, Some(&offset), &w_hh, &lengths, reverse);
+        let outputs = b.to_f64(&run.outputs);
+        let (h_n, c_n) = (b.to_f64(&run.h_n), b.to_f64(&run.c_n));
+        for row in 0..batch {
+            let mut h = b.zeros(&[1, hidden]);
+            let mut c = b.zeros(&[1, hidden]);
+            let order: Vec<usize> = if reverse {
+                (0..steps).rev().collect()
+            } else {
+                (0..steps).collect()
+            };
+            for t in order {
+                let out = &outputs[(t * batch + row) * hidden..][..hidden];
+                if t >= lengths[row] {
+                    assert!(out.iter().all(|&v| v == 0.0), "row {row} step {t}");
+                    continue;
+                }
+                let mut gates = b.slice(&gates_in, 0, t * batch + row, 1);
+                b.add_assign(&mut gates, &b.slice(&offset, 0, row, 1));
+                b.matmul_acc(&mut gates, &h, &w_hh, false, true);
+                let (h_new, c_new, _) = b.lstm_cell(&gates, &c);
+                for (a, e) in out.iter().zip(b.to_f64(&h_new)) {
+                    assert!((a - e).abs() < 1e-12, "row {row} step {t}: {a} vs {e}");
+                }
+                (h, c) = (h_new, c_new);
+            }
+            for (got, want) in [(&h_n, &h), (&c_n, &c)] {
+                for (a, e) in got[row * hidden..][..hidden].iter().zip(b.to_f64(want)) {
+                    assert!((a - e).abs() < 1e-12, "final state of row {row}");
+                }
+            }
+        }
+    }
+}
+
+/// An LSTM over an empty batch runs and differentiates to empty results.
+#[test]
+fn lstm_over_an_empty_batch() {
+    let b = B64::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for bidirectional in [false, true] {
+        let mut lstm = Lstm::new(&b, 2, 3, 2, bidirectional, &mut rng);
+        let xs = vec![b.zeros(&[0, 2]); 3];
+        let (out, cache) = lstm.forward(&b, &xs, &[]);
+        assert!(out.outputs.iter().all(|o| b.shape(o)[0] == 0));
+        let d = vec![b.zeros(&[0, lstm.directions() * 3]); 3];
+        let dx = lstm.backward(&b, &cache, &d, None, None, true);
+        assert!(dx.iter().all(|o| b.shape(o) == [0, 2]));
+    }
+}

@@ -225,7 +225,7 @@ fn tensor<T: Elem>(shape: &[usize], values: Vec<T>) -> CpuTensor<T> {
 /// Rows and columns of a tensor seen as a matrix `[shape[0], rest]`.
 fn as_matrix<T: Elem>(t: &CpuTensor<T>) -> (usize, usize) {
     let rows = t.shape().first().copied().unwrap_or(1);
-    (rows, t.len().checked_div(rows).unwrap_or(0))
+    (rows, t.shape().iter().skip(1).product())
 }
 
 /// [`Backend::conv3x3`], followed by a ReLU if `relu`.
@@ -745,7 +745,7 @@ impl<T: Elem> Backend for CpuBackend<T> {
         assert_eq!(w_hh.shape(), [4 * hidden, hidden], "lstm_run: w_hh shape");
         let rows = gates_in.shape()[0];
         assert!(
-            gates_in.shape() == [rows, 4 * hidden] && batch > 0 && rows % batch == 0,
+            gates_in.shape() == [rows, 4 * hidden] && rows.checked_rem(batch).unwrap_or(rows) == 0,
             "lstm_run: gates shape"
         );
         if let Some(offset) = offset {

@@ -11,7 +11,9 @@
 //! put into blocks longest first, and in a block, at each step, only the sequences not yet past
 //! their end (a prefix of the block) are computed: a batch padded to its longest sequence costs
 //! what its sequences' own lengths cost. Each block keeps its results step-major in buffers of its
-//! own, copied into the batch's tensors at the end; past a sequence's end they are zero.
+//! own: the outputs (and, backward, the gates' gradients) are copied into the batch's step-major
+//! tensors at the end, zero past each sequence's end; what the backward pass needs stays block by
+//! block ([`Saved`]), and the recurrent weight gradient is summed block by block in order.
 
 use rayon::prelude::*;
 

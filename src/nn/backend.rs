@@ -403,10 +403,6 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
 /// The steps of a recurrence in the order it runs them. A sequence of `l` steps is inside its
 /// sequence at steps `t < l`, in either direction: the reverse one starts at its own last step.
-pub fn step_order(steps: usize, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
-    if reverse {
-        Box::new((0..steps).rev())
-    } else {
-        Box::new(0..steps)
-    }
+pub fn step_order(steps: usize, reverse: bool) -> impl Iterator<Item = usize> {
+    (0..steps).map(move |t| if reverse { steps - 1 - t } else { t })
 }

@@ -755,3 +755,20 @@ fn lstm_over_an_empty_batch() {
         assert!(dx.iter().all(|o| b.shape(o) == [0, 2]));
     }
 }
+
+/// A convolution over an empty batch has zero gradients of its kernel's and bias' shapes, on
+/// every path (direct for narrow layers, Winograd and im2col for wider ones).
+#[test]
+fn convolution_gradients_of_an_empty_batch() {
+    let b = B64::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    for (c, o) in [(15, 8), (16, 16), (32, 32), (20, 40)] {
+        let x = b.zeros(&[0, c, 18, 18]);
+        let w = b.tensor_f64(&[o, c, 3, 3], &random(o * c * 9, &mut rng));
+        let dy = b.zeros(&[0, o, 18, 18]);
+        let (dx, dw, db) = b.conv3x3_backward(&x, &w, &dy, true);
+        assert_eq!(b.shape(&dx.expect("input gradient")), [0, c, 18, 18]);
+        assert_eq!(b.to_f64(&dw), vec![0.0; o * c * 9], "{c} → {o}");
+        assert_eq!(b.to_f64(&db), vec![0.0; o], "{c} → {o}");
+    }
+}

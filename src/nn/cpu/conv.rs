@@ -131,7 +131,7 @@ impl<T: Elem> Kernel<T> {
     ) {
         match self {
             Kernel::Narrow { weight } => {
-                scratch.sources.fill(x_img, c, h, w);
+                scratch.sources.fill(x_img, c, h, w, true);
                 direct::forward_image(&scratch.sources, weight, bias, relu, y_img);
             }
             Kernel::Winograd { u, out_channels } => winograd::convolve_image(
@@ -248,7 +248,13 @@ pub fn backward<T: Elem>(
         }
         (dw, db)
     };
-    by_chunks(n, c * hw, input_grad, chunk_grads)
+    by_chunks(
+        n,
+        c * hw,
+        [out_channels * k, out_channels],
+        input_grad,
+        chunk_grads,
+    )
 }
 
 /// [`backward`] of a narrow layer, by the direct kernels: per image, the (masked) output
@@ -278,8 +284,9 @@ fn backward_narrow<T: Elem>(
         let (mut x_src, mut dy_src) = (Sources::default(), Sources::default());
         for i in first..first + count {
             let dy_img = image_grad(dy, relu_output, i, out_channels * hw, &mut masked);
-            x_src.fill(&x[i * c * hw..(i + 1) * c * hw], c, h, w);
-            dy_src.fill(dy_img, out_channels, h, w);
+            x_src.fill(&x[i * c * hw..(i + 1) * c * hw], c, h, w, true);
+            // The masked copies of the output gradient serve only its convolution into `dx`.
+            dy_src.fill(dy_img, out_channels, h, w, input_grad);
             direct::weight_grad_image(&x_src, &dy_src, &mut lanes);
             direct::bias_grad_image(&dy_src, &mut db);
             if let (Some(dx), Some(flipped)) = (dx.as_deref_mut(), &flipped) {
@@ -292,15 +299,23 @@ fn backward_narrow<T: Elem>(
         direct::reduce_lanes(&lanes, &mut dw);
         (dw, db)
     };
-    by_chunks(n, c * hw, input_grad, chunk_grads)
+    by_chunks(
+        n,
+        c * hw,
+        [out_channels * k, out_channels],
+        input_grad,
+        chunk_grads,
+    )
 }
 
 /// Runs `chunk_grads(first, count, dx)` on the chunks of [`CHUNK`] images of a batch of `n`, in
 /// parallel, each writing its images' input gradients (of `image` elements each) into its part of
-/// `dx` when `input_grad`, and sums the chunks' `(dW, db)` in chunk order.
+/// `dx` when `input_grad`, and sums the chunks' `(dW, db)` (`weights` and `out_channels` long) in
+/// chunk order, from zero (so an empty batch has zero gradients).
 fn by_chunks<T: Elem>(
     n: usize,
     image: usize,
+    [weights, out_channels]: [usize; 2],
     input_grad: bool,
     chunk_grads: impl Fn(usize, usize, Option<&mut [T]>) -> (Vec<T>, Vec<T>) + Sync,
 ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
@@ -316,8 +331,8 @@ fn by_chunks<T: Elem>(
             .map(|ci| chunk_grads(ci * CHUNK, CHUNK.min(n - ci * CHUNK), None))
             .collect(),
     };
-    let mut partials = partials.into_iter();
-    let (mut dw, mut db) = partials.next().unwrap_or_default();
+    let mut dw = vec![T::zero(); weights];
+    let mut db = vec![T::zero(); out_channels];
     for (pw, pb) in partials {
         for (a, b) in dw.iter_mut().zip(pw) {
             *a += b;

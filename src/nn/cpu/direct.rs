@@ -45,6 +45,8 @@ pub struct Sources<T> {
     data: Vec<T>,
     /// Whether channel `c` has a non-zero element (the others are skipped).
     nonzero: Vec<bool>,
+    /// Whether the masked copies were made (a convolution needs them).
+    masked: bool,
     channels: usize,
     width: usize,
     /// Pixels of a plane.
@@ -58,10 +60,12 @@ pub struct Sources<T> {
 impl<T: Elem> Sources<T> {
     /// Makes the copies of `x [channels, h, w]`. The plain copy (`kx = 1`) is written for every
     /// channel, so that [`Sources::plain`] can be read as a zero-padded plane; the masked copies
-    /// only for non-zero channels.
-    pub fn fill(&mut self, x: &[T], channels: usize, h: usize, w: usize) {
+    /// only for non-zero channels, and only if `masked` (a convolution reads them, the weight
+    /// gradient's output-gradient side does not).
+    pub fn fill(&mut self, x: &[T], channels: usize, h: usize, w: usize, masked: bool) {
         let pixels = h * w;
         let border = w + 1;
+        self.masked = masked;
         self.channels = channels;
         self.width = w;
         self.pixels = pixels;
@@ -78,7 +82,7 @@ impl<T: Elem> Sources<T> {
             self.nonzero.push(nonzero);
             for kx in 0..3 {
                 let copy = &mut self.data[(kx * channels + c) * stride..][..stride];
-                if !nonzero {
+                if !nonzero || (!masked && kx != 1) {
                     if kx == 1 {
                         copy.fill(T::zero());
                     }
@@ -87,13 +91,13 @@ impl<T: Elem> Sources<T> {
                 copy[..border].fill(T::zero());
                 copy[border..border + pixels].copy_from_slice(plane);
                 copy[border + pixels..].fill(T::zero());
-                let masked = match kx {
+                let wrapped = match kx {
                     0 => w - 1,
                     2 => 0,
                     _ => continue,
                 };
                 for y in 0..h {
-                    copy[border + y * w + masked] = T::zero();
+                    copy[border + y * w + wrapped] = T::zero();
                 }
             }
         }
@@ -177,6 +181,7 @@ unsafe fn forward_body<T: Elem, V: Vector<T>, const OB: usize, const PB: usize>(
         out_channels * src.channels * 9,
         "kernel shape"
     );
+    assert!(src.masked, "a convolution reads the masked copies");
     let mut o0 = 0;
     while o0 < out_channels {
         let block = if o0 + OB <= out_channels { OB } else { 1 };
@@ -651,7 +656,7 @@ mod tests {
                 .collect();
             let expected = reference(&x, [c_n, h, w], &weight, o_n);
             let mut src = Sources::default();
-            src.fill(&x, c_n, h, w);
+            src.fill(&x, c_n, h, w, true);
             let mut y = vec![f64::NAN; o_n * h * w];
             let kernel = transpose_kernel(&weight, o_n, c_n);
             forward_image(&src, &kernel, None, false, &mut y);
@@ -666,7 +671,7 @@ mod tests {
                 .map(|_| rng.random::<f64>() - 0.5)
                 .collect();
             let mut dy_src = Sources::default();
-            dy_src.fill(&dy, o_n, h, w);
+            dy_src.fill(&dy, o_n, h, w, false);
             let mut lanes = vec![0.0; o_n * c_n * 9 * LANES];
             weight_grad_image(&src, &dy_src, &mut lanes);
             let mut dw = vec![0.0; o_n * c_n * 9];
@@ -696,9 +701,9 @@ mod tests {
         let (x, weight, dy) = (narrow(x), narrow(weight), narrow(dy));
         let kernel = transpose_kernel(&weight, o_n, c_n);
         let mut src = Sources::default();
-        src.fill(&x, c_n, h, w);
+        src.fill(&x, c_n, h, w, true);
         let mut dy_src = Sources::default();
-        dy_src.fill(&dy, o_n, h, w);
+        dy_src.fill(&dy, o_n, h, w, false);
         let mut fast = vec![f32::NAN; o_n * h * w];
         forward_image(&src, &kernel, None, true, &mut fast);
         let mut portable = vec![f32::NAN; o_n * h * w];

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::gemm::{gemm, MatRef};
 use super::Elem;
+use crate::nn::backend::step_order;
 
 /// Sequences per block of a recurrence.
 const BLOCK_ROWS: usize = 32;
@@ -81,11 +82,6 @@ fn alive(block: &[usize], lengths: &[usize], t: usize) -> usize {
     block.partition_point(|&r| lengths[r] > t)
 }
 
-/// The steps `0..steps` in processing order, forward or backward.
-fn order(steps: usize, reverse: bool) -> impl Iterator<Item = usize> {
-    (0..steps).map(move |t| if reverse { steps - 1 - t } else { t })
-}
-
 /// Copies each block's step-major `[longest, rows, width]` buffer (`pick` of its result) into
 /// the batch's step-major `[T·B, width]` tensor, each block row to its sequence's row; zero
 /// elsewhere.
@@ -122,23 +118,6 @@ fn rows_at<T: Elem>(x: &[T], t: usize, batch: usize, rows: &[usize], width: usiz
     for (&r, row) in rows.iter().zip(out.chunks_exact_mut(width)) {
         row.copy_from_slice(&x[(t * batch + r) * width..][..width]);
     }
-}
-
-/// The final states `[B, H]` from each block's (`pick`).
-fn finals<T: Elem>(
-    results: &[BlockRun<T>],
-    blocks: &[Vec<usize>],
-    hidden: usize,
-    pick: fn(&BlockRun<T>) -> &Vec<T>,
-) -> Vec<T> {
-    let batch: usize = blocks.iter().map(Vec::len).sum();
-    let mut out = vec![T::zero(); batch * hidden];
-    for (result, block) in results.iter().zip(blocks) {
-        for (&r, row) in block.iter().zip(pick(result).chunks_exact(hidden)) {
-            out[r * hidden..(r + 1) * hidden].copy_from_slice(row);
-        }
-    }
-    out
 }
 
 /// The recurrence of one direction (see [`crate::nn::Backend::lstm_run`]): `gates_in`
@@ -178,7 +157,7 @@ pub(super) fn run<T: Elem>(
             if let Some(offset) = offset {
                 rows_at(offset, 0, 0, block, g, &mut offsets);
             }
-            for t in order(longest, reverse) {
+            for t in step_order(longest, reverse) {
                 let live = alive(block, lengths, t);
                 let (at, n) = (t * rows * hidden, live * hidden);
                 let gates = &mut local.saved.activated[t * rows * g..][..live * g];
@@ -222,8 +201,9 @@ pub(super) fn run<T: Elem>(
     };
     Run {
         outputs: gather(&results, &blocks, steps, hidden, |r| &r.outputs),
-        h_n: finals(&results, &blocks, hidden, |r| &r.h_n),
-        c_n: finals(&results, &blocks, hidden, |r| &r.c_n),
+        // The final states: one step of `[rows, H]` a block.
+        h_n: gather(&results, &blocks, 1, hidden, |r| &r.h_n),
+        c_n: gather(&results, &blocks, 1, hidden, |r| &r.c_n),
         saved: Saved {
             h_prev: concat(|s| &s.h_prev),
             c_prev: concat(|s| &s.c_prev),
@@ -280,7 +260,7 @@ pub(super) fn run_backward<'a, T: Elem>(
             let mut dh = vec![T::zero(); rows * hidden];
             // The reverse of the forward pass's order; past a sequence's end its state passed
             // through unchanged, so its gradients pass through too.
-            for t in order(longest, !reverse) {
+            for t in step_order(longest, !reverse) {
                 let live = alive(block, lengths, t);
                 let (at, n) = (t * rows * hidden, live * hidden);
                 rows_at(d_outputs, t, batch, &block[..live], hidden, &mut dh[..n]);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use indicatif::ProgressBar;
 use serde_json::json;
 
@@ -25,6 +25,7 @@ use crate::plot::{draw_panels, Curve, Panel};
 use crate::search::eval::mutation::mutation_bench;
 use crate::search::eval::resume::open_report;
 use crate::search::eval::{evaluate, shard_of, Decoding, Models, Monitor, Plan};
+use crate::search::repair::RepairDecoding;
 use crate::search::report::{ConfigReport, Report};
 use crate::search::{SearchMethod, Strategy};
 
@@ -32,6 +33,33 @@ use crate::search::{SearchMethod, Strategy};
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
+    // The mutation benchmark repairs mutants with the debugger alone: the synthesizer's, the
+    // search's and the evaluation's resumable-report options do not apply (usage errors rather
+    // than options silently ignored).
+    group(
+        ArgGroup::new("search_evaluation")
+            .args([
+                "synthesizer",
+                "beam",
+                "max_len",
+                "grammar",
+                "decode",
+                "search",
+                "steps",
+                "compare_beam",
+                "merge",
+                "rewrite_radius",
+                "rewrite_limit",
+                "rewrite_budget",
+                "rank",
+                "shard",
+                "resume",
+                "save_every",
+                "plot",
+            ])
+            .multiple(true)
+            .conflicts_with("mutation_bench")
+    ),
     long_about = "Evaluate SED on a split: decode every task with the synthesizer (greedy and/or \
 beam search), then search with the debugger (best-first and/or greedy, K debugger calls), with or \
 without the rewrite stage (every program within a few AST rewrites of each candidate picked, run \
@@ -42,7 +70,8 @@ parentheses), the error against K, and the programs executed per task; --json wr
 per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \
 `karel eval merge` joins the shards' reports. With --json the report is saved after every chunk \
 of tasks, and --resume continues an interrupted evaluation from it. --compare-beam adds plain beam search as wide as \
-the mean number of programs each search executed (the paper's Table 2). With --mutation-bench: \
+the mean number of programs each debugger search without the rewrite stage executed (the paper's \
+Table 2). With --mutation-bench: \
 the mutation benchmark (the paper's Figure 3). Without checkpoints the built-in tiny models are \
 used."
 )]
@@ -72,7 +101,9 @@ pub(crate) struct EvalArgs {
     /// at each (e.g. 1,5,10,25,50,100).
     #[arg(long, value_delimiter = ',', default_value = "100", value_parser = values::call_budget)]
     steps: Vec<usize>,
-    /// Add plain beam search with the same number of programs as each search (Table 2).
+    /// Add plain beam search with the same number of programs as each debugger search without
+    /// the rewrite stage (Table 2; the rewrite stage's programs are not decoded, so it has no
+    /// such beam).
     #[arg(long)]
     compare_beam: bool,
     /// Evaluate shard i of n (the tasks whose index is i modulo n), e.g. 0/4.
@@ -105,7 +136,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     mutation_bench: bool,
     /// With --mutation-bench: the most mutations per task, 1 to 16.
-    #[arg(long, default_value_t = 5, value_parser = values::mutation_count)]
+    #[arg(long, default_value_t = 5, value_parser = values::mutation_count, requires = "mutation_bench")]
     max_k: usize,
 }
 
@@ -159,6 +190,13 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         );
     }
     super::check_tf32(args.models.device, args.models.tf32)?;
+    let searches = SearchChoice::all_methods(&args.search);
+    if args.compare_beam && !searches.iter().any(|m| m.uses_debugger() && !m.rewrite) {
+        super::usage!(
+            "--compare-beam compares plain beams with debugger searches without the rewrite \
+             stage: add one to --search (e.g. best-first)"
+        );
+    }
     check_outputs(&[
         (args.json.as_deref().filter(|_| !args.resume), "--json"),
         (args.markdown.as_deref(), "--markdown"),
@@ -367,34 +405,41 @@ fn mutation_benchmark<B: Backend>(
         mutator: MutatorConfig::default(),
         ..RepairConfig::default()
     };
+    let decoding = RepairDecoding {
+        batch: args.models.batch,
+        beam: args.models.debugger_beam,
+        max_ops: args.models.max_ops,
+    };
     let started = Instant::now();
-    let rows = mutation_bench(
-        backend,
-        &debugger,
-        tasks,
-        args.max_k,
-        &repair,
-        args.models.batch,
-        args.models.debugger_beam,
+    let rows = mutation_bench(backend, &debugger, tasks, args.max_k, &repair, decoding);
+    let mut table = String::from(
+        "| k | items | generalization error | exact-match error |\n|---|---|---|---|\n",
     );
-    println!("| k | items | generalization error | exact-match error |");
-    println!("|---|---|---|---|");
     for row in &rows {
-        println!(
-            "| {} | {} | {:.1} % | {:.1} % |",
+        table += &format!(
+            "| {} | {} | {:.1} % | {:.1} % |\n",
             row.k,
             row.items,
             100.0 * row.generalization_error(),
             100.0 * row.exact_error()
         );
     }
+    print!("{table}");
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("{} tasks in {seconds:.1} s", tasks.len());
+    if let Some(path) = &args.markdown {
+        crate::fsutil::write_atomic(path, table.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(path) = &args.json {
+        let debugger = args.models.debugger.as_ref();
         let value = json!({
             "data": args.data,
             "tasks": tasks.len(),
-            "debugger_beam": args.models.debugger_beam,
+            "debugger": debugger.map_or("built-in".to_string(), |p| p.display().to_string()),
+            "debugger_beam": decoding.beam,
+            "max_ops": decoding.max_ops,
+            "trace_steps": repair.trace_steps,
             "mutation_bench": rows,
             "seconds": seconds,
         });

@@ -168,7 +168,7 @@ pub(crate) struct ModelArgs {
     pub(super) debugger_beam: usize,
     /// Most edit ops per debugger candidate, 1 to 1000.
     #[arg(long, default_value_t = 100, value_parser = values::length_limit)]
-    max_ops: usize,
+    pub(super) max_ops: usize,
     /// Step limit of the execution traces given to the debugger, 1 to 10000.
     #[arg(long, default_value_t = 250, value_parser = values::trace_step_limit)]
     pub(super) trace_steps: u32,

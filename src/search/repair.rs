@@ -157,27 +157,49 @@ pub fn greedy<B: Backend>(
     beam::best_of(beam_search(backend, model, batch, 1, max_ops))
 }
 
-/// One repair of each of `items`, in batches of `batch` programs: greedy (the beam of width 1)
-/// with `beam` ≤ 1, else the
-/// first of the `beam` candidates of the debugger's beam search that passes the item's given
-/// examples (the top one if none does), as the reference's mutation benchmark decodes. At most
-/// [`MAX_EDIT_OPS`] ops each.
+/// How [`repair_programs`] decodes: `batch` programs per network batch, `beam` candidates per
+/// program (greedy, the beam of width 1, with `beam` ≤ 1), at most `max_ops` edit ops each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepairDecoding {
+    pub batch: usize,
+    pub beam: usize,
+    pub max_ops: usize,
+}
+
+impl RepairDecoding {
+    /// Greedy repairs, `batch` programs per network batch, at most [`MAX_EDIT_OPS`] ops each.
+    pub fn greedy(batch: usize) -> RepairDecoding {
+        RepairDecoding {
+            batch,
+            beam: 1,
+            max_ops: MAX_EDIT_OPS,
+        }
+    }
+}
+
+/// One repair of each of `items`, decoded as `decoding` says: greedy with a beam ≤ 1, else the
+/// first of the beam's candidates that passes the item's given examples (the top one if none
+/// does), as the reference's mutation benchmark decodes.
 pub fn repair_programs<B: Backend>(
     backend: &B,
     model: &Debugger<B>,
     items: &[DebugItem],
-    batch: usize,
-    beam: usize,
+    decoding: RepairDecoding,
 ) -> Vec<Vec<Token>> {
+    let RepairDecoding {
+        batch,
+        beam,
+        max_ops,
+    } = decoding;
     let trace = model.trace_embed.is_some();
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(batch.max(1)) {
         let programs = DebuggerBatch::new(backend, chunk, model.config.pairs, trace);
         if beam <= 1 {
-            out.extend(greedy(backend, model, &programs, MAX_EDIT_OPS));
+            out.extend(greedy(backend, model, &programs, max_ops));
             continue;
         }
-        let beams = beam_search(backend, model, &programs, beam, MAX_EDIT_OPS);
+        let beams = beam_search(backend, model, &programs, beam, max_ops);
         out.extend(beams.into_iter().zip(chunk).map(|(hyps, item)| {
             let passes = |tokens: &[Token]| {
                 parse_tokens(tokens, &Default::default())

@@ -26,7 +26,7 @@ use crate::data::task::{Example, Tally, Task};
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::{DebugItem, Debugger, DebuggerBatch};
 use crate::nn::Backend;
-use crate::search::repair::repair_programs;
+use crate::search::repair::{repair_programs, RepairDecoding};
 use crate::vm::Trace;
 
 /// A program to repair, ready for the debugger.
@@ -273,7 +273,7 @@ pub fn validate<B: Backend>(
         correct += forward.correct;
     }
     let views: Vec<DebugItem> = plain.iter().map(RepairItem::view).collect();
-    let repaired = repair_programs(backend, model, &views, batch, 1);
+    let repaired = repair_programs(backend, model, &views, RepairDecoding::greedy(batch));
     let mut tally = Tally::default();
     for ((task, _), program) in items.iter().zip(&repaired) {
         tally.add(task, program);

@@ -243,7 +243,8 @@ fn debugger_beam_search() {
         assert!(beams.iter().all(|b| b.len() == 1));
         // A program's greedy repair does not depend on the programs repaired beside it.
         let greedy = repair::greedy(&b, &model, &batch, repair::MAX_EDIT_OPS);
-        let in_pairs = repair::repair_programs(&b, &model, &items, 2, 1);
+        let in_pairs =
+            repair::repair_programs(&b, &model, &items, repair::RepairDecoding::greedy(2));
         assert_eq!(in_pairs, greedy);
         let beams = repair::beam_search(&b, &model, &batch, 8, 20);
         for beam in &beams {
@@ -889,6 +890,76 @@ fn eval_reports_shards_and_merge() {
     let extended = read_json(std::path::Path::new(&cut));
     assert_eq!(extended["configs"], report["configs"]);
     assert_eq!(extended["summaries"], report["summaries"]);
+}
+
+/// `--compare-beam` adds one plain beam per debugger search without the rewrite stage, as wide
+/// as that search's mean number of programs executed, and none for the rewrite stage's
+/// searches (whose programs are mostly never decoded).
+#[test]
+fn compare_beam_matches_debugger_searches_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(&karel(&[
+        "gen",
+        "--count",
+        "6",
+        "--format",
+        "standard",
+        "-o",
+        &at("val.jsonl"),
+        "--seed",
+        "7",
+    ]));
+    let report = at("report.json");
+    ok(&karel(&[
+        "eval",
+        "--data",
+        &at("val.jsonl"),
+        "--decode",
+        "greedy",
+        "--search",
+        "best-first,best-first+rewrite",
+        "--steps",
+        "3",
+        "--debugger-beam",
+        "3",
+        "--max-len",
+        "30",
+        "--max-ops",
+        "30",
+        "--rewrite-radius",
+        "1",
+        "--rewrite-budget",
+        "2000",
+        "--compare-beam",
+        "--json",
+        &report,
+    ]));
+    let report = read_json(std::path::Path::new(&report));
+    let configs = report["configs"].as_array().unwrap();
+    let names: Vec<&str> = configs
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let executed: Vec<f64> = configs[1]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["executed"].as_f64().unwrap())
+        .collect();
+    let width = (executed.iter().sum::<f64>() / executed.len() as f64)
+        .round()
+        .max(1.0);
+    assert_eq!(
+        names,
+        [
+            "greedy".to_string(),
+            "greedy + best-first".to_string(),
+            "greedy + best-first+rewrite".to_string(),
+            format!("beam {width} (as many programs as greedy + best-first)"),
+        ]
+    );
+    assert_eq!(configs[3]["records"].as_array().unwrap().len(), 6);
 }
 
 /// `karel synthesize TASK --explain` on the example task, with the built-in models.

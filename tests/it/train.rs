@@ -324,6 +324,7 @@ fn debugger_pipeline() {
     assert!(stderr(&out).contains("source_tokens"), "{}", stderr(&out));
     // The mutation benchmark table.
     let report = path(&dir, "bench.json");
+    let table = path(&dir, "bench.md");
     let out = karel(&[
         "eval",
         "--data",
@@ -333,13 +334,25 @@ fn debugger_pipeline() {
         "--mutation-bench",
         "--max-k",
         "2",
+        "--max-ops",
+        "7",
         "--json",
         &report,
+        "--markdown",
+        &table,
     ]);
     ok(&out);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["mutation_bench"].as_array().unwrap().len(), 2);
     assert_eq!(report["mutation_bench"][0]["items"], 6);
+    assert_eq!(report["max_ops"], 7);
+    assert_eq!(report["trace_steps"], 250);
+    let markdown = std::fs::read_to_string(&table).unwrap();
+    assert_eq!(markdown, String::from_utf8(out.stdout.clone()).unwrap());
+    assert!(
+        markdown.contains("| 1 | 6 |") && markdown.contains("| 2 |"),
+        "{markdown}"
+    );
     // Curves of both runs.
     let svg = path(&dir, "curves.svg");
     ok(&karel(&["plot", &pre, &fine, "-o", &svg]));

@@ -130,7 +130,8 @@ pub struct Plan {
     pub search: SearchConfig,
     /// The rewrite stage's settings, for the searches that have it.
     pub rewrite: RewriteConfig,
-    /// Add plain beam search as wide as each search's mean number of programs executed.
+    /// Add plain beam search as wide as the mean number of programs executed by each debugger
+    /// search without the rewrite stage.
     pub compare_beam: bool,
     /// Tasks per network batch.
     pub batch: usize,
@@ -375,11 +376,14 @@ pub fn evaluate<B: Backend>(
         return Ok(());
     }
 
-    // Plain beam search as wide as each search's mean number of programs executed.
+    // Plain beam search as wide as each debugger search's mean number of programs executed. A
+    // search with the rewrite stage executes hundreds of thousands of programs on the VM, most
+    // of them never decoded: a beam that wide compares nothing, so it gets none.
     let widths: Vec<(String, usize)> = columns
         .iter()
-        .flat_map(|(_, slots)| &slots[1..])
-        .map(|&slot| {
+        .flat_map(|(_, slots)| plan.searches.iter().zip(&slots[1..]))
+        .filter(|(method, _)| method.uses_debugger() && !method.rewrite)
+        .map(|(_, &slot)| {
             let config = &report.configs[slot];
             let mean = config.summary().mean_executed;
             (config.name.clone(), mean.round().max(1.0) as usize)

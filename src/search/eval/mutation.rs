@@ -10,7 +10,7 @@ use crate::data::task::{Tally, Task};
 use crate::lang::{parse_tokens, Token};
 use crate::model::debugger::{DebugItem, Debugger};
 use crate::nn::Backend;
-use crate::search::repair::repair_programs;
+use crate::search::repair::{repair_programs, RepairDecoding};
 use crate::vm::Trace;
 
 /// One row of the mutation benchmark: items with `k` mutations, how many the repair made pass
@@ -35,17 +35,16 @@ impl BenchRow {
     }
 }
 
-/// The benchmark for k = 1..=`max_k`, with `beam` candidates per repair ([`repair_programs`]:
-/// greedy for 1), `batch` programs per network batch. Tasks whose program cannot be mutated k
-/// times are left out of row k.
+/// The benchmark for k = 1..=`max_k`, each mutant repaired by one call decoded as `decoding`
+/// says ([`repair_programs`]). Tasks whose program cannot be mutated k times are left out of
+/// row k.
 pub fn mutation_bench<B: Backend>(
     backend: &B,
     model: &Debugger<B>,
     tasks: &[Task],
     max_k: usize,
     config: &RepairConfig,
-    batch: usize,
-    beam: usize,
+    decoding: RepairDecoding,
 ) -> Vec<BenchRow> {
     (1..=max_k)
         .map(|k| {
@@ -67,7 +66,7 @@ pub fn mutation_bench<B: Backend>(
                     traces,
                 })
                 .collect();
-            let repaired = repair_programs(backend, model, &views, batch, beam);
+            let repaired = repair_programs(backend, model, &views, decoding);
             let mut tally = Tally::default();
             for ((task, _, _), program) in items.iter().zip(&repaired) {
                 tally.add(task, program);

@@ -67,7 +67,10 @@ fi
 # validation split: the fine-tuning data. Needs the finished synthesizer.
 if [ "$stage" = all ] || [ "$stage" = wrong-programs ]; then
     if [ ! -f data/wrong-train.jsonl ]; then
-        "$KAREL" data convert data/train.kds - | head -n 200000 > data/train-first-200000.jsonl
+        # `head` stops reading after its lines, and the converter then ends on SIGPIPE (141).
+        "$KAREL" data convert data/train.kds - | head -n 200000 > data/train-first-200000.jsonl ||
+            { status=("${PIPESTATUS[@]}"); [ "${status[0]}" = 141 ] && [ "${status[1]}" = 0 ]; }
+        [ "$(wc -l < data/train-first-200000.jsonl)" = 200000 ]
         nice -n 19 "$KAREL" synthesize --data data/train-first-200000.jsonl \
             --synthesizer runs/synth/checkpoint.safetensors --wrong-out data/wrong-train.jsonl.part
         mv data/wrong-train.jsonl.part data/wrong-train.jsonl

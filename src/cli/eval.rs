@@ -114,7 +114,8 @@ pub(crate) struct EvalArgs {
     limit: Option<usize>,
     /// Write the report (settings, every per-task record, summaries) as JSON. It is saved
     /// after every chunk of tasks (see --save-every), so that an interrupted evaluation loses at
-    /// most the chunk in progress.
+    /// most the chunk in progress. With --mutation-bench: the benchmark's rows and settings,
+    /// written at the end.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Continue the unfinished evaluation in --json FILE (same split, shard and settings; another
@@ -132,7 +133,9 @@ pub(crate) struct EvalArgs {
     plot: Option<PathBuf>,
     /// Run the mutation benchmark instead: each task's program mutated k = 1..max-k times and
     /// repaired by one debugger call (first of the debugger's beam that passes the given
-    /// examples; greedy with --debugger-beam 1).
+    /// examples; greedy with --debugger-beam 1). It uses --debugger, --debugger-beam,
+    /// --max-ops, --trace-steps, --batch, --limit, --json, --markdown and --device; the
+    /// synthesizer's and the search's options are refused.
     #[arg(long)]
     mutation_bench: bool,
     /// With --mutation-bench: the most mutations per task, 1 to 16.

@@ -544,6 +544,43 @@ fn option_cases() -> Vec<Case> {
             Usage,
         ),
         Case::new(
+            "eval --mutation-bench with --rewrite-limit",
+            &[
+                "eval",
+                "--data",
+                "good.jsonl",
+                "--mutation-bench",
+                "--rewrite-limit",
+                "10",
+            ],
+            Usage,
+        ),
+        Case::new(
+            "eval --mutation-bench with --rewrite-budget",
+            &[
+                "eval",
+                "--data",
+                "good.jsonl",
+                "--mutation-bench",
+                "--rewrite-budget",
+                "10",
+            ],
+            Usage,
+        ),
+        Case::new(
+            "eval --mutation-bench with --resume",
+            &[
+                "eval",
+                "--data",
+                "good.jsonl",
+                "--mutation-bench",
+                "--json",
+                "r.json",
+                "--resume",
+            ],
+            Usage,
+        ),
+        Case::new(
             "eval --mutation-bench with --rank",
             &[
                 "eval",

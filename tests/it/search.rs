@@ -246,6 +246,15 @@ fn debugger_beam_search() {
         let in_pairs =
             repair::repair_programs(&b, &model, &items, repair::RepairDecoding::greedy(2));
         assert_eq!(in_pairs, greedy);
+        // Its op limit is the one asked for (the untrained debugger writes more than 3 ops).
+        let short = repair::greedy(&b, &model, &batch, 3);
+        assert_ne!(short, greedy);
+        let decoding = repair::RepairDecoding {
+            batch: 2,
+            beam: 1,
+            max_ops: 3,
+        };
+        assert_eq!(repair::repair_programs(&b, &model, &items, decoding), short);
         let beams = repair::beam_search(&b, &model, &batch, 8, 20);
         for beam in &beams {
             assert_eq!(beam.len(), 8);

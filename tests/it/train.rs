@@ -346,6 +346,7 @@ fn debugger_pipeline() {
     assert_eq!(report["mutation_bench"].as_array().unwrap().len(), 2);
     assert_eq!(report["mutation_bench"][0]["items"], 6);
     assert_eq!(report["max_ops"], 7);
+    assert_eq!(report["debugger"], format!("{fine}/checkpoint.safetensors"));
     assert_eq!(report["trace_steps"], 250);
     let markdown = std::fs::read_to_string(&table).unwrap();
     assert_eq!(markdown, String::from_utf8(out.stdout.clone()).unwrap());

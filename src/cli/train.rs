@@ -31,7 +31,7 @@ use crate::nn::Cpu;
 use crate::train::debugger::{read_records, validation_items, DebuggerSource, RepairData};
 use crate::train::synthesizer::SynthesizerSource;
 use crate::train::{
-    checkpoint_step, read_metadata, train, Monitor, Outcome, Run, RunDir, TrainSettings,
+    checkpoint_step, read_metadata, train, BatchOrder, Monitor, Outcome, Run, RunDir, TrainSettings,
 };
 
 #[derive(Debug, Args)]
@@ -178,6 +178,11 @@ fn batch_size(text: &str) -> Result<usize, String> {
 }
 
 impl CommonArgs {
+    /// The order a run with `settings` draws its `len` examples in.
+    fn batch_order(&self, settings: &TrainSettings, len: usize) -> BatchOrder {
+        BatchOrder::new(settings.seed, settings.batch, len, !self.no_shuffle)
+    }
+
     fn preset(&self) -> Preset {
         self.preset.unwrap_or(Preset::Tiny)
     }
@@ -508,11 +513,9 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 }),
             )?;
             let source = Arc::new(SynthesizerSource {
+                order: common.batch_order(&start.settings, tasks.len()),
                 tasks,
-                batch: start.settings.batch,
                 pairs: start.config.pairs,
-                seed: start.settings.seed,
-                shuffle: !common.no_shuffle,
             });
             let batch = start.settings.batch;
             let run = Run {
@@ -649,13 +652,11 @@ fn train_on<B: Backend>(backend: &B, args: TrainArgs) -> Result<ExitCode> {
                 }),
             )?;
             let source = Arc::new(DebuggerSource {
+                order: common.batch_order(&start.settings, data.len()),
                 data,
                 config: repair,
-                batch: start.settings.batch,
                 pairs: config.pairs,
                 trace: config.trace.is_some(),
-                seed: start.settings.seed,
-                shuffle: !common.no_shuffle,
             });
             let mut metadata = model_metadata("debugger", &config);
             metadata.set("stage", stage_name);

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{batch_indices, stream_rng, BatchSource, StepStats, Trainee};
+use super::{stream_rng, BatchOrder, BatchSource, StepStats, Trainee};
 use crate::data::edits::{FirstToken, TeacherForcing};
 use crate::data::jsonl::parse_task;
 use crate::data::repair::{given_traces, repair_example, task_rng, RepairConfig, RepairRecord};
@@ -148,11 +148,10 @@ impl RepairData {
 pub struct DebuggerSource {
     pub data: RepairData,
     pub config: RepairConfig,
-    pub batch: usize,
+    /// Which items each step draws (over `data`); its seed also seeds the mutations.
+    pub order: BatchOrder,
     pub pairs: usize,
     pub trace: bool,
-    pub seed: u64,
-    pub shuffle: bool,
 }
 
 impl DebuggerSource {
@@ -162,7 +161,7 @@ impl DebuggerSource {
         match &self.data {
             RepairData::Mutations(tasks) => {
                 let task = &tasks[index];
-                let mut rng = stream_rng(self.seed, step, slot as u64);
+                let mut rng = stream_rng(self.order.seed(), step, slot as u64);
                 let example = repair_example(task, None, &self.config, &mut rng).ok()?;
                 Some(RepairItem {
                     source: example.mutant.tokens(),
@@ -188,7 +187,7 @@ impl<B: Backend> BatchSource<B> for DebuggerSource {
     type Batch = RepairBatch<B>;
 
     fn batch(&self, backend: &B, step: u64) -> RepairBatch<B> {
-        let indices = batch_indices(self.seed, step, self.batch, self.data.len(), self.shuffle);
+        let indices = self.order.indices(step);
         let items: Vec<RepairItem> = indices
             .par_iter()
             .enumerate()

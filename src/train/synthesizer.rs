@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{batch_indices, BatchSource, StepStats, Trainee};
+use super::{BatchOrder, BatchSource, StepStats, Trainee};
 use crate::data::task::{Tally, Task};
 use crate::model::grids::grid_tensor;
 use crate::model::synthesizer::{Synthesizer, SynthesizerBatch};
@@ -30,17 +30,16 @@ pub fn synthesizer_batch<B: Backend>(
 /// Training batches over a task list.
 pub struct SynthesizerSource {
     pub tasks: Arc<Vec<Task>>,
-    pub batch: usize,
+    /// Which tasks each step draws (over `tasks`).
+    pub order: BatchOrder,
     pub pairs: usize,
-    pub seed: u64,
-    pub shuffle: bool,
 }
 
 impl<B: Backend> BatchSource<B> for SynthesizerSource {
     type Batch = SynthesizerBatch<B>;
 
     fn batch(&self, backend: &B, step: u64) -> SynthesizerBatch<B> {
-        let indices = batch_indices(self.seed, step, self.batch, self.tasks.len(), self.shuffle);
+        let indices = self.order.indices(step);
         let tasks: Vec<&Task> = indices.iter().map(|&i| &self.tasks[i]).collect();
         synthesizer_batch(backend, &tasks, self.pairs)
     }

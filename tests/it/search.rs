@@ -690,6 +690,13 @@ fn ok(output: &Output) {
     );
 }
 
+/// Writes 6 generated tasks (seed `seed`) to `path` in the standard format.
+fn six_tasks(path: &str, seed: &str) {
+    ok(&karel(&[
+        "gen", "--count", "6", "--format", "standard", "-o", path, "--seed", seed,
+    ]));
+}
+
 fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -700,17 +707,7 @@ fn read_json(path: &std::path::Path) -> Value {
 fn eval_reports_shards_and_merge() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    ok(&karel(&[
-        "gen",
-        "--count",
-        "6",
-        "--format",
-        "standard",
-        "-o",
-        &at("val.jsonl"),
-        "--seed",
-        "5",
-    ]));
+    six_tasks(&at("val.jsonl"), "5");
     let common = [
         "--data",
         &at("val.jsonl"),
@@ -908,17 +905,7 @@ fn eval_reports_shards_and_merge() {
 fn compare_beam_matches_debugger_searches_only() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    ok(&karel(&[
-        "gen",
-        "--count",
-        "6",
-        "--format",
-        "standard",
-        "-o",
-        &at("val.jsonl"),
-        "--seed",
-        "7",
-    ]));
+    six_tasks(&at("val.jsonl"), "7");
     let report = at("report.json");
     ok(&karel(&[
         "eval",

@@ -15,8 +15,9 @@
 //!   by the synthesizer's log-likelihood of the program given the examples, by distance, or by
 //!   length.
 //! - Work is bounded: each expansion executes at most `limit` programs and a task's expansions
-//!   together at most `budget` (at most [`MAX_BUDGET`]); at most [`MAX_LEVEL`] programs of a
-//!   distance are kept to expand further.
+//!   together at most `budget` (at most [`MAX_BUDGET`]); at most [`MAX_LEVEL_NODES`] of a
+//!   distance's statements are kept to expand further. The rewrites are generated a few hundred
+//!   sites at a time, so memory does not grow with the square of a long candidate's length.
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -24,7 +25,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::mutate::{single_rewrites, MutatorConfig};
+use crate::data::mutate::{MutatorConfig, Operator};
 use crate::data::task::Task;
 use crate::lang::Program;
 use crate::vm::{self, Vm};
@@ -36,8 +37,10 @@ pub const MAX_RADIUS: usize = 3;
 /// about 40 bytes a program until the budget is spent, and an evaluation runs up to four network
 /// batches of searches at a time (64 with the default batch of 16): at most about 5 GB.
 pub const MAX_BUDGET: usize = 2_000_000;
-/// The most programs of one distance kept to expand at the next (about a kilobyte each).
-pub const MAX_LEVEL: usize = 2_000_000;
+/// The most statements (AST nodes, about 60 bytes each) of the programs of one distance kept to
+/// expand at the next: a bound in bytes, not in programs, since a long program has both more
+/// rewrites and larger ones.
+pub const MAX_LEVEL_NODES: usize = 8_000_000;
 /// The most passing programs one expansion keeps for ranking (the first found, nearest first).
 pub const MAX_PASSING: usize = 256;
 
@@ -118,8 +121,11 @@ pub fn fingerprint(program: &Program) -> u128 {
     (u128::from(first.finish()) << 64) | u128::from(second.finish())
 }
 
-/// Starting programs whose rewrites are generated together, then executed in parallel.
-const ROUND: usize = 64;
+/// Sites (a program of the distance being enumerated, an operator, one of its sites) whose
+/// rewrites are generated together, in parallel, then executed. A site has a few dozen rewrites
+/// at most, so the programs held at a time stay bounded whatever the size of the programs (a
+/// long program has thousands of sites: its rewrites are never all held at once).
+const SITES_PER_ROUND: usize = 256;
 
 /// Executes the programs within `radius` rewrites of `start` on the given examples of `task`
 /// that are not in `executed` (which gains them), at most `limit` of them, and returns those
@@ -138,14 +144,24 @@ pub fn expand(
     for distance in 1..=radius.min(MAX_RADIUS) {
         let keep_level = distance < radius;
         let mut next = Vec::new();
-        for round in level.chunks(ROUND) {
-            if found.executed >= limit {
+        let mut next_nodes = 0;
+        // Every site of every program of this distance, in enumeration order.
+        let mut sites = level.iter().flat_map(|program| {
+            Operator::all().flat_map(move |op| {
+                (0..op.sites(program, &mutator)).map(move |site| (program, op, site))
+            })
+        });
+        while found.executed < limit {
+            let round: Vec<(&Program, Operator, u64)> =
+                sites.by_ref().take(SITES_PER_ROUND).collect();
+            if round.is_empty() {
                 break;
             }
             let rewrites: Vec<Vec<(Program, u128)>> = round
                 .par_iter()
-                .map(|p| {
-                    single_rewrites(p, &mutator)
+                .map(|&(program, op, site)| {
+                    op.rewrites(program, site, &mutator)
+                        .into_iter()
                         .map(|q| {
                             let f = fingerprint(&q);
                             (q, f)
@@ -176,7 +192,8 @@ pub fn expand(
                         distance,
                     });
                 }
-                if keep_level && next.len() < MAX_LEVEL {
+                if keep_level && next_nodes < MAX_LEVEL_NODES {
+                    next_nodes += program.node_count();
                     next.push(program);
                 }
             }
@@ -184,6 +201,7 @@ pub fn expand(
         if !found.passing.is_empty() || found.executed >= limit {
             break;
         }
+        drop(sites);
         level = next;
     }
     found
@@ -270,6 +288,31 @@ mod tests {
         let start = parse("DEF run m( turnRight turnRight turnRight m)").unwrap();
         let found = expand(&start, &task, 2, 100, &mut HashSet::new());
         assert_eq!(found.executed, 100);
+    }
+
+    #[test]
+    fn a_long_candidate_executes_its_nearest_rewrites_in_enumeration_order() {
+        // Thirty statements: thousands of sites and tens of thousands of rewrites, expanded a
+        // round of sites at a time. Nothing within two rewrites passes, so the expansion runs
+        // into its limit inside distance 2.
+        let task = task_of("DEF run m( REPEAT R=4 r( move putMarker r) turnLeft m)");
+        let body = "turnRight pickMarker move ".repeat(10);
+        let start = parse(&format!("DEF run m( {body}m)")).unwrap();
+        let config = MutatorConfig::default();
+        let limit = neighbourhood(&start, 1, &config, usize::MAX).programs.len() + 3_000;
+        let mut executed = HashSet::new();
+        let found = expand(&start, &task, 2, limit, &mut executed);
+        assert_eq!(found.executed, limit);
+        assert!(found.passing.is_empty());
+        let near = neighbourhood(&start, 2, &config, limit);
+        assert!(near.programs.iter().any(|(_, distance)| *distance == 2));
+        let expected: HashSet<u128> = near
+            .programs
+            .iter()
+            .map(|(p, _)| fingerprint(p))
+            .chain([fingerprint(&start)])
+            .collect();
+        assert_eq!(executed, expected);
     }
 
     #[test]

@@ -97,3 +97,37 @@ pub fn preset_summary(preset: Preset) -> PresetSummary {
         debugger_no_trace_embed: summarize(&backend, &mut plain),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::cpu::convolution_is_direct;
+
+    /// Every convolution of the `tiny` models takes the CPU backend's direct path, as in the
+    /// build that trained the built-in models, so that later builds train them to the same bits
+    /// (`models/README.md`).
+    #[test]
+    fn every_convolution_of_the_tiny_models_is_direct() {
+        let synthesizer = Preset::Tiny.synthesizer();
+        let debugger = Preset::Tiny.debugger(true);
+        for io in [synthesizer.io, debugger.io] {
+            assert!(convolution_is_direct(io.grid_channels, io.conv_channels));
+            assert!(convolution_is_direct(
+                2 * io.conv_channels,
+                2 * io.conv_channels
+            ));
+        }
+        let trace = debugger.trace.expect("the tiny debugger has TraceEmbed");
+        let grid = debugger.io.grid_channels;
+        // The first convolution in two parts: input ‖ output once per pair, the state per state.
+        assert!(convolution_is_direct(2 * grid, trace.channels));
+        assert!(convolution_is_direct(grid, trace.channels));
+        assert!(convolution_is_direct(trace.channels, trace.channels));
+        // The paper's sizes are wider: 15 → 32 stays on the other paths.
+        let paper = Preset::Paper.synthesizer().io;
+        assert!(!convolution_is_direct(
+            paper.grid_channels,
+            paper.conv_channels
+        ));
+    }
+}

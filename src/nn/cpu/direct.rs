@@ -27,14 +27,20 @@ use super::Elem;
 /// Pixels per vector: one AVX-512 register of f32, two of AVX2.
 pub const LANES: usize = 16;
 
-/// Channels up to which a convolution takes the direct path, on both sides: measured faster than
+/// Output channels up to which a convolution takes the direct path: measured faster than
 /// im2col + GEMM on the `tiny` models' layers (15 → 8, 16 → 16, 8 → 8; BENCHMARKS.md), slower at
 /// 32 (15 → 32 and 32 → 32, where im2col + GEMM and Winograd keep them).
-pub const MAX_CHANNELS: usize = 16;
+pub const MAX_OUT_CHANNELS: usize = 16;
+/// Input channels up to which a convolution takes the direct path: up to 32, so that TraceEmbed's
+/// input-and-output convolution of the `tiny` debugger (30 → 8, once per IO pair) is direct as
+/// well. Every convolution of the `tiny` models is then direct, as in the build that trained the
+/// built-in models (`models/README.md`): the same layers take the same path, and give the same
+/// bits.
+pub const MAX_IN_CHANNELS: usize = 32;
 
 /// Whether a convolution of `channels` inputs to `out_channels` outputs takes this path.
 pub fn applies(channels: usize, out_channels: usize) -> bool {
-    channels <= MAX_CHANNELS && out_channels <= MAX_CHANNELS
+    channels <= MAX_IN_CHANNELS && out_channels <= MAX_OUT_CHANNELS
 }
 
 /// The zero-bordered, column-masked copies of one image's channels (see the module

@@ -190,7 +190,8 @@ pub(crate) struct ModelArgs {
     /// the answer).
     #[arg(long, value_enum, default_value_t = RankChoice(RewriteConfig::default().ranking))]
     rank: RankChoice,
-    /// Programs (tasks) per network batch, 1 to 1024.
+    /// Programs (tasks) per network batch, 1 to 1024 (a debugger batch holds at most 16,384
+    /// trace states: fewer programs where their traces are long).
     #[arg(long, default_value_t = 16, value_parser = values::width)]
     pub(super) batch: usize,
     /// Where the networks run.

@@ -2,7 +2,8 @@
 //! its own source pointer, previous op and last emitted token, and the pointer masks of the
 //! reference's §6 apply (`<s>` never; past the source only `</s>` and insertions). Hypotheses are
 //! turned into programs by applying their ops to the source. [`repair_programs`] repairs a list
-//! of programs in network batches, keeping one answer each.
+//! of programs in network batches ([`network_batches`]: bounded in programs and, with
+//! TraceEmbed, in trace states), keeping one answer each.
 
 use super::beam::{self, BeamProblem, PooledDecoder, Scored};
 use crate::data::edits::{allowed, apply, EditOp, NUM_OPS};
@@ -13,6 +14,46 @@ use crate::nn::Backend;
 
 /// Longest op sequence a repair produces (the reference's debugger beam search stops at 100).
 pub const MAX_EDIT_OPS: usize = 100;
+
+/// The most trace states a network batch of the debugger with TraceEmbed embeds at once (each a
+/// grid of about 19 KB, and about 10 KB per layer's activation): a batch of long traces (up to
+/// `--trace-steps` + 1 states on each of the five inputs) is cut to fewer programs, so that the
+/// memory of a call does not grow with the batch times the trace length. A program with more
+/// states than this is a batch of its own. Evaluation mode normalises with the running
+/// statistics, so how programs are grouped does not change their repairs.
+pub const MAX_BATCH_STATES: usize = 16_384;
+
+/// The network batches of `items` (consecutive ranges, in order): at most `batch` programs each
+/// and, with TraceEmbed (`with_trace`), at most [`MAX_BATCH_STATES`] states of the traces of
+/// their first `pairs` examples, unless one program alone has more.
+pub fn network_batches(
+    items: &[DebugItem],
+    pairs: usize,
+    batch: usize,
+    with_trace: bool,
+) -> Vec<std::ops::Range<usize>> {
+    let batch = batch.max(1);
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut states = 0;
+    for (i, item) in items.iter().enumerate() {
+        let item_states = if with_trace {
+            item.traces[..pairs].iter().map(|t| t.state_count()).sum()
+        } else {
+            0
+        };
+        if i > start && (i - start == batch || states + item_states > MAX_BATCH_STATES) {
+            ranges.push(start..i);
+            start = i;
+            states = 0;
+        }
+        states += item_states;
+    }
+    if start < items.len() {
+        ranges.push(start..items.len());
+    }
+    ranges
+}
 
 /// Ops of a hypothesis and the decoder's inputs for its next step.
 #[derive(Clone, Debug)]
@@ -192,9 +233,11 @@ pub fn repair_programs<B: Backend>(
         max_ops,
     } = decoding;
     let trace = model.trace_embed.is_some();
+    let pairs = model.config.pairs;
     let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(batch.max(1)) {
-        let programs = DebuggerBatch::new(backend, chunk, model.config.pairs, trace);
+    for range in network_batches(items, pairs, batch, trace) {
+        let chunk = &items[range];
+        let programs = DebuggerBatch::new(backend, chunk, pairs, trace);
         if beam <= 1 {
             out.extend(greedy(backend, model, &programs, max_ops));
             continue;

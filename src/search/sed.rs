@@ -620,7 +620,8 @@ pub struct NeuralRepairer<'a, B: Backend> {
     pub beam: usize,
     /// Most edit ops per candidate.
     pub max_ops: usize,
-    /// Programs per network batch.
+    /// Programs per network batch (fewer where their traces pass
+    /// [`repair::MAX_BATCH_STATES`] states).
     pub batch: usize,
     /// The IO embedding `[pairs, ·]` of each task with requests, by task id.
     io_embeddings: RefCell<HashMap<usize, B::Tensor>>,
@@ -674,11 +675,13 @@ impl<'a, B: Backend> NeuralRepairer<'a, B> {
 impl<B: Backend> Repairer for NeuralRepairer<'_, B> {
     fn repair(&self, requests: &[RepairRequest]) -> Vec<Vec<Vec<Token>>> {
         let with_trace = self.debugger.trace_embed.is_some();
+        let pairs = self.debugger.config.pairs;
+        let all_items: Vec<DebugItem> = requests.iter().map(RepairRequest::item).collect();
         let mut answers = Vec::with_capacity(requests.len());
-        for chunk in requests.chunks(self.batch.max(1)) {
-            let items: Vec<DebugItem> = chunk.iter().map(RepairRequest::item).collect();
-            let programs =
-                DebuggerBatch::new(self.backend, &items, self.debugger.config.pairs, with_trace);
+        for range in repair::network_batches(&all_items, pairs, self.batch, with_trace) {
+            let items = &all_items[range.clone()];
+            let chunk = &requests[range];
+            let programs = DebuggerBatch::new(self.backend, items, pairs, with_trace);
             let memory = self.debugger.encode_program(self.backend, &programs);
             let io_embedding = self.io_embedding(chunk);
             let beams = repair::beam_search_encoded(

@@ -265,6 +265,85 @@ fn debugger_beam_search() {
     }
 }
 
+/// The debugger's network batches hold at most `batch` programs and, with TraceEmbed, at most
+/// `MAX_BATCH_STATES` trace states unless one program alone has more: programs with long traces
+/// are batched a few at a time, in order, and a batch is cut only where the next program would
+/// not fit.
+#[test]
+fn debugger_batches_are_bounded_in_trace_states() {
+    let tasks = tasks(6);
+    // 1,000 and 10,000 turns, which never fail: traces of 1,001 and 10,001 states.
+    let turns = |levels: usize| {
+        let text = "REPEAT R=10 r( ".repeat(levels) + "turnLeft " + &"r) ".repeat(levels);
+        karel::lang::parse(&format!("DEF run m( {text}m)")).unwrap()
+    };
+    let (thousand, ten_thousand) = (turns(3), turns(4));
+    // Short traces, and traces of about 5,000 states a program (three fit in a batch).
+    let mut programs_and_steps = Vec::new();
+    for task in &tasks {
+        programs_and_steps.push((task.program.clone(), task, 250));
+        for _ in 0..4 {
+            programs_and_steps.push((thousand.clone(), task, 10_000));
+        }
+    }
+    // One program with more states than a batch holds.
+    programs_and_steps.insert(9, (ten_thousand, &tasks[0], 100_000));
+    let sources: Vec<Vec<Token>> = programs_and_steps
+        .iter()
+        .map(|(p, _, _)| p.tokens())
+        .collect();
+    let traces: Vec<_> = programs_and_steps
+        .iter()
+        .map(|(p, task, steps)| karel::data::repair::given_traces(p, task, *steps))
+        .collect();
+    let items: Vec<DebugItem> = programs_and_steps
+        .iter()
+        .enumerate()
+        .map(|(i, (_, task, _))| DebugItem {
+            source: &sources[i],
+            examples: task.given(),
+            traces: &traces[i],
+        })
+        .collect();
+    let states = |range: std::ops::Range<usize>| -> usize {
+        items[range]
+            .iter()
+            .map(|item| {
+                item.traces[..5]
+                    .iter()
+                    .map(|t| t.state_count())
+                    .sum::<usize>()
+            })
+            .sum()
+    };
+    assert!(states(9..10) > repair::MAX_BATCH_STATES);
+    assert_eq!(states(1..2), 5 * 1_001);
+    for (batch, with_trace) in [(1024, true), (16, true), (4, true), (16, false), (3, false)] {
+        let ranges = repair::network_batches(&items, 5, batch, with_trace);
+        // Consecutive, in order, covering every program.
+        assert_eq!(ranges.first().unwrap().start, 0);
+        assert_eq!(ranges.last().unwrap().end, items.len());
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        for (k, range) in ranges.iter().enumerate() {
+            assert!(!range.is_empty() && range.len() <= batch);
+            let held = states(range.clone());
+            if with_trace {
+                assert!(held <= repair::MAX_BATCH_STATES || range.len() == 1);
+            }
+            // Cut only where needed: the next program would pass one of the bounds.
+            if let Some(next) = ranges.get(k + 1) {
+                let full = range.len() == batch;
+                let over = with_trace
+                    && held + states(next.start..next.start + 1) > repair::MAX_BATCH_STATES;
+                assert!(full || over, "batch {batch}, trace {with_trace}: {range:?}");
+            }
+        }
+        if !with_trace {
+            assert_eq!(ranges.len(), items.len().div_ceil(batch));
+        }
+    }
+}
+
 /// The search's debugger keeps each task's IO embedding from its first request: its answers
 /// over several rounds, with tasks joining and leaving, equal the beam search of each round's
 /// batch computed whole.

@@ -19,15 +19,15 @@ use ndarray::{ArrayD, IxDyn};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use rayon::prelude::*;
 
+use self::gemm::{gemm as gemm_into, MatRef};
+use super::backend::{AdamStep, Backend, BatchNormSaved, LstmRun, SparseRows};
+
 /// Whether the CPU backend's 3×3 convolution of `channels` inputs to `out_channels` outputs
 /// takes the direct path, whose sums are in an order fixed by the shapes alone (the same bits
 /// with AVX-512, AVX2 or neither); the wider layers go through Winograd or im2col + GEMM.
 pub fn convolution_is_direct(channels: usize, out_channels: usize) -> bool {
     direct::applies(channels, out_channels)
 }
-
-use self::gemm::{gemm as gemm_into, MatRef};
-use super::backend::{AdamStep, Backend, BatchNormSaved, LstmRun, SparseRows};
 
 /// Element types of the CPU backend.
 pub trait Elem:

@@ -104,8 +104,8 @@ mod tests {
     use crate::nn::cpu::convolution_is_direct;
 
     /// Every convolution of the `tiny` models takes the CPU backend's direct path, as in the
-    /// build that trained the built-in models, so that later builds train them to the same bits
-    /// (`models/README.md`).
+    /// build that began the training runs of `models/README.md`, so that later builds train
+    /// them to the same bits.
     #[test]
     fn every_convolution_of_the_tiny_models_is_direct() {
         let synthesizer = Preset::Tiny.synthesizer();

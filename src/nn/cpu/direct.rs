@@ -33,9 +33,9 @@ pub const LANES: usize = 16;
 pub const MAX_OUT_CHANNELS: usize = 16;
 /// Input channels up to which a convolution takes the direct path: up to 32, so that TraceEmbed's
 /// input-and-output convolution of the `tiny` debugger (30 → 8, once per IO pair) is direct as
-/// well. Every convolution of the `tiny` models is then direct, as in the build that trained the
-/// built-in models (`models/README.md`): the same layers take the same path, and give the same
-/// bits.
+/// well. Every convolution of the `tiny` models is then direct, as in the build that began the
+/// training runs of `models/README.md` (6e5494c): the same layers take the same path, and give
+/// the same bits.
 pub const MAX_IN_CHANNELS: usize = 32;
 
 /// Whether a convolution of `channels` inputs to `out_channels` outputs takes this path.

@@ -9,15 +9,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Run JSON-lines requests in parallel, one JSON line out per line in, in order.\n\n\
+/// The long help of `karel exec` (`--help`), set on its command in [`super::Command`].
+pub(crate) const LONG_ABOUT: &str = "Run JSON-lines requests in parallel, one JSON line out per line in, in order.\n\n\
 Request: {\"program\": \"DEF run m( ... m)\", \"input\": [indices] | \"<ASCII map>\", \"trace\": bool?, \"max_steps\": int?}\n\
 Response: {\"status\": \"ok\"|\"error\"|\"syntax_error\"|\"invalid_input\", \"error\": \"crash\"|\"timeout\", \
 \"output\": world (in the input's encoding), \"events\": [[type, first_token, last_token, cond_value, success], ...], \"message\": \"...\"}\n\n\
 A bad line gets invalid_input and the stream goes on. Responses to the lines read so far are written as soon as \
-the input pauses, so the command can be driven interactively."
-)]
+the input pauses, so the command can be driven interactively.";
+
+#[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
     /// Requests file (`-` or nothing for standard input).
     #[arg(default_value = "-")]

@@ -100,14 +100,14 @@ pub(crate) fn mutate(args: MutateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Edit ops from a program to another: python-Levenshtein's editops (the alignment SED \
+/// The long help of `karel edits` (`--help`), set on its command in [`super::Command`].
+pub(crate) const LONG_ABOUT: &str = "Edit ops from a program to another: python-Levenshtein's editops (the alignment SED \
 uses, exactly) and the debugger's op stream (KEEP, DELETE, INSERT[t], REPLACE[t]).\n\n\
 SRC and TGT are files or token text (`-` for standard input). With --apply, TGT is an op stream \
 (`KEEP DELETE INSERT[move] ...`) applied to SRC. With --jsonl, lines {\"source\": \"...\", \"target\": \"...\"} \
-are read and lines {\"editops\": [[op, src_pos, dst_pos], ...], \"ops\": [...]} written."
-)]
+are read and lines {\"editops\": [[op, src_pos, dst_pos], ...], \"ops\": [...]} written.";
+
+#[derive(Debug, Args)]
 pub(crate) struct EditsArgs {
     /// Source program (the buggy one).
     #[arg(required_unless_present = "jsonl")]

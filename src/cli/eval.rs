@@ -29,6 +29,22 @@ use crate::search::repair::RepairDecoding;
 use crate::search::report::{ConfigReport, Report};
 use crate::search::{SearchMethod, Strategy};
 
+/// The long help of `karel eval` (`--help`), set on its command in [`super::Command`].
+pub(crate) const LONG_ABOUT: &str = "Evaluate SED on a split: decode every task with the synthesizer (greedy and/or \
+beam search), then search with the debugger (best-first and/or greedy, K debugger calls), with or \
+without the rewrite stage (every program within a few AST rewrites of each candidate picked, run \
+on the VM before the debugger is called; by default best-first+rewrite), or with the rewrite \
+stage alone. Prints \
+a Markdown report in the shape of the paper's Table 1 (generalization error, exact-match error in \
+parentheses), the error against K, and the programs executed per task; --json writes every \
+per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \
+`karel eval merge` joins the shards' reports. With --json the report is saved after every chunk \
+of tasks, and --resume continues an interrupted evaluation from it. --compare-beam adds plain beam search as wide as \
+the mean number of programs each debugger search without the rewrite stage executed (the paper's \
+Table 2). With --mutation-bench: \
+the mutation benchmark (the paper's Figure 3). Without checkpoints the built-in tiny models are \
+used.";
+
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,
@@ -52,6 +68,7 @@ use crate::search::{SearchMethod, Strategy};
                 "rewrite_limit",
                 "rewrite_budget",
                 "rank",
+                "simplify",
                 "shard",
                 "resume",
                 "save_every",
@@ -60,20 +77,6 @@ use crate::search::{SearchMethod, Strategy};
             .multiple(true)
             .conflicts_with("mutation_bench")
     ),
-    long_about = "Evaluate SED on a split: decode every task with the synthesizer (greedy and/or \
-beam search), then search with the debugger (best-first and/or greedy, K debugger calls), with or \
-without the rewrite stage (every program within a few AST rewrites of each candidate picked, run \
-on the VM before the debugger is called; by default best-first+rewrite), or with the rewrite \
-stage alone. Prints \
-a Markdown report in the shape of the paper's Table 1 (generalization error, exact-match error in \
-parentheses), the error against K, and the programs executed per task; --json writes every \
-per-task record, from which all numbers are computed. --shard i/n evaluates every n-th task, and \
-`karel eval merge` joins the shards' reports. With --json the report is saved after every chunk \
-of tasks, and --resume continues an interrupted evaluation from it. --compare-beam adds plain beam search as wide as \
-the mean number of programs each debugger search without the rewrite stage executed (the paper's \
-Table 2). With --mutation-bench: \
-the mutation benchmark (the paper's Figure 3). Without checkpoints the built-in tiny models are \
-used."
 )]
 pub(crate) struct EvalArgs {
     #[command(subcommand)]

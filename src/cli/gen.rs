@@ -18,14 +18,14 @@ use crate::data::generate::{
 
 use super::usage;
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Generate synthesis tasks: random programs (6 IO pairs each, the first 5 given, \
+/// The long help of `karel gen` (`--help`), set on its command in [`super::Command`].
+pub(crate) const LONG_ABOUT: &str = "Generate synthesis tasks: random programs (6 IO pairs each, the first 5 given, \
 the 6th held out) on random worlds. Programs that crash or time out on their inputs are redrawn, tasks \
 whose outputs all equal their inputs are dropped, and no program appears twice, in one split or across \
 splits. The output depends only on the seed and the settings, not on the number of threads.\n\n\
-Progress is checkpointed; an interrupted run continues with --resume."
-)]
+Progress is checkpointed; an interrupted run continues with --resume.";
+
+#[derive(Debug, Args)]
 pub(crate) struct GenArgs {
     /// Number of tasks, written to the file given by -o.
     #[arg(long, conflicts_with = "splits")]

@@ -190,6 +190,12 @@ pub(crate) struct ModelArgs {
     /// the answer).
     #[arg(long, value_enum, default_value_t = RankChoice(RewriteConfig::default().ranking))]
     rank: RankChoice,
+    /// Rewrite stage: once an answer passes the given examples, replace it by the shortest
+    /// passing program within this many shrinking rewrites (removed actions, unwrapped blocks),
+    /// again while one passes, executing at most --rewrite-limit programs (0 to 3; 0: off, as
+    /// in the original; not in the original).
+    #[arg(long, default_value_t = RewriteConfig::default().simplify, value_parser = values::simplify_radius)]
+    simplify: usize,
     /// Programs (tasks) per network batch, 1 to 1024 (a debugger batch holds at most 16,384
     /// trace states: fewer programs where their traces are long).
     #[arg(long, default_value_t = 16, value_parser = values::width)]
@@ -233,6 +239,7 @@ impl ModelArgs {
             limit: self.rewrite_limit,
             budget: self.rewrite_budget,
             ranking: self.rank.0,
+            simplify: self.simplify,
         }
     }
 
@@ -282,6 +289,7 @@ impl ModelArgs {
                 "limit": self.rewrite_limit,
                 "budget": self.rewrite_budget,
                 "rank": self.rank.0.name(),
+                "simplify": self.simplify,
             });
         }
         settings

@@ -46,14 +46,17 @@ enum Command {
     /// Draw a world as an ASCII map, or as an SVG picture.
     Render(run::RenderArgs),
     /// Run JSON-lines requests (program + world) in parallel, one JSON line out per line in.
+    #[command(long_about = batch::LONG_ABOUT)]
     Exec(batch::ExecArgs),
     /// Generate synthesis tasks (random programs with 6 IO pairs), in splits and shards.
+    #[command(long_about = gen::LONG_ABOUT)]
     Gen(gen::GenArgs),
     /// Convert, inspect and derive datasets (formats, statistics, mutation benchmark).
     Data(data::DataArgs),
     /// Mutate a program with the mutation operators of SED's first training stage.
     Mutate(edit::MutateArgs),
     /// Edit ops between two programs (python-Levenshtein's alignment and the debugger's ops).
+    #[command(long_about = edit::LONG_ABOUT)]
     Edits(edit::EditsArgs),
     /// Train the synthesizer or the debugger (checkpoints, --resume, validation, metrics log).
     Train(train::TrainArgs),
@@ -61,9 +64,11 @@ enum Command {
     Model(train::ModelArgs),
     /// Draw the loss and accuracy curves of training runs (SVG).
     Plot(train::PlotArgs),
-    /// Synthesize programs for a split with a trained synthesizer; write its wrong programs.
+    /// Synthesize a program for a task (SED: synthesize, execute, debug), or decode a split.
+    #[command(long_about = synthesize::LONG_ABOUT)]
     Synthesize(synthesize::SynthesizeArgs),
     /// Evaluate trained models on a split, or on the mutation benchmark.
+    #[command(long_about = eval::LONG_ABOUT)]
     Eval(eval::EvalArgs),
 }
 

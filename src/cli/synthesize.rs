@@ -26,18 +26,23 @@ use crate::search::sed::{Ending, SearchResult};
 use crate::search::synthesis::decode_tasks;
 use crate::search::{run_searches, LikelihoodRanker, Networks, NeuralRepairer};
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Synthesize a program for a task from its 5 given input/output examples, execute \
-it, and debug it until it passes them (SED). By default the synthesizer decodes greedily and the \
-search is best-first with the rewrite stage: before the debugger is called on a candidate, every \
-program within --rewrite-radius AST rewrites of it is run on the VM, and the passing ones are \
-ranked by the synthesizer's likelihood. Prints the program and whether it passes the given \
+/// The long help of `karel synthesize` (`--help`), set on its command in [`super::Command`].
+pub(crate) const LONG_ABOUT: &str =
+    "Synthesize a program for a task from its 5 given input/output examples, execute \
+it, and debug it until it passes them (SED). By default the synthesizer decodes with a beam of \
+--beam programs, which start the search in order, and the search is best-first with the rewrite \
+stage: before the debugger is called on a candidate, every program within --rewrite-radius AST \
+rewrites of it is run on the VM, and the passing ones are ranked by the synthesizer's likelihood; \
+the answer is then simplified (--simplify): the shortest passing program within a few removed \
+actions or unwrapped blocks of it replaces it. Prints the program and whether it passes the given \
 and the held-out examples; --explain shows every edit step. Without checkpoints the built-in tiny \
 models are used. Exit status 3 when no program passing the given examples was found.\n\n\
 With --data instead of a task: decode a whole split greedily and report exact match and \
 generalization; --wrong-out writes the programs that parse but fail a given example, as \
-fine-tuning data for `karel train debugger --stage finetune` (SED's filter).",
+fine-tuning data for `karel train debugger --stage finetune` (SED's filter).";
+
+#[derive(Debug, Args)]
+#[command(
     // --data decodes greedily with the synthesizer alone: the beam and the debugger's options
     // do not apply (usage errors rather than options silently ignored).
     group(
@@ -53,6 +58,7 @@ fine-tuning data for `karel train debugger --stage finetune` (SED's filter).",
                 "rewrite_limit",
                 "rewrite_budget",
                 "rank",
+                "simplify",
             ])
             .multiple(true)
             .conflicts_with("data")
@@ -67,8 +73,8 @@ pub(crate) struct SynthesizeArgs {
     index: usize,
     #[command(flatten)]
     models: ModelArgs,
-    /// Synthesizer decoding.
-    #[arg(long, value_enum, default_value_t = Decode::Greedy, conflicts_with = "data")]
+    /// Synthesizer decoding (beam: --beam programs start the search; greedy: one).
+    #[arg(long, value_enum, default_value_t = Decode::Beam, conflicts_with = "data")]
     decode: Decode,
     /// The search after the synthesizer.
     #[arg(long, value_enum, default_value_t = SearchChoice::DEFAULT, conflicts_with = "data")]
@@ -240,7 +246,7 @@ fn synthesize_on<B: Backend>(backend: &B, args: SynthesizeArgs) -> Result<ExitCo
                 .iter()
                 .map(|&i| {
                     let c = &result.candidates[i];
-                    json!({"program": tokens_to_string(&c.tokens), "passed": c.passed, "call": c.call, "rewrites": c.rewrites})
+                    json!({"program": tokens_to_string(&c.tokens), "passed": c.passed, "call": c.call, "rewrites": c.rewrites, "simplified": c.simplified})
                 })
                 .collect();
             fields.insert("steps".into(), json!(steps));
@@ -267,7 +273,12 @@ fn explain(task: &Task, result: &SearchResult) {
                 c.passed
             ),
             Some(parent) => {
-                if c.rewrites > 0 {
+                if c.simplified {
+                    println!(
+                        "step {n}: simplified, {} shrinking rewrite(s); passes {}/{given}",
+                        c.rewrites, c.passed
+                    );
+                } else if c.rewrites > 0 {
                     println!(
                         "step {n}: rewrite stage, {} rewrite(s) after {} debugger call(s); passes {}/{given}",
                         c.rewrites, c.call, c.passed

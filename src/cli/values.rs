@@ -60,6 +60,11 @@ pub(crate) fn rewrite_radius(text: &str) -> Result<usize, String> {
     bounded(text, 1, rewrite::MAX_RADIUS)
 }
 
+/// The simplification's radius: 0 (off) to [`rewrite::MAX_RADIUS`].
+pub(crate) fn simplify_radius(text: &str) -> Result<usize, String> {
+    bounded(text, 0, rewrite::MAX_RADIUS)
+}
+
 /// Programs the rewrite stage may execute: 1 to [`rewrite::MAX_BUDGET`].
 pub(crate) fn rewrite_budget(text: &str) -> Result<usize, String> {
     bounded(text, 1, rewrite::MAX_BUDGET)

@@ -18,6 +18,12 @@
 //!   together at most `budget` (at most [`MAX_BUDGET`]); at most [`MAX_LEVEL_NODES`] of a
 //!   distance's statements are kept to expand further. The rewrites are generated a few hundred
 //!   sites at a time, so memory does not grow with the square of a long candidate's length.
+//! - **Simplification** ([`simplify`], not in the original): once a search has a passing
+//!   answer, the programs within a few *shrinking* rewrites of it (the operators whose every
+//!   outcome is shorter, [`Operator::shrinks`]: REMOVE_ACTION and UNWRAP_BLOCK) are executed,
+//!   and the shortest that passes becomes the answer, again and again while one passes. Long
+//!   guesses that pass the given examples with a harmless extra loop or a pair of turns that
+//!   cancel out overfit: their shorter equivalents on the given inputs generalize better.
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -79,6 +85,9 @@ pub struct RewriteConfig {
     /// Most programs a task's expansions execute together.
     pub budget: usize,
     pub ranking: Ranking,
+    /// Shrinking rewrites [`simplify`] looks through from the answer (0: no simplification,
+    /// as in the original; at most [`MAX_RADIUS`]). It executes at most `limit` programs.
+    pub simplify: usize,
 }
 
 impl Default for RewriteConfig {
@@ -86,8 +95,9 @@ impl Default for RewriteConfig {
         RewriteConfig {
             radius: 2,
             limit: 200_000,
-            budget: 1_000_000,
+            budget: MAX_BUDGET,
             ranking: Ranking::Likelihood,
+            simplify: 2,
         }
     }
 }
@@ -127,6 +137,15 @@ pub fn fingerprint(program: &Program) -> u128 {
 /// long program has thousands of sites: its rewrites are never all held at once).
 const SITES_PER_ROUND: usize = 256;
 
+/// Which rewrites an enumeration makes and where it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Every operator; stop after the first distance at which a program passes.
+    Nearest,
+    /// The shrinking operators; every distance up to the radius.
+    Shrinking,
+}
+
 /// Executes the programs within `radius` rewrites of `start` on the given examples of `task`
 /// that are not in `executed` (which gains them), at most `limit` of them, and returns those
 /// that pass. Stops after the first distance at which one passes.
@@ -137,7 +156,66 @@ pub fn expand(
     limit: usize,
     executed: &mut HashSet<u128>,
 ) -> Expansion {
+    enumerate(start, task, radius, limit, executed, Scope::Nearest)
+}
+
+/// What [`simplify`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Simplification {
+    /// Each shorter passing program taken, in turn, with its shrinking rewrites from the one
+    /// before (the first from the answer simplified); empty if none passes.
+    pub steps: Vec<Passing>,
+    /// Programs executed.
+    pub executed: usize,
+}
+
+/// Simplifies `answer`, a program that passes the given examples of `task`: takes the
+/// shortest program within `radius` shrinking rewrites of it that passes them too (the first
+/// in enumeration order among the shortest), then does the same from that one, while one is
+/// found and fewer than `limit` programs have been executed.
+pub fn simplify(answer: &Program, task: &Task, radius: usize, limit: usize) -> Simplification {
+    let mut found = Simplification::default();
+    let mut current = answer.clone();
+    while found.executed < limit {
+        // A set of its own for each round: a program executed in an earlier round is not
+        // expanded again from there, and may lead to a shorter one from the new start.
+        let expansion = enumerate(
+            &current,
+            task,
+            radius,
+            limit - found.executed,
+            &mut HashSet::new(),
+            Scope::Shrinking,
+        );
+        found.executed += expansion.executed;
+        // `min_by_key` keeps the first of equals: enumeration order.
+        let Some(shortest) = expansion
+            .passing
+            .into_iter()
+            .min_by_key(|p| p.program.token_len())
+        else {
+            break;
+        };
+        current = shortest.program.clone();
+        found.steps.push(shortest);
+    }
+    found
+}
+
+/// The enumeration behind [`expand`] and [`simplify`]: the programs within `radius` rewrites
+/// of `start` in `scope`, by distance, those in `executed` skipped.
+fn enumerate(
+    start: &Program,
+    task: &Task,
+    radius: usize,
+    limit: usize,
+    executed: &mut HashSet<u128>,
+    scope: Scope,
+) -> Expansion {
     let mutator = MutatorConfig::default();
+    let operators: Vec<Operator> = Operator::all()
+        .filter(|op| scope == Scope::Nearest || op.shrinks())
+        .collect();
     let mut found = Expansion::default();
     executed.insert(fingerprint(start));
     let mut level = vec![start.clone()];
@@ -146,8 +224,9 @@ pub fn expand(
         let mut next = Vec::new();
         let mut next_nodes = 0;
         // Every site of every program of this distance, in enumeration order.
+        let operators = &operators;
         let mut sites = level.iter().flat_map(|program| {
-            Operator::all().flat_map(move |op| {
+            operators.iter().flat_map(move |&op| {
                 (0..op.sites(program, &mutator)).map(move |site| (program, op, site))
             })
         });
@@ -198,7 +277,8 @@ pub fn expand(
                 }
             }
         }
-        if !found.passing.is_empty() || found.executed >= limit {
+        let stop_here = scope == Scope::Nearest && !found.passing.is_empty();
+        if stop_here || found.executed >= limit {
             break;
         }
         drop(sites);
@@ -313,6 +393,39 @@ mod tests {
             .chain([fingerprint(&start)])
             .collect();
         assert_eq!(executed, expected);
+    }
+
+    #[test]
+    fn simplification_takes_the_shortest_passing_program_again_and_again() {
+        let task = task_of("DEF run m( move putMarker m)");
+        // Five shrinking rewrites from the task's program: two pairs of turns that cancel out
+        // and a condition the given inputs always meet.
+        let answer = parse(
+            "DEF run m( turnLeft turnRight IF c( frontIsClear c) i( move i) turnRight turnLeft \
+             putMarker m)",
+        )
+        .unwrap();
+        assert!(task.solves_given(&vm::compile(&answer), &mut Vm::new()));
+        let found = simplify(&answer, &task, 2, usize::MAX);
+        let last = found.steps.last().expect("a shorter program passes");
+        assert_eq!(last.program, task.program);
+        let mut previous = answer.token_len();
+        for step in &found.steps {
+            assert!(step.program.token_len() < previous);
+            assert!((1..=2).contains(&step.distance));
+            assert!(task.solves_given(&vm::compile(&step.program), &mut Vm::new()));
+            previous = step.program.token_len();
+        }
+        // Nothing passes within two shrinking rewrites of the task's program.
+        let none = simplify(&task.program, &task, 2, usize::MAX);
+        assert!(none.steps.is_empty());
+        assert!(none.executed > 0);
+        // Radius 0 simplifies nothing; the limit bounds the programs executed.
+        assert_eq!(
+            simplify(&answer, &task, 0, usize::MAX),
+            Simplification::default()
+        );
+        assert_eq!(simplify(&answer, &task, 2, 3).executed, 3);
     }
 
     #[test]

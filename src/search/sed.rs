@@ -18,6 +18,10 @@
 //!   same way until the stage's budget of programs is spent or nothing is left; if none of them
 //!   leads to a passing program, the search returns what it would have returned without the
 //!   stage. With a budget of K = 0 calls it is a search without the debugger.
+//! - **Simplification** (with the rewrite stage, [`rewrite::simplify`]; `simplify` = 0 turns it
+//!   off): once the search has a passing answer and it is ranked, the shortest passing program
+//!   within a few shrinking rewrites of it replaces it, again while one is found. Each program
+//!   taken is a candidate of its own, so the answer's path shows the steps.
 //!
 //! A [`TaskSearch`] is a state machine that asks for one debugger call at a time, so that
 //! [`run_searches`] can batch the calls of many tasks into full network batches. The debugger is
@@ -177,6 +181,8 @@ pub struct Candidate {
     pub call: usize,
     /// Rewrites from its parent when the rewrite stage found it (0: not found by it).
     pub rewrites: usize,
+    /// Found by simplifying its parent (its `rewrites` are shrinking ones).
+    pub simplified: bool,
 }
 
 /// How a search ended.
@@ -204,7 +210,7 @@ pub struct SearchResult {
     pub executed: usize,
     /// Candidates dropped as observationally equal to an earlier one.
     pub merged: usize,
-    /// Programs the rewrite stage executed.
+    /// Programs the rewrite stage executed (its simplification included).
     pub rewritten: usize,
     /// The returned program's ancestry, from a synthesizer candidate to it (indices into
     /// `candidates`).
@@ -357,6 +363,7 @@ impl<'a> TaskSearch<'a> {
                 parent,
                 call: self.calls,
                 rewrites: 0,
+                simplified: false,
             });
             pool.programs.push(program);
             pool.fingerprints.push(fingerprint);
@@ -468,6 +475,7 @@ impl<'a> TaskSearch<'a> {
                 parent: Some(id),
                 call: self.calls,
                 rewrites: distance,
+                simplified: false,
             });
             pool.programs.push(program);
             pool.fingerprints.push(fingerprint);
@@ -499,6 +507,46 @@ impl<'a> TaskSearch<'a> {
         if let Some(&best) = rewrite::by_score(scores).first() {
             self.last = Some(ids[best]);
         }
+    }
+
+    /// Simplifies a solved search's answer ([`rewrite::simplify`]) if the rewrite stage is on
+    /// with a simplification radius: each shorter passing program taken becomes a candidate,
+    /// the last of them the answer. Call once the search is done and ranked.
+    pub fn simplify(&mut self) {
+        let Some(config) = self.config.rewrite else {
+            return;
+        };
+        let Some(mut parent) = self.last else {
+            return;
+        };
+        if config.simplify == 0 || self.ending != Some(Ending::Solved) {
+            return;
+        }
+        let task = self.pool.task;
+        let found = rewrite::simplify(
+            &self.pool.programs[parent],
+            task,
+            config.simplify,
+            config.limit,
+        );
+        self.rewriting.count += found.executed;
+        for Passing { program, distance } in found.steps {
+            let (passed, fingerprint) = evaluate(&program, task);
+            debug_assert_eq!(passed, self.pool.given());
+            let pool = &mut self.pool;
+            pool.list.push(Candidate {
+                tokens: program.tokens(),
+                passed,
+                parent: Some(parent),
+                call: self.calls,
+                rewrites: distance,
+                simplified: true,
+            });
+            pool.programs.push(program);
+            pool.fingerprints.push(fingerprint);
+            parent = pool.list.len() - 1;
+        }
+        self.last = Some(parent);
     }
 
     /// Takes the debugger's candidates for the program of the last request.
@@ -778,6 +826,11 @@ pub fn run_searches(
                 rank_finished(ranker, &mut finished);
             }
             timing.ranking += started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            finished
+                .par_iter_mut()
+                .for_each(|(_, search)| search.simplify());
+            timing.execution += started.elapsed().as_secs_f64();
             progress(finished.len());
             for (i, search) in finished {
                 if let Some(repairer) = networks.repairer {

@@ -65,6 +65,29 @@ fn every_command_has_help() {
     assert_eq!(karel(&["no-such-command"]).status.code(), Some(2));
 }
 
+/// The commands with a long help show it with `--help` (before, the variants' one-line doc
+/// comments replaced it), and keep their one-line summary for `-h`.
+#[test]
+fn long_help_is_shown() {
+    for (command, long) in [
+        ("exec", "Response: {\"status\""),
+        (
+            "gen",
+            "Programs that crash or time out on their inputs are redrawn",
+        ),
+        ("edits", "With --apply, TGT is an op stream"),
+        ("synthesize", "the answer is then simplified (--simplify)"),
+        ("eval", "--shard i/n evaluates every n-th task"),
+    ] {
+        // Words, whatever the wrapping of the help text.
+        let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let full = words(stdout(&karel(&[command, "--help"])));
+        assert!(full.contains(long), "{command} --help: {full}");
+        let short = words(stdout(&karel(&[command, "-h"])));
+        assert!(!short.contains(long), "{command} -h: {short}");
+    }
+}
+
 #[test]
 fn check_reports_ok_or_diagnostics() {
     let output = karel(&["check", "examples/harvest.karel"]);

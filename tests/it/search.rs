@@ -1076,6 +1076,7 @@ fn rewrite_only(radius: usize, ranking: Ranking) -> SearchConfig {
         limit: 1_000_000,
         budget: 1_000_000,
         ranking,
+        simplify: 0,
     };
     SearchMethod::REWRITE.config(&SearchConfig::default(), rewrite)
 }
@@ -1115,6 +1116,49 @@ fn the_rewrite_stage_repairs_every_single_mutation() {
         }
     }
     assert!(mutants > 300, "{mutants} mutants");
+}
+
+/// A solved search's answer is simplified: a passing start with a pair of turns that cancel out
+/// becomes a shorter passing program, shown as simplified steps on its path; without
+/// simplification the start is returned; the simplification's programs count as the stage's.
+#[test]
+fn a_solved_search_is_simplified() {
+    for task in tasks(3) {
+        let padded = with_suffix(&task.program.tokens(), &[Token::TurnLeft, Token::TurnRight]);
+        let initial = vec![vec![padded.clone()]];
+        let run = |simplify: usize| {
+            let config = SearchMethod::REWRITE.config(
+                &SearchConfig::default(),
+                RewriteConfig {
+                    simplify,
+                    ..RewriteConfig::default()
+                },
+            );
+            run_searches(Networks::default(), &[&task], &initial, &config, 4, |_| {})
+                .0
+                .remove(0)
+        };
+        let plain = run(0);
+        assert_eq!(plain.program, padded);
+        assert_eq!(plain.rewritten, 0);
+        let simple = run(2);
+        assert!(simple.passes_given);
+        assert_eq!(simple.ending, Ending::Solved);
+        assert!(simple.program.len() <= task.program.token_len());
+        assert!(simple.rewritten > 0);
+        check_never_returns_a_failing_program(&task, &simple);
+        let steps = &simple.path[1..];
+        assert!(!steps.is_empty());
+        let mut previous = padded.len();
+        for &id in steps {
+            let c = &simple.candidates[id];
+            assert!(c.simplified && (1..=2).contains(&c.rewrites));
+            assert!(c.tokens.len() < previous);
+            assert_eq!(task.score(&c.tokens).unwrap().0, task.given().len());
+            previous = c.tokens.len();
+        }
+        assert_eq!(simple, run(2), "deterministic");
+    }
 }
 
 /// A ranker that scores each program by a fixed rule, counting its calls.
@@ -1223,6 +1267,7 @@ fn the_rewrite_stage_inside_best_first() {
             limit: budget,
             budget,
             ranking: Ranking::Nearest,
+            simplify: 0,
         };
         let config = SearchMethod::with_rewrite(Strategy::BestFirst)
             .config(&config(Strategy::BestFirst, 3, false), rewrite);

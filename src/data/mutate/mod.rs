@@ -58,6 +58,12 @@ pub trait MutationOperator: Sync {
         1.0
     }
 
+    /// Whether every outcome of the operator, at every site, has fewer tokens than the program
+    /// it rewrites (what [`crate::search::rewrite::simplify`] enumerates).
+    fn shrinks(&self) -> bool {
+        false
+    }
+
     /// Number of sites of the operator in `program`.
     fn sites(&self, program: &Program, config: &MutatorConfig) -> u64;
 
@@ -173,6 +179,12 @@ impl Operator {
 
     pub fn base_weight(self) -> f64 {
         self.0.base_weight()
+    }
+
+    /// Whether every outcome is shorter than the program rewritten (REMOVE_ACTION,
+    /// UNWRAP_BLOCK).
+    pub fn shrinks(self) -> bool {
+        self.0.shrinks()
     }
 
     /// Number of sites of this operator in `program`.
@@ -477,6 +489,32 @@ mod tests {
                     Ok(&mutant)
                 );
             }
+        }
+    }
+
+    /// The operators marked as shrinking make only shorter programs, on every site with every
+    /// choice; each unmarked one makes a program at least as long somewhere.
+    #[test]
+    fn shrinking_operators_only_shorten() {
+        let p = program(
+            "DEF run m( move IF c( frontIsClear c) i( turnLeft putMarker i) \
+             IFELSE c( markersPresent c) i( pickMarker i) ELSE e( move e) \
+             WHILE c( not c( leftIsClear c) c) w( turnRight w) REPEAT R=3 r( move move r) m)",
+        );
+        let config = MutatorConfig::default();
+        let shrinking: Vec<&str> = Operator::all()
+            .filter(|op| op.shrinks())
+            .map(Operator::name)
+            .collect();
+        assert_eq!(shrinking, ["REMOVE_ACTION", "UNWRAP_BLOCK"]);
+        for op in Operator::all() {
+            let lengths: Vec<usize> = (0..op.sites(&p, &config))
+                .flat_map(|site| op.rewrites(&p, site, &config))
+                .map(|q| q.token_len())
+                .collect();
+            assert!(!lengths.is_empty(), "{op}");
+            let shorter = lengths.iter().all(|&n| n < p.token_len());
+            assert_eq!(shorter, op.shrinks(), "{op}");
         }
     }
 

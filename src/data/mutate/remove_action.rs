@@ -21,6 +21,10 @@ impl MutationOperator for RemoveAction {
         "REMOVE_ACTION"
     }
 
+    fn shrinks(&self) -> bool {
+        true
+    }
+
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
         statements_where(program, removable).len() as u64
     }

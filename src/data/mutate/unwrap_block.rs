@@ -22,6 +22,10 @@ impl MutationOperator for UnwrapBlock {
         "UNWRAP_BLOCK"
     }
 
+    fn shrinks(&self) -> bool {
+        true
+    }
+
     fn sites(&self, program: &Program, _: &MutatorConfig) -> u64 {
         statements_where(program, is_block).len() as u64
     }

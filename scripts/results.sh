@@ -86,6 +86,14 @@ for part in $parts; do
         eval_to real --data "$REAL" "${limit[@]}" --decode both \
             --search best-first+rewrite,best-first,greedy,rewrite --steps 1,2,5,10,25,50,100 \
             --compare-beam --plot "$OUT/real-curve.svg"
+        # The default search without the simplification of its answer (as in the original), and
+        # with the rewrite stage's other rankings of the programs that pass.
+        eval_to real-nosimplify --data "$REAL" "${limit[@]}" --decode both \
+            --search best-first+rewrite --simplify 0
+        for rank in nearest shortest; do
+            eval_to "real-rank-$rank" --data "$REAL" "${limit[@]}" --decode both \
+                --search best-first+rewrite --rank "$rank"
+        done
         ;;
     # The same on a held-out generated split: the first 1,000 tasks of the test split.
     generated)

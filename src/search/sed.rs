@@ -464,23 +464,11 @@ impl<'a> TaskSearch<'a> {
             Ranking::Likelihood => 0,
             ranking => rewrite::rank(&found.passing, ranking, &[])[0],
         };
-        let mut ids = Vec::with_capacity(found.passing.len());
-        for Passing { program, distance } in found.passing {
-            let (passed, fingerprint) = evaluate(&program, task);
-            debug_assert_eq!(passed, self.pool.given());
-            let pool = &mut self.pool;
-            pool.list.push(Candidate {
-                tokens: program.tokens(),
-                passed,
-                parent: Some(id),
-                call: self.calls,
-                rewrites: distance,
-                simplified: false,
-            });
-            pool.programs.push(program);
-            pool.fingerprints.push(fingerprint);
-            ids.push(pool.list.len() - 1);
-        }
+        let ids: Vec<usize> = found
+            .passing
+            .into_iter()
+            .map(|passing| self.add_passing(passing, id, false))
+            .collect();
         self.ending = Some(Ending::Solved);
         self.last = Some(ids[best]);
         if config.ranking == Ranking::Likelihood && ids.len() > 1 {
@@ -522,31 +510,37 @@ impl<'a> TaskSearch<'a> {
         if config.simplify == 0 || self.ending != Some(Ending::Solved) {
             return;
         }
-        let task = self.pool.task;
         let found = rewrite::simplify(
             &self.pool.programs[parent],
-            task,
+            self.pool.task,
             config.simplify,
             config.limit,
         );
         self.rewriting.count += found.executed;
-        for Passing { program, distance } in found.steps {
-            let (passed, fingerprint) = evaluate(&program, task);
-            debug_assert_eq!(passed, self.pool.given());
-            let pool = &mut self.pool;
-            pool.list.push(Candidate {
-                tokens: program.tokens(),
-                passed,
-                parent: Some(parent),
-                call: self.calls,
-                rewrites: distance,
-                simplified: true,
-            });
-            pool.programs.push(program);
-            pool.fingerprints.push(fingerprint);
-            parent = pool.list.len() - 1;
+        for step in found.steps {
+            parent = self.add_passing(step, parent, true);
         }
         self.last = Some(parent);
+    }
+
+    /// Records a program the rewrite stage (or its simplification, `simplified`) found to pass
+    /// the given examples, rewritten from candidate `parent`; returns its id.
+    fn add_passing(&mut self, passing: Passing, parent: usize, simplified: bool) -> usize {
+        let Passing { program, distance } = passing;
+        let (passed, fingerprint) = evaluate(&program, self.pool.task);
+        debug_assert_eq!(passed, self.pool.given());
+        let pool = &mut self.pool;
+        pool.list.push(Candidate {
+            tokens: program.tokens(),
+            passed,
+            parent: Some(parent),
+            call: self.calls,
+            rewrites: distance,
+            simplified,
+        });
+        pool.programs.push(program);
+        pool.fingerprints.push(fingerprint);
+        pool.list.len() - 1
     }
 
     /// Takes the debugger's candidates for the program of the last request.

@@ -467,15 +467,20 @@ mod tests {
         crate::lang::parse(text).unwrap()
     }
 
+    /// A program with every construct, on which every operator has sites.
+    fn every_construct() -> Program {
+        program(
+            "DEF run m( move IF c( frontIsClear c) i( turnLeft putMarker i) \
+             IFELSE c( markersPresent c) i( pickMarker i) ELSE e( move e) \
+             WHILE c( not c( leftIsClear c) c) w( turnRight w) REPEAT R=3 r( move move r) m)",
+        )
+    }
+
     /// Every site of every operator on a program with every construct gives a valid program,
     /// different from the original (in the fixed version).
     #[test]
     fn every_site_of_every_operator_changes_the_program() {
-        let p = program(
-            "DEF run m( move IF c( frontIsClear c) i( turnLeft putMarker i) \
-             IFELSE c( markersPresent c) i( pickMarker i) ELSE e( move e) \
-             WHILE c( not c( leftIsClear c) c) w( turnRight w) REPEAT R=3 r( move move r) m)",
-        );
+        let p = every_construct();
         let config = MutatorConfig::default();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for op in Operator::all() {
@@ -496,11 +501,7 @@ mod tests {
     /// choice; each unmarked one makes a program at least as long somewhere.
     #[test]
     fn shrinking_operators_only_shorten() {
-        let p = program(
-            "DEF run m( move IF c( frontIsClear c) i( turnLeft putMarker i) \
-             IFELSE c( markersPresent c) i( pickMarker i) ELSE e( move e) \
-             WHILE c( not c( leftIsClear c) c) w( turnRight w) REPEAT R=3 r( move move r) m)",
-        );
+        let p = every_construct();
         let config = MutatorConfig::default();
         let shrinking: Vec<&str> = Operator::all()
             .filter(|op| op.shrinks())

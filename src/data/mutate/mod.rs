@@ -59,7 +59,7 @@ pub trait MutationOperator: Sync {
     }
 
     /// Whether every outcome of the operator, at every site, has fewer tokens than the program
-    /// it rewrites (what [`crate::search::rewrite::simplify`] enumerates).
+    /// it rewrites (the search's simplification of an answer enumerates these alone).
     fn shrinks(&self) -> bool {
         false
     }
